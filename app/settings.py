@@ -1,0 +1,48 @@
+"""Server settings, read from environment variables prefixed ``BACKPROP_LAB_``.
+
+Every limit that protects the server from a request that could exhaust memory or CPU lives
+here, so a classroom host can tighten or loosen it without touching code.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Configuration of one server process; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKPROP_LAB_", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Interface the server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port the server listens on.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    static_dir: Path = Field(_ROOT / "static", description="Folder served at /static.")
+    templates_dir: Path = Field(_ROOT / "templates", description="Jinja2 page templates.")
+
+    # Session store.
+    session_ttl_seconds: float = Field(1800.0, gt=0, description="Idle time before a session ends.")
+    max_sessions: int = Field(500, ge=1, le=100_000, description="Sessions held at once.")
+
+    # Bounds on what one request may ask for.
+    max_depth: int = Field(16, ge=0, le=64, description="Hidden layers per network.")
+    max_width: int = Field(64, ge=1, le=1024, description="Neurons per hidden layer.")
+    max_samples: int = Field(5000, ge=10, le=1_000_000, description="Points per dataset.")
+    max_grid: int = Field(128, ge=8, le=1024, description="Boundary grid side G (G×G).")
+    max_steps: int = Field(10_000, ge=1, le=10_000_000, description="Training steps per request.")
+    max_csv_bytes: int = Field(1_000_000, ge=1024, description="Size of an uploaded CSV.")
+    max_csv_rows: int = Field(5000, ge=10, description="Rows of an uploaded CSV.")
+    max_request_bytes: int = Field(
+        2_000_000, ge=1024, description="Size of any request body (imports included)."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
