@@ -1,0 +1,54 @@
+"""The project's front door stays true: README commands, CI script, code quality."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+CI_SCRIPT = (ROOT / ".ci" / "run").read_text()
+BIN = Path(sys.executable).parent
+
+
+def readme_commands() -> list[str]:
+    return re.findall(r"```bash\n(.+?)\n```", README, flags=re.DOTALL)
+
+
+def test_readme_has_the_install_and_the_test_command() -> None:
+    commands = readme_commands()
+    assert "pip install -e . && backprop-lab serve" in commands[0]
+    assert commands[1].endswith("pytest")
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    test_command = readme_commands()[1]
+    assert "\n" not in test_command
+    assert test_command in CI_SCRIPT.splitlines()
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
+    assert "ruff check" in CI_SCRIPT
+    assert "ruff format --check" in CI_SCRIPT
+
+
+def test_every_setting_is_documented() -> None:
+    from app.settings import Settings
+
+    for name in Settings.model_fields:
+        assert f"`BACKPROP_LAB_{name.upper()}`" in README, name
+
+
+def test_mypy_passes_on_engine_and_app() -> None:
+    result = subprocess.run(
+        [str(BIN / "mypy"), "engine", "app"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_third_party_or_foreign_assets_in_the_page() -> None:
+    for path in [*(ROOT / "static").rglob("*"), *(ROOT / "templates").rglob("*")]:
+        if path.is_file() and path.suffix in {".js", ".css", ".html"}:
+            text = path.read_text()
+            assert not re.search(r"https?://(?!127\.0\.0\.1|localhost)", text), path
+            assert ".min." not in path.name, path
