@@ -1,0 +1,153 @@
+"""Compact per-step training history: one row per completed update.
+
+Row ``k`` describes update number ``step[k]`` (1, 2, …): the train/test loss and accuracy are
+measured on the full train and test sets with the parameters *after* that update; the per-layer
+columns describe the update itself: ‖dW‖ (data-loss gradient), mean |dz| over the minibatch
+(dz = ∂L/∂z of the batch-mean loss, so it carries the 1/B), and the update ratio ‖ΔW‖/‖W‖
+with W the weights before the update. Accuracy is NaN for
+regression. Values may be NaN/Inf after divergence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+SCALARS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+PER_LAYER = ("grad_norm", "mean_abs_dz", "update_ratio")
+
+
+def json_list(arr: NDArray[Any]) -> list[Any]:
+    """``arr.tolist()`` with NaN/±Inf as None, so that strict JSON can hold it. Finite floats
+    stay exact (JSON writers use the shortest repr that round-trips); reading back with
+    ``np.asarray(value, dtype=np.float64)`` turns None into NaN."""
+    if arr.dtype.kind != "f" or bool(np.isfinite(arr).all()):
+        out: list[Any] = arr.tolist()
+        return out
+    obj = arr.astype(object)
+    obj[~np.isfinite(arr)] = None
+    out = obj.tolist()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySlice:
+    """A read-only (possibly downsampled) view of the history.
+
+    ``step`` (N,) int; scalar columns (N,); per-layer columns (N, L).
+    """
+
+    step: NDArray[np.int64]
+    train_loss: FloatArray
+    test_loss: FloatArray
+    train_accuracy: FloatArray
+    test_accuracy: FloatArray
+    grad_norm: FloatArray
+    mean_abs_dz: FloatArray
+    update_ratio: FloatArray
+    total: int  # number of rows in the full history
+
+
+class History:
+    """Growable column store; appending a row costs a few array assignments."""
+
+    def __init__(self, n_layers: int, capacity: int = 1024) -> None:
+        self.n_layers = n_layers
+        self._n = 0
+        self._alloc(max(capacity, 16))
+
+    def _alloc(self, cap: int) -> None:
+        old = None if not hasattr(self, "_step") else self._columns()
+        self._cap = cap
+        self._step = np.zeros(cap, dtype=np.int64)
+        self._scalars = np.full((len(SCALARS), cap), np.nan)
+        self._layers = np.full((len(PER_LAYER), cap, self.n_layers), np.nan)
+        if old is not None:
+            n = self._n
+            self._step[:n] = old[0]
+            self._scalars[:, :n] = old[1]
+            self._layers[:, :n] = old[2]
+
+    def _columns(self) -> tuple[NDArray[np.int64], FloatArray, FloatArray]:
+        n = self._n
+        return self._step[:n], self._scalars[:, :n], self._layers[:, :n]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(
+        self,
+        step: int,
+        scalars: tuple[float, float, float, float],
+        grad_norm: FloatArray,
+        mean_abs_dz: FloatArray,
+        update_ratio: FloatArray,
+    ) -> None:
+        """Add one row: ``scalars`` in the order of ``SCALARS``; per-layer arrays (L,)."""
+        if self._n == self._cap:
+            self._alloc(2 * self._cap)
+        n = self._n
+        self._step[n] = step
+        self._scalars[:, n] = scalars
+        self._layers[0, n] = grad_norm
+        self._layers[1, n] = mean_abs_dz
+        self._layers[2, n] = update_ratio
+        self._n = n + 1
+
+    def clear(self) -> None:
+        self._n = 0
+
+    def column(self, name: str) -> FloatArray | NDArray[np.int64]:
+        """A copy of one column: "step", a scalar name (N,) or a per-layer name (N, L)."""
+        n = self._n
+        if name == "step":
+            return self._step[:n].copy()
+        if name in SCALARS:
+            return self._scalars[SCALARS.index(name), :n].copy()
+        return self._layers[PER_LAYER.index(name), :n].copy()
+
+    def since(self, k: int = 0, max_points: int = 2000) -> HistorySlice:
+        """Rows with ``step > k``, downsampled evenly to at most ``max_points`` rows.
+
+        Downsampling picks evenly spaced rows and always keeps the last one.
+        """
+        steps = self._step[: self._n]
+        first = int(np.searchsorted(steps, k, side="right"))
+        idx = np.arange(first, self._n)
+        if max_points >= 1 and idx.size > max_points:
+            pick = np.unique(np.round(np.linspace(0, idx.size - 1, max_points)).astype(np.intp))
+            idx = idx[pick]
+        s = self._scalars[:, idx]
+        lay = self._layers[:, idx]
+        return HistorySlice(
+            self._step[idx].copy(), s[0], s[1], s[2], s[3], lay[0], lay[1], lay[2], self._n
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able columns (exact floats via repr; NaN/Inf become None)."""
+        step, sc, lay = self._columns()
+        out: dict[str, Any] = {"n_layers": self.n_layers, "step": step.tolist()}
+        for i, name in enumerate(SCALARS):
+            out[name] = json_list(sc[i])
+        for i, name in enumerate(PER_LAYER):
+            out[name] = json_list(lay[i])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        n_layers = int(data["n_layers"])
+        steps = np.asarray(data["step"], dtype=np.int64)
+        h = cls(n_layers, capacity=max(1024, 2 * steps.size))
+        n = steps.size
+        h._step[:n] = steps
+        for i, name in enumerate(SCALARS):
+            h._scalars[i, :n] = np.asarray(data[name], dtype=np.float64)
+        for i, name in enumerate(PER_LAYER):
+            h._layers[i, :n] = np.asarray(data[name], dtype=np.float64).reshape(n, n_layers)
+        h._n = n
+        return h
