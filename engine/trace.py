@@ -101,10 +101,21 @@ class StepTrace:
     gradient_flow: list[FlowFactor] = field(default_factory=list)
 
 
+_FMAX = float(np.finfo(np.float64).max)
+
+
 def _edges(lo: float, hi: float) -> FloatArray:
     if not (lo < hi):
-        lo, hi = lo - 0.5, hi + 0.5
-    return np.linspace(lo, hi, HIST_BINS + 1)
+        # A constant array: ±0.5 around it, or relatively wider where 0.5 is below its ulp.
+        pad = max(0.5, abs(lo) * 1e-9)
+        lo, hi = max(lo - pad, -_FMAX), min(hi + pad, _FMAX)
+    if np.isfinite(hi - lo):
+        return np.linspace(lo, hi, HIST_BINS + 1)
+    # A diverging run can reach values whose range overflows float64 (hi − lo = inf) while
+    # both ends are finite: interpolate so that no intermediate overflows.
+    t = np.arange(HIST_BINS + 1) / HIST_BINS
+    edges = lo * (1.0 - t) + hi * t
+    return np.asarray(edges, dtype=np.float64)
 
 
 def summarize(x: FloatArray) -> Summary:
@@ -146,9 +157,9 @@ def _summarize_large(x: FloatArray) -> Summary:
     n = x.size
     total, sq = float(np.add.reduce(x)), float(np.dot(x, x))
     mn, mx = float(np.minimum.reduce(x)), float(np.maximum.reduce(x))
-    if not (np.isfinite(mn) and np.isfinite(mx)):
-        return _summarize_many([x])[0]
     lo, hi = (mn, mx) if mn < mx else (mn - 0.5, mx + 0.5)
+    if not (hi > lo and np.isfinite(hi - lo) and np.isfinite(HIST_BINS / (hi - lo))):
+        return _summarize_many([x])[0]
     pos = np.subtract(x, lo)  # ≥ 0 exactly
     pos *= HIST_BINS / (hi - lo)
     idx = pos.astype(np.intp)
@@ -195,7 +206,10 @@ def _summarize_many(arrays: list[FloatArray]) -> list[Summary]:
     flat_range = ~(lo < hi)
     lo[flat_range] -= 0.5
     hi[flat_range] += 0.5
-    finite = np.isfinite(lo) & np.isfinite(hi)
+    # Binning by arithmetic needs hi > lo with a finite range and scale; diverging runs break
+    # that (non-finite values, ±1e308 ends whose range overflows, constants too large for the
+    # ±0.5 padding): those arrays take the per-array path below.
+    finite = (hi > lo) & np.isfinite(hi - lo) & np.isfinite(HIST_BINS / (hi - lo))
     # As np.linspace(lo, hi, 31) computes them, row by row.
     edges = np.arange(HIST_BINS + 1) * ((hi - lo) / HIST_BINS)[:, None] + lo[:, None]
     edges[:, -1] = hi

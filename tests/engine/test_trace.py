@@ -343,3 +343,39 @@ def test_summarize_single_array() -> None:
     assert s.std == pytest.approx(np.std([1, 2, 3, 4])) and s.histogram[0].sum() == 4
     flat = summarize(np.zeros(3))
     assert flat.histogram[1][0] == -0.5 and flat.histogram[1][-1] == 0.5
+
+
+def test_summaries_survive_finite_values_whose_range_overflows() -> None:
+    """A diverging run reaches ±1e308: finite ends whose difference is inf must still bin."""
+    from engine.trace import summarize, summarize_many
+
+    huge = np.array([-1.5e308, -1.0, 0.0, 2.0, 1.7e308])
+    for summary in [
+        summarize(huge),
+        *summarize_many([huge, np.ones(3)]),
+        summarize(np.tile(huge, 20_000)),
+    ]:
+        counts, edges = summary.histogram
+        assert int(counts.sum()) in {5, 3, 100_000}
+        assert np.all(np.isfinite(edges))
+        assert np.all(np.diff(edges) > 0)
+    counts, _ = summarize(huge).histogram
+    assert counts[0] == 1  # -1.5e308 in the first bin
+    assert counts[-1] == 1  # 1.7e308 in the last (closed) bin
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.full(7, 3e17),  # a constant too large for ±0.5 padding
+        np.array([1e-320, 2e-320, 3e-320]),  # a subnormal range: 30 / range overflows
+        np.array([-np.inf, 1.0, np.nan, 2.0]),
+    ],
+    ids=["huge-constant", "subnormal-range", "non-finite"],
+)
+def test_summaries_of_degenerate_arrays_do_not_raise(values: np.ndarray) -> None:
+    from engine.trace import summarize
+
+    counts, edges = summarize(values).histogram
+    assert int(counts.sum()) == int(np.isfinite(values).sum())
+    assert np.all(np.diff(edges) >= 0)
