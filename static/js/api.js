@@ -1,0 +1,164 @@
+// The only module that talks to the server: JSON over fetch, training frames over a WebSocket.
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+async function request(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 204) return null;
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, describeError(payload, response));
+  return payload;
+}
+
+// FastAPI answers validation errors as {detail: [{loc, msg}, ...]}; others as {detail: "…"}.
+function describeError(payload, response) {
+  const detail = payload?.detail ?? payload?.message ?? response.statusText;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
+  }
+  return detail;
+}
+
+// No frame for this long while playing means the server's training loop has stopped.
+const STALL_MS = 4000;
+
+const session = (id) => `/api/sessions/${encodeURIComponent(id)}`;
+const query = (params) =>
+  new URLSearchParams(
+    Object.entries(params).filter(([, v]) => v !== undefined && v !== null),
+  ).toString();
+
+export const api = {
+  catalog: () => request("GET", "/api/catalog"),
+  createSession: (config) => request("POST", "/api/sessions", config),
+  getSession: (id) => request("GET", session(id)),
+  patchSession: (id, partial) => request("PATCH", session(id), partial),
+  deleteSession: (id) => request("DELETE", session(id)),
+  reset: (id) => request("POST", `${session(id)}/reset`),
+  forward: (id, layers = 1) => request("POST", `${session(id)}/forward`, { layers }),
+  loss: (id) => request("POST", `${session(id)}/loss`),
+  backward: (id, layers = 1) => request("POST", `${session(id)}/backward`, { layers }),
+  update: (id) => request("POST", `${session(id)}/update`),
+  step: (id, steps = 1) => request("POST", `${session(id)}/step`, { steps }),
+  trace: (id, detail = "summary", sample = 0) =>
+    request("GET", `${session(id)}/trace?${query({ detail, sample })}`),
+  history: (id, since = 0) => request("GET", `${session(id)}/history?${query({ since })}`),
+  boundary: (id, grid, hiddenGrid) =>
+    request("GET", `${session(id)}/boundary?${query({ grid, hidden_grid: hiddenGrid })}`),
+  data: (id) => request("GET", `${session(id)}/data`),
+  chain: (id, layer, i, j, sample) =>
+    request("GET", `${session(id)}/chain?${query({ layer, i, j, sample })}`),
+};
+
+/**
+ * Live training over the session's WebSocket. The server computes a frame only after the
+ * page acknowledged the previous one ("ack" mode), and `onFrame` resolves once the frame is
+ * drawn, so a slow page slows training down instead of queueing frames (backpressure).
+ */
+export class TrainingStream {
+  constructor(id, { onFrame, onError, onLost }) {
+    this.id = id;
+    this.onFrame = onFrame;
+    this.onError = onError;
+    this.onLost = onLost;
+    this.socket = null;
+    this.playing = false;
+    this.finished = null;
+  }
+
+  /** Start playing: `stepsPerFrame` training steps per frame, at most `fps` frames a second. */
+  start({ stepsPerFrame, fps }) {
+    this.playing = true;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}${session(this.id)}/stream`);
+    this.socket = socket;
+    this.finished = new Promise((resolve) => {
+      socket.addEventListener("close", (event) => {
+        // Closed while still meant to be playing: the server stopped it (error, restart).
+        if (this.playing) {
+          this.playing = false;
+          this.onLost?.(event);
+        }
+        resolve();
+      });
+    });
+    socket.addEventListener("open", () => {
+      this.send(this.playMessage(stepsPerFrame, fps));
+      this.watch(fps);
+    });
+    socket.addEventListener("message", async (event) => {
+      clearTimeout(this.watchdog);
+      const message = JSON.parse(event.data);
+      if (message.type === "error") {
+        this.onError?.(new ApiError(400, describeError(message, { statusText: "stream error" })));
+        return;
+      }
+      await this.onFrame(message);
+      if (!message.playing) {
+        // The server stopped (pause answered, or training diverged): this socket is done.
+        this.playing = false;
+        socket.close(1000);
+      } else if (this.playing) {
+        this.send({ action: "ack" });
+        this.watch(fps);
+      }
+    });
+  }
+
+  /** A playing server that goes silent (its training loop failed) counts as lost. */
+  watch(fps) {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (!this.playing) return;
+      this.playing = false;
+      this.onLost?.();
+      this.socket?.close(1000);
+    }, STALL_MS + 3000 / fps);
+  }
+
+  playMessage(stepsPerFrame, fps) {
+    return { action: "play", steps_per_frame: stepsPerFrame, max_fps: fps, ack: true };
+  }
+
+  send(message) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  setSpeed({ stepsPerFrame, fps }) {
+    if (this.playing) {
+      this.send(this.playMessage(stepsPerFrame, fps));
+      this.watch(fps);
+    }
+  }
+
+  /** Apply a partial config between frames without stopping (hyperparameters). */
+  patch(config) {
+    this.send({ action: "patch", config });
+  }
+
+  /** Ask the server to pause; resolves once its last frame arrived and the socket closed. */
+  stop() {
+    this.playing = false;
+    clearTimeout(this.watchdog);
+    const socket = this.socket;
+    if (!socket) return Promise.resolve();
+    if (socket.readyState === WebSocket.OPEN) this.send({ action: "pause" });
+    else if (socket.readyState === WebSocket.CONNECTING) socket.close(1000);
+    // Never wait forever on a server that has gone away.
+    const timeout = new Promise((resolve) => setTimeout(resolve, 3000));
+    return Promise.race([this.finished, timeout]).then(() => {
+      if (socket.readyState !== WebSocket.CLOSED) socket.close(1000);
+    });
+  }
+}

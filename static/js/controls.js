@@ -1,0 +1,411 @@
+// Setup panel: every control is built from /api/catalog; changes flow up as config patches.
+//
+// Emits `change(patch)` with a partial config in the API's shape. Structural changes
+// (dataset, features, layers, initialiser, loss, seeds) make the server rebuild the network;
+// hyperparameters (learning rate, batch size, optimiser, regularisation, clipping) apply live.
+// Every group carries data-control="…" so a classroom link can hide it (?hide=…).
+
+import { lossesForTask, optimizerDefaults } from "./catalog.js";
+import { classColour, diverging } from "./palette.js";
+import { clear, html } from "./dom.js";
+
+const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+const THUMB = 40;
+
+let root;
+let catalog;
+let emit;
+let current = null; // last config drawn, to rebuild only the parts whose shape changed
+const inputs = {};
+
+function group(control, title, ...children) {
+  return html("fieldset", { class: "group", "data-control": control }, html("legend", { text: title }), ...children);
+}
+
+function labelled(label, input, control, hint) {
+  return html(
+    "label",
+    { class: "field", "data-control": control },
+    html("span", { class: "field-label", text: label }),
+    input,
+    hint ? html("span", { class: "hint", text: hint }) : null,
+  );
+}
+
+function select(options, onChange, ariaLabel) {
+  const node = html("select", { "aria-label": ariaLabel });
+  for (const option of options) {
+    node.append(html("option", { value: option.value, text: option.label }));
+  }
+  node.addEventListener("change", () => onChange(node.value));
+  return node;
+}
+
+function numberInput({ min, max, step, ariaLabel, onChange, placeholder }) {
+  const node = html("input", { type: "number", min, max, step, "aria-label": ariaLabel, placeholder, inputmode: "decimal" });
+  node.addEventListener("change", () => {
+    // Out-of-range values are caught here with the browser's own message, before the server.
+    if (!node.checkValidity()) {
+      node.reportValidity();
+      return;
+    }
+    onChange(node.value);
+  });
+  return node;
+}
+
+function stepper(label, onMinus, onPlus, control) {
+  const value = html("output", { class: "stepper-value" });
+  const node = html(
+    "div",
+    { class: "stepper", "data-control": control, role: "group", "aria-label": label },
+    html("button", { type: "button", class: "icon", "aria-label": `Fewer ${label.toLowerCase()}`, onclick: onMinus, text: "−" }),
+    value,
+    html("button", { type: "button", class: "icon", "aria-label": `More ${label.toLowerCase()}`, onclick: onPlus, text: "+" }),
+  );
+  return { node, value };
+}
+
+/** Setting a value the user is typing into would fight them: skip the focused input. */
+function setValue(node, value) {
+  const text = value === null || value === undefined ? "" : String(value);
+  if (document.activeElement === node) return;
+  if (node.tagName === "SELECT" && ![...node.options].some((o) => o.value === text)) {
+    node.append(html("option", { value: text, text }));
+  }
+  if (node.value !== text) node.value = text;
+}
+
+function drawThumbnail(canvas, dataset) {
+  const ctx = canvas.getContext("2d");
+  const scale = window.devicePixelRatio || 1;
+  canvas.width = THUMB * scale;
+  canvas.height = THUMB * scale;
+  ctx.scale(scale, scale);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, THUMB, THUMB);
+  const preview = dataset.preview;
+  if (!preview?.x?.length) return;
+  const [xmin, xmax, ymin, ymax] = preview.domain ?? [-6, 6, -6, 6];
+  const ys = preview.y;
+  const oneD = preview.x[0].length === 1 || dataset.input_dim === 1;
+  const yRange = oneD ? [Math.min(...ys), Math.max(...ys)] : null;
+  const regression = dataset.task === "regression";
+  const yAbs = regression ? Math.max(...ys.map(Math.abs)) || 1 : 1;
+  for (let k = 0; k < preview.x.length; k++) {
+    const point = preview.x[k];
+    const px = ((point[0] - xmin) / (xmax - xmin)) * THUMB;
+    const py = oneD
+      ? THUMB - ((ys[k] - yRange[0]) / (yRange[1] - yRange[0] || 1)) * (THUMB - 6) - 3
+      : THUMB - ((point[1] - ymin) / (ymax - ymin)) * THUMB;
+    if (oneD) ctx.fillStyle = "#444";
+    else if (regression) ctx.fillStyle = diverging(ys[k] / yAbs);
+    else if (dataset.n_classes > 2) ctx.fillStyle = classColour(ys[k]);
+    else ctx.fillStyle = diverging(ys[k] > 0.5 ? 0.9 : -0.9);
+    ctx.beginPath();
+    ctx.arc(px, py, 1.6, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
+/** Inputs a dataset provides: 1-D data (sine) has only x1. */
+function datasetInputs(name) {
+  return catalog.datasetByName[name]?.input_dim === 1 ? ["x1"] : ["x1", "x2"];
+}
+
+function featureFits(feature, inputs) {
+  return (feature.inputs ?? [feature.name]).every((input) => inputs.includes(input));
+}
+
+/** Switching dataset also drops features the new data cannot provide (x2 for 1-D data). */
+function datasetPatch(dataset) {
+  const inputs = datasetInputs(dataset.name);
+  const fits = current.features.filter((name) => featureFits(catalog.features.find((f) => f.name === name) ?? { name }, inputs));
+  const wasOneD = datasetInputs(current.dataset.name).length === 1;
+  const features = fits.length && !(wasOneD && inputs.length === 2) ? fits : inputs;
+  return { dataset: { name: dataset.name }, loss: null, features };
+}
+
+function buildDatasetPicker() {
+  const list = html("div", { class: "datasets", role: "radiogroup", "aria-label": "Dataset" });
+  inputs.datasetButtons = {};
+  for (const dataset of catalog.datasets) {
+    const canvas = html("canvas", { class: "thumb", width: THUMB, height: THUMB, "aria-hidden": "true" });
+    drawThumbnail(canvas, dataset);
+    const button = html(
+      "button",
+      {
+        type: "button",
+        class: "dataset",
+        role: "radio",
+        "aria-checked": "false",
+        title: dataset.description || dataset.name,
+        "data-dataset": dataset.name,
+        onclick: () => emit(datasetPatch(dataset)),
+      },
+      canvas,
+      html("span", { text: dataset.label || dataset.name }),
+    );
+    inputs.datasetButtons[dataset.name] = button;
+    list.append(button);
+  }
+  return list;
+}
+
+function buildDataGroup() {
+  inputs.noise = html("input", { type: "range", min: 0, max: 0.5, step: 0.01, "aria-label": "Noise" });
+  inputs.noise.addEventListener("change", () => emit({ dataset: { noise: Number(inputs.noise.value) } }));
+  inputs.noiseValue = html("output");
+  inputs.noise.addEventListener("input", () => (inputs.noiseValue.textContent = inputs.noise.value));
+  inputs.split = html("input", { type: "range", min: 0.1, max: 0.9, step: 0.05, "aria-label": "Training data fraction" });
+  inputs.split.addEventListener("change", () => emit({ dataset: { train_fraction: Number(inputs.split.value) } }));
+  inputs.splitValue = html("output");
+  inputs.split.addEventListener("input", () => (inputs.splitValue.textContent = `${Math.round(inputs.split.value * 100)}%`));
+  inputs.samples = numberInput({
+    min: 10,
+    max: catalog.limits.max_samples,
+    step: 1,
+    ariaLabel: "Number of samples",
+    onChange: (v) => emit({ dataset: { n_samples: Number.parseInt(v, 10) } }),
+  });
+  inputs.features = html("div", { class: "features", role: "group", "aria-label": "Input features" });
+  inputs.featureBoxes = {};
+  for (const feature of catalog.features) {
+    const box = html("input", { type: "checkbox", value: feature.name });
+    box.addEventListener("change", () => {
+      const chosen = catalog.features.map((f) => f.name).filter((name) => inputs.featureBoxes[name].checked);
+      if (chosen.length === 0) {
+        box.checked = true; // a network needs at least one input
+        return;
+      }
+      emit({ features: chosen });
+    });
+    inputs.featureBoxes[feature.name] = box;
+    inputs.features.append(html("label", { class: "chip" }, box, html("span", { text: feature.label || feature.name })));
+  }
+  return group(
+    "data",
+    "Data",
+    html("div", { "data-control": "dataset" }, buildDatasetPicker()),
+    html("label", { class: "field", "data-control": "noise" }, html("span", { class: "field-label", text: "Noise" }), inputs.noise, inputs.noiseValue),
+    html("label", { class: "field", "data-control": "split" }, html("span", { class: "field-label", text: "Train split" }), inputs.split, inputs.splitValue),
+    labelled("Samples", inputs.samples, "samples"),
+    html("div", { class: "field stacked", "data-control": "features" }, html("span", { class: "field-label", text: "Features" }), inputs.features),
+  );
+}
+
+function layersPatch(mutate) {
+  const layers = current.layers.map((layer) => ({ ...layer }));
+  mutate(layers);
+  return { layers };
+}
+
+function buildNetworkGroup() {
+  const activationOptions = catalog.activations.map((a) => ({ value: a.name, label: a.label || a.name }));
+  const depth = stepper(
+    "Hidden layers",
+    () => current.layers.length > 0 && emit(layersPatch((layers) => layers.pop())),
+    () =>
+      current.layers.length < catalog.limits.max_depth &&
+      emit(
+        layersPatch((layers) => {
+          const last = layers[layers.length - 1] ?? { units: 4, activation: "tanh" };
+          layers.push({ ...last });
+        }),
+      ),
+    "layers",
+  );
+  inputs.depth = depth.value;
+  inputs.allActivation = select(
+    [{ value: "", label: "mixed" }, ...activationOptions],
+    (name) => name && emit(layersPatch((layers) => layers.forEach((layer) => (layer.activation = name)))),
+    "Activation for all layers",
+  );
+  inputs.layerRows = html("ol", { class: "layer-rows", "data-control": "layers" });
+  inputs.activationOptions = activationOptions;
+  inputs.init = select(
+    catalog.initializers.map((i) => ({ value: i.name, label: i.label || i.name })),
+    (name) => emit({ init: { name, scale: null } }),
+    "Weight initialiser",
+  );
+  inputs.initScale = numberInput({
+    min: 0,
+    step: "any",
+    ariaLabel: "Initialiser scale",
+    placeholder: "default",
+    onChange: (v) => emit({ init: { name: current.init.name, scale: v === "" ? null : Number(v) } }),
+  });
+  inputs.seed = numberInput({ min: 0, step: 1, ariaLabel: "Weight seed", onChange: (v) => emit({ seed: Number.parseInt(v, 10) || 0 }) });
+  inputs.dataSeed = numberInput({
+    min: 0,
+    step: 1,
+    ariaLabel: "Data seed",
+    onChange: (v) => emit({ dataset: { seed: Number.parseInt(v, 10) || 0 } }),
+  });
+  return group(
+    "network",
+    "Network",
+    html("div", { class: "field", "data-control": "layers" }, html("span", { class: "field-label", text: "Hidden layers" }), depth.node),
+    labelled("Activation", inputs.allActivation, "activation"),
+    inputs.layerRows,
+    labelled("Initialiser", inputs.init, "init"),
+    labelled("Init scale", inputs.initScale, "init"),
+    html(
+      "div",
+      { class: "field seeds", "data-control": "seeds" },
+      html("span", { class: "field-label", text: "Seeds" }),
+      html("label", {}, html("span", { class: "hint", text: "weights" }), inputs.seed),
+      html("label", {}, html("span", { class: "hint", text: "data" }), inputs.dataSeed),
+    ),
+  );
+}
+
+function buildLayerRows(config) {
+  clear(inputs.layerRows);
+  inputs.layerControls = config.layers.map((layer, index) => {
+    const width = stepper(
+      `Neurons in layer ${index + 1}`,
+      () => layer.units > 1 && emit(layersPatch((layers) => (layers[index].units -= 1))),
+      () => layer.units < catalog.limits.max_width && emit(layersPatch((layers) => (layers[index].units += 1))),
+      "neurons",
+    );
+    const activation = select(
+      inputs.activationOptions,
+      (name) => emit(layersPatch((layers) => (layers[index].activation = name))),
+      `Activation of layer ${index + 1}`,
+    );
+    inputs.layerRows.append(
+      html("li", { class: "layer-row" }, html("span", { class: "layer-name", text: `L${index + 1}` }), width.node, activation),
+    );
+    return { units: width.value, activation };
+  });
+}
+
+function buildTrainingGroup() {
+  inputs.loss = select([], (name) => emit({ loss: name || null }), "Loss function");
+  inputs.optimizer = select(
+    catalog.optimizers.map((o) => ({ value: o.name, label: o.label || o.name })),
+    (name) => emit({ optimizer: { name, ...optimizerDefaults(catalog, name) } }),
+    "Optimiser",
+  );
+  inputs.optimizerParams = html("div", { class: "optimizer-params", "data-control": "optimizer" });
+  inputs.lr = select(
+    LEARNING_RATES.map((v) => ({ value: String(v), label: String(v) })),
+    (v) => emit({ learning_rate: Number(v) }),
+    "Learning rate",
+  );
+  inputs.batch = select(
+    BATCH_SIZES.map((v) => ({ value: String(v), label: String(v) })),
+    (v) => emit({ batch_size: Number(v) }),
+    "Batch size",
+  );
+  inputs.l1 = numberInput({ min: 0, max: 1, step: "any", ariaLabel: "L1 regularisation", onChange: (v) => emit({ l1: Number(v) || 0 }) });
+  inputs.l2 = numberInput({ min: 0, max: 1, step: "any", ariaLabel: "L2 regularisation", onChange: (v) => emit({ l2: Number(v) || 0 }) });
+  inputs.clip = numberInput({
+    min: 0,
+    step: "any",
+    ariaLabel: "Gradient clipping (max norm)",
+    placeholder: "off",
+    onChange: (v) => emit({ grad_clip: v === "" || Number(v) <= 0 ? null : Number(v) }),
+  });
+  return group(
+    "training",
+    "Training",
+    labelled("Loss", inputs.loss, "loss"),
+    labelled("Optimiser", inputs.optimizer, "optimizer"),
+    inputs.optimizerParams,
+    labelled("Learning rate", inputs.lr, "lr"),
+    labelled("Batch size", inputs.batch, "batch"),
+    html(
+      "div",
+      { class: "field seeds", "data-control": "regularisation" },
+      html("span", { class: "field-label", text: "Regularise" }),
+      html("label", {}, html("span", { class: "hint", text: "L1" }), inputs.l1),
+      html("label", {}, html("span", { class: "hint", text: "L2" }), inputs.l2),
+    ),
+    labelled("Clip ‖g‖", inputs.clip, "clip"),
+  );
+}
+
+function buildOptimizerParams(config) {
+  clear(inputs.optimizerParams);
+  inputs.optimizerParamInputs = {};
+  const defaults = optimizerDefaults(catalog, config.optimizer.name);
+  for (const key of Object.keys({ ...defaults, ...config.optimizer })) {
+    if (key === "name") continue;
+    const input = numberInput({
+      step: "any",
+      ariaLabel: `Optimiser ${key}`,
+      onChange: (v) => v !== "" && emit({ optimizer: { ...current.optimizer, [key]: Number(v) } }),
+    });
+    inputs.optimizerParamInputs[key] = input;
+    inputs.optimizerParams.append(labelled(key, input, "optimizer"));
+  }
+}
+
+function buildLossOptions(config) {
+  const task = catalog.datasetByName[config.dataset.name]?.task;
+  const options = lossesForTask(catalog, task);
+  clear(inputs.loss);
+  const fallback = options[0]?.name ?? "";
+  inputs.loss.append(html("option", { value: "", text: `default (${fallback})` }));
+  for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: loss.label || loss.name }));
+}
+
+export function mountControls(element, normalisedCatalog, onChange) {
+  root = element;
+  catalog = normalisedCatalog;
+  emit = onChange;
+  clear(root);
+  root.append(buildDataGroup(), buildNetworkGroup(), buildTrainingGroup());
+}
+
+/** Draw the config; rebuild only rows whose count or kind changed (idempotent). */
+export function updateControls(state) {
+  const config = state.config;
+  if (!config || !root) return;
+  const previous = current;
+  current = config;
+  for (const [name, button] of Object.entries(inputs.datasetButtons)) {
+    button.setAttribute("aria-checked", String(name === config.dataset.name));
+  }
+  setValue(inputs.noise, config.dataset.noise);
+  inputs.noiseValue.textContent = String(config.dataset.noise);
+  setValue(inputs.split, config.dataset.train_fraction);
+  inputs.splitValue.textContent = `${Math.round(config.dataset.train_fraction * 100)}%`;
+  setValue(inputs.samples, config.dataset.n_samples);
+  for (const [name, box] of Object.entries(inputs.featureBoxes)) box.checked = config.features.includes(name);
+  const available = datasetInputs(config.dataset.name);
+  for (const feature of catalog.features) {
+    inputs.featureBoxes[feature.name].disabled = !featureFits(feature, available);
+  }
+
+  inputs.depth.textContent = String(config.layers.length);
+  if (!previous || previous.layers.length !== config.layers.length) buildLayerRows(config);
+  config.layers.forEach((layer, index) => {
+    inputs.layerControls[index].units.textContent = String(layer.units);
+    setValue(inputs.layerControls[index].activation, layer.activation);
+  });
+  const names = new Set(config.layers.map((l) => l.activation));
+  setValue(inputs.allActivation, names.size === 1 ? [...names][0] : "");
+  setValue(inputs.init, config.init.name);
+  setValue(inputs.initScale, config.init.scale);
+  setValue(inputs.seed, config.seed);
+  setValue(inputs.dataSeed, config.dataset.seed);
+
+  if (!previous || previous.dataset.name !== config.dataset.name || inputs.loss.options.length === 0) {
+    buildLossOptions(config);
+  }
+  setValue(inputs.loss, config.loss ?? "");
+  setValue(inputs.optimizer, config.optimizer.name);
+  if (!previous || previous.optimizer.name !== config.optimizer.name || !inputs.optimizerParamInputs) {
+    buildOptimizerParams(config);
+  }
+  for (const [key, input] of Object.entries(inputs.optimizerParamInputs)) setValue(input, config.optimizer[key]);
+  setValue(inputs.lr, config.learning_rate);
+  setValue(inputs.batch, config.batch_size);
+  setValue(inputs.l1, config.l1);
+  setValue(inputs.l2, config.l2);
+  setValue(inputs.clip, config.grad_clip);
+}

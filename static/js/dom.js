@@ -1,0 +1,42 @@
+// Tiny element builders: the views create many SVG nodes and a few HTML ones.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Create an SVG element with attributes; children are appended in order. */
+export function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  setAttrs(node, attrs);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+/** Create an HTML element; `text` in attrs sets textContent, `class` sets className. */
+export function html(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+/** Set attributes only when they differ, so repeated idempotent updates stay cheap. */
+export function setAttrs(node, attrs) {
+  for (const [key, value] of Object.entries(attrs)) {
+    const text = String(value);
+    if (node.getAttribute(key) !== text) node.setAttribute(key, text);
+  }
+}
+
+export function setText(node, text) {
+  const value = String(text);
+  if (node.textContent !== value) node.textContent = value;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.firstChild.remove();
+}

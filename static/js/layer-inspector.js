@@ -1,0 +1,130 @@
+// Layer inspector: what one layer computed this step. Histograms of z, a, dz and dW; the
+// activation and its derivative with the layer's z distribution laid over them, so a teacher
+// can see saturation (z piled up where f′ ≈ 0); dead and saturated fractions; update ratio.
+
+import { clear, html, svg } from "./dom.js";
+import { fmt, percent } from "./format.js";
+import { histogramChart, linePath } from "./charts.js";
+import { layerHistogram, layerStat } from "./trace-fields.js";
+
+const HISTOGRAMS = [
+  ["z", "z (pre-activation)", "#6b7785"],
+  ["a", "a = f(z)", "#4393c3"],
+  ["dz", "dz = ∂L/∂z", "#e08214"],
+  ["dW", "dW = ∂L/∂W", "#b35806"],
+];
+
+function activationPlot(curve, zHistogram, { width, height, name }) {
+  const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "activation-plot", role: "img" });
+  chart.setAttribute("aria-label", `${name} and its derivative with this layer's z distribution`);
+  const pad = { left: 26, right: 6, top: 14, bottom: 16 };
+  const zs = curve.z;
+  const zMin = zs[0];
+  const zMax = zs[zs.length - 1];
+  const values = [...curve.f, ...curve.fprime].filter(Number.isFinite);
+  let yMin = Math.min(0, ...values);
+  let yMax = Math.max(1, ...values);
+  // Unbounded activations (relu, linear…) would flatten the derivative: cap the view.
+  yMin = Math.max(yMin, -3);
+  yMax = Math.min(yMax, 3);
+  const x = (z) => pad.left + ((z - zMin) / (zMax - zMin)) * (width - pad.left - pad.right);
+  const y = (v) => pad.top + (1 - (Math.max(yMin, Math.min(yMax, v)) - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
+  // Bins much wider than the plotted z range would paint one misleading slab: say it instead.
+  const binWidth = zHistogram ? zHistogram.edges[1] - zHistogram.edges[0] : 0;
+  if (zHistogram && binWidth > (zMax - zMin) / 6) {
+    const { edges } = zHistogram;
+    chart.append(
+      svg("text", { x: width / 2, y: height / 2 - 8, class: "chart-note", "text-anchor": "middle" },
+        `z spans ${fmt(edges[0])} … ${fmt(edges[edges.length - 1])}:`),
+      svg("text", { x: width / 2, y: height / 2 + 6, class: "chart-note", "text-anchor": "middle" },
+        "far outside this range (saturated or exploding)"),
+    );
+  } else if (zHistogram) {
+    const { counts, edges } = zHistogram;
+    const max = Math.max(1, ...counts);
+    const plotHeight = height - pad.top - pad.bottom;
+    counts.forEach((count, k) => {
+      const left = Math.max(zMin, edges[k]);
+      const right = Math.min(zMax, edges[k + 1]);
+      if (right <= left || count === 0) return;
+      const barHeight = (count / max) * plotHeight;
+      chart.append(
+        svg("rect", { class: "z-overlay", x: x(left), width: Math.max(0.8, x(right) - x(left)), y: pad.top + plotHeight - barHeight, height: barHeight }),
+      );
+    });
+  }
+  chart.append(
+    svg("line", { class: "zero", x1: x(zMin), x2: x(zMax), y1: y(0), y2: y(0) }),
+    svg("line", { class: "zero", x1: x(0), x2: x(0), y1: pad.top, y2: height - pad.bottom }),
+    svg("path", { class: "curve-f", d: linePath(zs, curve.f, x, y) }),
+    svg("path", { class: "curve-fprime", d: linePath(zs, curve.fprime, x, y) }),
+    svg("text", { x: pad.left, y: 10, class: "chart-title" }, `${name}: f (solid), f′ (dashed), z histogram (bars)`),
+    svg("text", { x: pad.left - 3, y: y(yMax) + 8, class: "tick", "text-anchor": "end" }, fmt(yMax)),
+    svg("text", { x: pad.left - 3, y: y(yMin), class: "tick", "text-anchor": "end" }, fmt(yMin)),
+    svg("text", { x: x(zMin), y: height - 3, class: "tick" }, fmt(zMin)),
+    svg("text", { x: x(zMax), y: height - 3, class: "tick", "text-anchor": "end" }, fmt(zMax)),
+  );
+  return chart;
+}
+
+function statRow(label, value, field) {
+  return html("div", { class: "stat", "data-field": field }, html("dt", { text: label }), html("dd", { text: value }));
+}
+
+export class LayerInspector {
+  constructor(element) {
+    this.root = element;
+    this.key = "";
+  }
+
+  /** Rebuilds only when the selected layer's numbers changed (the trace object is replaced). */
+  update(state) {
+    const l = state.selection?.layer;
+    const layer = state.trace?.layers?.[l];
+    const key = `${l}|${state.traceVersion}|${this.root.clientWidth}`;
+    if (key === this.key) return;
+    this.key = key;
+    clear(this.root);
+    this.root.dataset.layer = String(l);
+    if (!layer) {
+      this.root.append(html("p", { class: "hint", text: "Layer not computed yet: step forward first." }));
+      return;
+    }
+    const activationName = layer.activation ?? state.config.layers[l]?.activation;
+    const isOutput = l === state.trace.layers.length - 1;
+    this.root.append(
+      html("h3", { text: `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${activationName} · ${layer.fan_in} → ${layer.fan_out}` }),
+    );
+    const width = Math.max(120, Math.floor((this.root.clientWidth - 24) / 2));
+    const grid = html("div", { class: "histograms" });
+    for (const [name, title, colour] of HISTOGRAMS) {
+      const histogram = layerHistogram(layer, name);
+      grid.append(
+        histogram
+          ? histogramChart(histogram, { width, height: 62, colour, title })
+          : html("div", { class: "histogram empty", text: `${title}: not computed yet` }),
+      );
+    }
+    this.root.append(grid);
+    const activation = state.catalog.activationByName[activationName];
+    if (activation?.curve) {
+      this.root.append(activationPlot(activation.curve, layerHistogram(layer, "z"), { width: width * 2 + 8, height: 110, name: activationName }));
+    }
+    if (activation?.formula) {
+      // The engine's formulas already read "f(z) = …" and "f′(z) = …".
+      this.root.append(html("p", { class: "formula", text: `${activation.formula}    ${activation.derivative_formula ?? ""}` }));
+    }
+    this.root.append(
+      html(
+        "dl",
+        { class: "stats" },
+        statRow("dead", percent(layerStat(layer, "dead_fraction")), "dead_fraction"),
+        statRow("saturated", percent(layerStat(layer, "saturated_fraction")), "saturated_fraction"),
+        statRow("update ratio ‖ΔW‖/‖W‖", fmt(layerStat(layer, "update_ratio")), "update_ratio"),
+        statRow("‖dW‖", fmt(layerStat(layer, "grad_norm")), "grad_norm"),
+        statRow("mean |dz|", fmt(layerStat(layer, "mean_abs_dz")), "mean_abs_dz"),
+        statRow("mean |f′(z)|", fmt(layerStat(layer, "mean_abs_fprime")), "mean_abs_fprime"),
+      ),
+    );
+  }
+}

@@ -1,0 +1,568 @@
+// Network diagram: SVG for neurons, edges, labels and gradient pulses; one canvas underneath
+// for the per-neuron heatmaps (cheaper than one <image> per neuron each frame).
+//
+// Columns are: inputs, hidden layers, output. Weight layer l joins column l to column l+1.
+// Forward stepping lights columns left to right; backward stepping sends pulses right to left
+// whose size and opacity follow log10 |dz|, so vanishing gradients fade and exploding ones swell.
+
+import { decodeGrid, paintScalarInto } from "./heatmap.js";
+import { clear, setAttrs, setText, svg } from "./dom.js";
+import { CLASS_COLOURS, diverging, NEGATIVE, POSITIVE } from "./palette.js";
+import { fmt } from "./format.js";
+import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation } from "./trace-fields.js";
+
+const LABEL_SPACE = 32;
+// Column captions when columns are narrow (deep networks).
+const SHORT_NAMES = {
+  sigmoid: "σ",
+  relu: "ReLU",
+  leaky_relu: "lReLU",
+  linear: "lin",
+  softmax: "soft",
+  gelu: "GELU",
+  elu: "ELU",
+  softplus: "sp",
+  sine: "sin",
+};
+const MARGIN = 10;
+const MAX_PULSES_PER_LAYER = 160;
+// log10 |dz| mapped onto pulse size: 1e-7 is barely visible, 1e1 and beyond swells.
+const PULSE_LOG_MIN = -7;
+const PULSE_LOG_SPAN = 8;
+
+export function pulseScale(magnitude) {
+  if (!(magnitude > 0) || !Number.isFinite(magnitude)) return 0;
+  return Math.max(0, Math.min(1.8, (Math.log10(magnitude) - PULSE_LOG_MIN) / PULSE_LOG_SPAN));
+}
+
+/**
+ * Where a hidden neuron's colour scale is centred: 0 for most activations (sign = colour), but
+ * 0.5 for those whose output lies in [0, 1] (sigmoid), which would otherwise be all one hue.
+ */
+function activationCentre(catalog, name) {
+  const f = catalog.activationByName[name]?.curve?.f;
+  if (!f) return 0;
+  const finite = f.filter(Number.isFinite);
+  return Math.min(...finite) >= 0 && Math.max(...finite) <= 1 ? 0.5 : 0;
+}
+
+export class NetworkView {
+  constructor(element, { onSelect }) {
+    this.root = element;
+    this.onSelect = onSelect;
+    this.stage = element.querySelector(".network-stage");
+    this.canvas = this.stage.querySelector("canvas");
+    this.svg = this.stage.querySelector("svg");
+    this.banner = element.querySelector(".divergence");
+    this.tooltip = element.querySelector(".tooltip");
+    this.layout = null;
+    this.signature = "";
+    this.lastStageKey = "";
+    this.atlas = null;
+    this.state = null;
+    this.svg.addEventListener("pointermove", (event) => this.hover(event));
+    this.svg.addEventListener("pointerleave", () => this.hideTooltip());
+    this.svg.addEventListener("click", (event) => this.click(event));
+    new ResizeObserver(() => this.state && this.update(this.state, { force: true })).observe(this.stage);
+  }
+
+  /** Column sizes: inputs, hidden units..., outputs. */
+  columnSizes(state) {
+    const hidden = state.config.layers.map((l) => l.units);
+    const traceLayers = state.trace?.layers;
+    let outputs = traceLayers?.length ? traceLayers[traceLayers.length - 1].fan_out : null;
+    if (!outputs) {
+      const dataset = state.catalog.datasetByName[state.config.dataset.name];
+      outputs = dataset?.task === "multiclass" ? dataset.n_classes : 1;
+    }
+    const inputs = traceLayers?.length ? traceLayers[0].fan_in : state.config.features.length;
+    return [inputs, ...hidden, outputs];
+  }
+
+  computeLayout(sizes, width, height) {
+    const columns = sizes.length;
+    const top = LABEL_SPACE;
+    const usable = height - top - MARGIN;
+    const maxUnits = Math.max(...sizes);
+    const gap = (width - 2 * MARGIN) / columns;
+    const node = Math.max(5, Math.min(40, gap * 0.42, (usable / maxUnits) * 0.86));
+    const xs = sizes.map((_, c) => MARGIN + gap * (c + 0.5));
+    const positions = sizes.map((units, c) => {
+      const spacing = Math.min(node * 1.3, usable / units);
+      const start = top + (usable - spacing * units) / 2 + spacing / 2;
+      return Array.from({ length: units }, (_, k) => ({ x: xs[c], y: start + k * spacing }));
+    });
+    return { sizes, width, height, node, xs, gap, positions };
+  }
+
+  build(layout) {
+    clear(this.svg);
+    const { sizes, node, positions, xs, gap, height, width } = layout;
+    setAttrs(this.svg, { width, height, viewBox: `0 0 ${width} ${height}` });
+    this.bands = sizes.slice(1).map((_, l) =>
+      svg("rect", {
+        class: "band",
+        x: xs[l + 1] - gap / 2 + 2,
+        y: 2,
+        width: gap - 4,
+        height: height - 4,
+        rx: 6,
+        "data-layer": l,
+      }),
+    );
+    this.svg.append(svg("g", { class: "bands" }, ...this.bands));
+    this.edgeGroups = [];
+    this.edges = [];
+    for (let l = 0; l < sizes.length - 1; l++) {
+      const group = svg("g", { class: "edges", "data-layer": l });
+      const rows = [];
+      for (let i = 0; i < sizes[l]; i++) {
+        const row = [];
+        for (let j = 0; j < sizes[l + 1]; j++) {
+          const a = positions[l][i];
+          const b = positions[l + 1][j];
+          const line = svg("line", { x1: a.x + node / 2, y1: a.y, x2: b.x - node / 2, y2: b.y });
+          row.push(line);
+          group.append(line);
+        }
+        rows.push(row);
+      }
+      this.edges.push(rows);
+      this.edgeGroups.push(group);
+    }
+    this.svg.append(svg("g", { class: "all-edges" }, ...this.edgeGroups));
+    this.selectedEdge = svg("line", { class: "edge-selected", visibility: "hidden" });
+    this.svg.append(this.selectedEdge);
+    this.columns = [];
+    this.neurons = [];
+    this.dzMarks = [];
+    const neuronLayer = svg("g", { class: "neurons" });
+    for (let c = 0; c < sizes.length; c++) {
+      const column = svg("g", { class: "column", "data-column": c });
+      const cells = [];
+      const marks = [];
+      for (let k = 0; k < sizes[c]; k++) {
+        const p = positions[c][k];
+        const cell = svg("rect", { class: "neuron", x: p.x - node / 2, y: p.y - node / 2, width: node, height: node, rx: 3 });
+        cells.push(cell);
+        column.append(cell);
+        if (c > 0) {
+          const mark = svg("circle", { class: "dz-mark", cx: p.x - node / 2, cy: p.y - node / 2, r: 0 });
+          marks.push(mark);
+          column.append(mark);
+        }
+      }
+      this.neurons.push(cells);
+      this.dzMarks.push(marks);
+      this.columns.push(column);
+      neuronLayer.append(column);
+    }
+    this.svg.append(neuronLayer);
+    this.labels = sizes.map((_, c) => svg("text", { class: "column-label", x: xs[c], y: 12, "text-anchor": "middle" }));
+    this.activationLabels = sizes.map((_, c) => svg("text", { class: "activation-label", x: xs[c], y: 25, "text-anchor": "middle" }));
+    this.svg.append(svg("g", { class: "labels" }, ...this.labels, ...this.activationLabels));
+    this.inputLabels = positions[0].map((p) =>
+      svg("text", { class: "input-label", x: p.x - node / 2 - 4, y: p.y + 4, "text-anchor": "end" }),
+    );
+    this.svg.append(svg("g", {}, ...this.inputLabels));
+    this.pulseLayer = svg("g", { class: "pulses" });
+    this.svg.append(this.pulseLayer);
+    const ratio = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(width * ratio);
+    this.canvas.height = Math.round(height * ratio);
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+  }
+
+  /** Idempotent: draws `state` as it is; animations start only when the stage moves. */
+  update(state, { force = false } = {}) {
+    this.state = state;
+    if (!state.config || !state.catalog) return;
+    const width = Math.max(320, Math.floor(this.stage.clientWidth));
+    const height = Math.max(220, Math.floor(this.stage.clientHeight));
+    const sizes = this.columnSizes(state);
+    const signature = `${sizes.join("-")}|${width}x${height}`;
+    if (signature !== this.signature) {
+      this.layout = this.computeLayout(sizes, width, height);
+      this.build(this.layout);
+      this.signature = signature;
+      force = true;
+    }
+    const sim = state.sim;
+    const lit = this.litColumns(sim, sizes.length);
+    this.svg.dataset.lit = String(lit);
+    this.svg.dataset.columns = String(sizes.length);
+    this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
+    this.svg.dataset.edges = state.view.edges;
+    this.drawLabels(state);
+    this.drawHeatmaps(state, lit);
+    this.drawNeurons(state, lit);
+    this.drawEdges(state);
+    this.drawSelection(state);
+    this.drawDivergence(state);
+    const stageKey = sim ? `${state.sessionId}:${sim.step}:${sim.stage}:${sim.layer}` : "";
+    if (stageKey !== this.lastStageKey) {
+      const previous = this.lastStageKey;
+      this.lastStageKey = stageKey;
+      if (previous && sim.stage === "backward" && !state.playing && !force) this.animateBackward(state, sim.layer);
+    }
+  }
+
+  /**
+   * Columns 0..lit-1 are drawn at full strength. During the forward pass that is the inputs
+   * plus the layers computed so far; at any other stage the whole network is current.
+   */
+  litColumns(sim, columns) {
+    return sim?.stage === "forward" ? (sim.layer ?? 0) + 2 : columns;
+  }
+
+  drawLabels(state) {
+    const { sizes } = this.layout;
+    const layers = state.config.layers;
+    const narrow = this.layout.gap < 64;
+    this.labels.forEach((label, c) => {
+      let text = narrow ? "in" : "Input";
+      if (c === sizes.length - 1) text = narrow ? "out" : "Output";
+      else if (c > 0) text = `L${c}`;
+      setText(label, text);
+      const activation = c === sizes.length - 1 ? state.trace?.head : layers[c - 1]?.activation;
+      setText(this.activationLabels[c], c === 0 || !activation ? "" : narrow ? SHORT_NAMES[activation] ?? activation.slice(0, 4) : activation);
+    });
+    const featureLabels = Object.fromEntries(state.catalog.features.map((f) => [f.name, f.label || f.name]));
+    this.inputLabels.forEach((label, k) => setText(label, featureLabels[state.config.features[k]] ?? `x${k + 1}`));
+  }
+
+  /**
+   * Paint every neuron's grid into one atlas image (one putImageData per boundary instead of
+   * one canvas per neuron); frames that reuse the same boundary skip straight to drawing.
+   */
+  atlasFor(state) {
+    const { sizes } = this.layout;
+    const task = state.catalog.datasetByName[state.config.dataset.name]?.task;
+    const centres = sizes.map((_, c) => {
+      const activation = c > 0 && c < sizes.length - 1 ? state.config.layers[c - 1]?.activation : null;
+      return activation ? activationCentre(state.catalog, activation) : 0;
+    });
+    const key = `${task}|${centres.join()}|${sizes.join()}`;
+    if (this.atlas?.boundary === state.boundary && this.atlas.key === key) return this.atlas;
+    const entries = [];
+    let cellRows = 1;
+    let cellCols = 1;
+    for (let c = 0; c < sizes.length; c++) {
+      for (let k = 0; k < sizes[c]; k++) {
+        const entry = this.neuronEntry(state, c, k, task, centres[c]);
+        entries.push(entry);
+        if (entry) {
+          cellRows = Math.max(cellRows, entry.decoded.shape[0]);
+          cellCols = Math.max(cellCols, entry.decoded.shape[1]);
+        }
+      }
+    }
+    const perRow = Math.ceil(Math.sqrt(entries.length));
+    const width = perRow * cellCols;
+    const height = Math.ceil(entries.length / perRow) * cellRows;
+    const canvas = this.atlas?.canvas ?? document.createElement("canvas");
+    if (canvas.width !== width) canvas.width = width;
+    if (canvas.height !== height) canvas.height = height;
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(width, height);
+    const pixels = new Uint32Array(image.data.buffer);
+    const cells = entries.map((entry, n) => {
+      if (!entry) return null;
+      const x = (n % perRow) * cellCols;
+      const y = Math.floor(n / perRow) * cellRows;
+      paintScalarInto(pixels, width, x, y, entry.decoded, entry.options);
+      return { x, y, width: entry.decoded.shape[1], height: entry.decoded.shape[0] };
+    });
+    context.putImageData(image, 0, 0);
+    this.atlas = { boundary: state.boundary, key, canvas, cells };
+    return this.atlas;
+  }
+
+  /** The decoded grid of one neuron and how to colour it, or null when there is none. */
+  neuronEntry(state, column, k, task, centre) {
+    const boundary = state.boundary;
+    if (!boundary) return null;
+    const { sizes } = this.layout;
+    const isOutput = column === sizes.length - 1;
+    let grid;
+    if (column === 0) grid = boundary.inputs?.[k];
+    else if (!isOutput) grid = boundary.hidden?.[column - 1]?.[k];
+    else grid = boundary.output;
+    const decoded = grid ? decodeGrid(grid) : null;
+    if (!decoded?.shape) return null;
+    if (!isOutput) return { decoded, options: { centre } };
+    if (decoded.shape.length === 3) {
+      // One output neuron of a multiclass head: its own class's probability plane.
+      const [, rows, cols] = decoded.shape;
+      const plane = decoded.bytes.subarray(k * rows * cols, (k + 1) * rows * cols);
+      const single = { bytes: plane, min: decoded.min, max: decoded.max, shape: [rows, cols] };
+      return { decoded: single, options: { tint: CLASS_COLOURS[k % CLASS_COLOURS.length] } };
+    }
+    if (task === "regression") return { decoded, options: {} };
+    return { decoded, options: { centre: 0.5, halfWidth: 0.5 } };
+  }
+
+  drawHeatmaps(state, lit) {
+    const context = this.canvas.getContext("2d");
+    const ratio = this.canvas.width / this.layout.width;
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, this.layout.width, this.layout.height);
+    const { positions, node, sizes } = this.layout;
+    const atlas = this.atlasFor(state);
+    let n = 0;
+    for (let c = 0; c < sizes.length; c++) {
+      context.globalAlpha = c < lit ? 1 : 0.22;
+      for (let k = 0; k < sizes[c]; k++) {
+        const cell = atlas.cells[n++];
+        const p = positions[c][k];
+        if (cell) {
+          context.drawImage(atlas.canvas, cell.x, cell.y, cell.width, cell.height, p.x - node / 2, p.y - node / 2, node, node);
+        } else {
+          context.fillStyle = "#eceff3";
+          context.fillRect(p.x - node / 2, p.y - node / 2, node, node);
+        }
+      }
+    }
+    context.globalAlpha = 1;
+  }
+
+  drawNeurons(state, lit) {
+    const { sizes, node } = this.layout;
+    const sim = state.sim;
+    const layers = state.trace?.layers ?? [];
+    const backwardDone = (l) =>
+      sim && ((sim.stage === "backward" && sim.layer !== null && l >= sim.layer) || sim.stage === "update");
+    for (let c = 0; c < sizes.length; c++) {
+      const column = this.columns[c];
+      const isLit = c < lit;
+      column.dataset.state = isLit ? "lit" : "dim";
+      column.classList.toggle("current", sim?.stage === "forward" && c === (sim.layer ?? -1) + 1);
+      const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
+      const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
+      const dz = c > 0 && backwardDone(c - 1) ? neuronMeanAbsDz(layers[c - 1]) : null;
+      for (let k = 0; k < sizes[c]; k++) {
+        const cell = this.neurons[c][k];
+        const colour = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
+        setAttrs(cell, { stroke: colour, "stroke-width": isLit && activation ? 2.5 : 1.2 });
+        if (c > 0) {
+          const mark = this.dzMarks[c][k];
+          const t = dz ? pulseScale(dz[k]) : 0;
+          // Capped at the neuron's half-size: the pulses, not the markers, show explosions.
+          const radius = t > 0 ? 1 + (node / 5) * Math.min(1.2, t) : 0;
+          setAttrs(mark, { r: radius.toFixed(2), opacity: (0.2 + 0.8 * Math.min(1, t)).toFixed(2) });
+          mark.dataset.dz = dz ? String(dz[k]) : "";
+        }
+      }
+    }
+  }
+
+  edgeValues(state) {
+    const mode = state.view.edges;
+    const layers = state.trace?.layers ?? [];
+    return this.edges.map((_, l) => layerMatrix(layers[l], mode));
+  }
+
+  drawEdges(state) {
+    const matrices = this.edgeValues(state);
+    const mode = state.view.edges;
+    let maxAbs = 0;
+    for (const matrix of matrices) {
+      if (!matrix) continue;
+      for (const row of matrix) for (const v of row) if (v !== null && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+    }
+    // Dense layers get thinner strokes so the thickest edges do not hide the rest.
+    const maxWidth = Math.min(3.6, Math.max(1.2, 40 / Math.max(...this.layout.sizes)));
+    for (let l = 0; l < this.edges.length; l++) {
+      const matrix = matrices[l];
+      const rows = this.edges[l];
+      this.edgeGroups[l].classList.toggle("missing", !matrix);
+      for (let i = 0; i < rows.length; i++) {
+        for (let j = 0; j < rows[i].length; j++) {
+          const v = matrix?.[i]?.[j];
+          const line = rows[i][j];
+          if (v === undefined || v === null || maxAbs === 0) {
+            setAttrs(line, { stroke: "#c5cbd3", "stroke-width": 0.6, "stroke-opacity": 0.6 });
+            continue;
+          }
+          // Weights: linear in |w|. Gradients span decades, so a log scale over 4 decades —
+          // a vanishing layer then shows as hairlines instead of disappearing outright.
+          const t =
+            mode === "dW"
+              ? Math.max(0, 1 + Math.log10(Math.abs(v) / maxAbs + 1e-300) / 4)
+              : Math.abs(v) / maxAbs;
+          setAttrs(line, {
+            stroke: v < 0 ? NEGATIVE : POSITIVE,
+            "stroke-width": (0.4 + maxWidth * t).toFixed(2),
+            "stroke-opacity": (0.25 + 0.75 * t).toFixed(2),
+          });
+        }
+      }
+    }
+  }
+
+  drawSelection(state) {
+    const selection = state.selection;
+    this.bands.forEach((band, l) => {
+      const selected = selection?.kind === "layer" && selection.layer === l;
+      band.classList.toggle("selected", selected);
+      band.classList.toggle("diverged", Boolean(state.sim?.diverged && state.sim.divergence?.layer === l));
+    });
+    if (selection?.kind === "edge" && this.edges[selection.layer]?.[selection.i]?.[selection.j]) {
+      const line = this.edges[selection.layer][selection.i][selection.j];
+      setAttrs(this.selectedEdge, {
+        x1: line.getAttribute("x1"),
+        y1: line.getAttribute("y1"),
+        x2: line.getAttribute("x2"),
+        y2: line.getAttribute("y2"),
+        visibility: "visible",
+      });
+    } else {
+      setAttrs(this.selectedEdge, { visibility: "hidden" });
+    }
+  }
+
+  drawDivergence(state) {
+    const sim = state.sim;
+    const diverged = Boolean(sim?.diverged);
+    this.banner.hidden = !diverged;
+    this.root.classList.toggle("is-diverged", diverged);
+    if (diverged) {
+      const where = sim.divergence ?? {};
+      let layer = "";
+      if (where.layer === sim.n_layers - 1) layer = ` in the output layer (layer ${where.layer + 1})`;
+      else if (where.layer !== null && where.layer !== undefined) layer = ` in layer ${where.layer + 1}`;
+      setText(
+        this.banner,
+        `Diverged: values became NaN or infinite at step ${where.step ?? sim.step}, during ${where.stage ?? "training"}${layer}. ` +
+          "Lower the learning rate, clip gradients, or press Reset.",
+      );
+    }
+  }
+
+  animateBackward(state, layer) {
+    if (layer === null || layer === undefined || !this.edges[layer]) return;
+    if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+    const dz = neuronMeanAbsDz(state.trace?.layers?.[layer]);
+    if (!dz) return;
+    const rows = this.edges[layer];
+    const candidates = [];
+    for (let i = 0; i < rows.length; i++) for (let j = 0; j < rows[i].length; j++) candidates.push([i, j]);
+    const stride = Math.max(1, Math.ceil(candidates.length / MAX_PULSES_PER_LAYER));
+    const { positions, node } = this.layout;
+    for (let n = 0; n < candidates.length; n += stride) {
+      const [i, j] = candidates[n];
+      const t = pulseScale(dz[j]);
+      if (t <= 0) continue;
+      const from = positions[layer + 1][j];
+      const to = positions[layer][i];
+      const pulse = svg("circle", { class: "pulse", r: (1 + 5 * t).toFixed(2), cx: 0, cy: 0 });
+      pulse.style.opacity = "0";
+      this.pulseLayer.append(pulse);
+      const opacity = 0.12 + 0.88 * Math.min(1, t);
+      const animation = pulse.animate(
+        [
+          { transform: `translate(${from.x - node / 2}px, ${from.y}px)`, opacity },
+          { transform: `translate(${to.x + node / 2}px, ${to.y}px)`, opacity: opacity * 0.7 },
+        ],
+        { duration: 650, easing: "ease-in-out", delay: (n % 7) * 25 },
+      );
+      animation.finished.then(() => pulse.remove(), () => pulse.remove());
+    }
+  }
+
+  /** Nearest edge to a point within `tolerance` px, found geometrically (no hit lines). */
+  edgeAt(x, y, tolerance) {
+    const { positions, node, xs } = this.layout;
+    for (let l = 0; l < xs.length - 1; l++) {
+      const left = xs[l] + node / 2;
+      const right = xs[l + 1] - node / 2;
+      if (x < left || x > right) continue;
+      let best = null;
+      let bestDistance = tolerance;
+      const f = (x - left) / (right - left);
+      for (let i = 0; i < positions[l].length; i++) {
+        for (let j = 0; j < positions[l + 1].length; j++) {
+          const y0 = positions[l][i].y;
+          const y1 = positions[l + 1][j].y;
+          const slope = (y1 - y0) / (right - left);
+          // Perpendicular distance from the point to the segment's line.
+          const distance = Math.abs(y - (y0 + f * (y1 - y0))) / Math.sqrt(1 + slope * slope);
+          if (distance < bestDistance) {
+            bestDistance = distance;
+            best = { layer: l, i, j };
+          }
+        }
+      }
+      return best;
+    }
+    return null;
+  }
+
+  neuronAt(x, y) {
+    const { positions, node } = this.layout;
+    for (let c = 0; c < positions.length; c++) {
+      for (let k = 0; k < positions[c].length; k++) {
+        const p = positions[c][k];
+        if (Math.abs(x - p.x) <= node / 2 + 2 && Math.abs(y - p.y) <= node / 2 + 2) return { column: c, k };
+      }
+    }
+    return null;
+  }
+
+  pointerPosition(event) {
+    const box = this.svg.getBoundingClientRect();
+    return { x: event.clientX - box.left, y: event.clientY - box.top };
+  }
+
+  hover(event) {
+    if (!this.layout || !this.state) return;
+    const { x, y } = this.pointerPosition(event);
+    const tolerance = event.pointerType === "touch" ? 14 : 6;
+    const edge = this.neuronAt(x, y) ? null : this.edgeAt(x, y, tolerance);
+    if (!edge) {
+      this.hideTooltip();
+      this.svg.style.cursor = this.neuronAt(x, y) ? "pointer" : "";
+      return;
+    }
+    this.svg.style.cursor = "pointer";
+    const layer = this.state.trace?.layers?.[edge.layer];
+    const w = layerMatrix(layer, "W")?.[edge.i]?.[edge.j];
+    const dW = layerMatrix(layer, "dW")?.[edge.i]?.[edge.j];
+    this.tooltip.textContent = `w[${edge.i + 1}→${edge.j + 1}] layer ${edge.layer + 1}: ${fmt(w)} · dW ${fmt(dW)}`;
+    this.tooltip.hidden = false;
+    this.tooltip.style.left = `${Math.min(x + 12, this.layout.width - 180)}px`;
+    this.tooltip.style.top = `${y + 12}px`;
+  }
+
+  hideTooltip() {
+    this.tooltip.hidden = true;
+  }
+
+  click(event) {
+    if (!this.layout) return;
+    const { x, y } = this.pointerPosition(event);
+    const neuron = this.neuronAt(x, y);
+    if (neuron) {
+      if (neuron.column > 0) this.onSelect({ kind: "layer", layer: neuron.column - 1 });
+      return;
+    }
+    const edge = this.edgeAt(x, y, event.pointerType === "touch" ? 14 : 8);
+    if (edge) {
+      this.onSelect({ kind: "edge", ...edge });
+      return;
+    }
+    const band = this.layout.xs.findIndex((cx) => Math.abs(x - cx) < this.layout.gap / 2);
+    if (band > 0) this.onSelect({ kind: "layer", layer: band - 1 });
+  }
+
+  /** Screen position of an edge's midpoint, for tests and keyboard focus. */
+  edgeMidpoint(layer, i, j) {
+    const line = this.edges[layer]?.[i]?.[j];
+    if (!line) return null;
+    const box = this.svg.getBoundingClientRect();
+    const x = (Number(line.getAttribute("x1")) + Number(line.getAttribute("x2"))) / 2;
+    const y = (Number(line.getAttribute("y1")) + Number(line.getAttribute("y2"))) / 2;
+    return { x: box.left + x, y: box.top + y };
+  }
+}

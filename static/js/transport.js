@@ -1,0 +1,75 @@
+// Transport bar and status line: the buttons emit actions; update() enables what applies now
+// and writes "step 12 · backward · layer 3" into the role="status" element.
+
+import { setText } from "./dom.js";
+
+/** Speed presets while playing: steps per frame × frames per second ≈ steps per second. */
+export const SPEEDS = [
+  { label: "1/s", stepsPerFrame: 1, fps: 1 },
+  { label: "3/s", stepsPerFrame: 1, fps: 3 },
+  { label: "10/s", stepsPerFrame: 1, fps: 10 },
+  { label: "30/s", stepsPerFrame: 1, fps: 30 },
+  { label: "100/s", stepsPerFrame: 4, fps: 25 },
+  { label: "300/s", stepsPerFrame: 10, fps: 30 },
+];
+
+export function describeStage(sim, playing) {
+  if (!sim) return "Loading…";
+  let stage;
+  switch (sim.stage) {
+    case "forward":
+      stage = `forward · layer ${sim.layer + 1}${sim.layer + 1 === sim.n_layers ? " (output)" : ""}`;
+      break;
+    case "backward":
+      stage = `backward · layer ${sim.layer + 1}`;
+      break;
+    case "loss":
+      stage = "loss";
+      break;
+    case "update":
+      stage = "update";
+      break;
+    default:
+      stage = "ready";
+  }
+  let text = `step ${sim.step} · ${stage}`;
+  if (playing) text += " · playing";
+  if (sim.diverged) text += " · diverged";
+  return text;
+}
+
+export class Transport {
+  constructor(header, { onAction, onSpeed }) {
+    this.status = header.querySelector("[role=status]");
+    this.buttons = Object.fromEntries(
+      [...header.querySelectorAll(".transport [data-action]")].map((button) => [button.dataset.action, button]),
+    );
+    for (const button of Object.values(this.buttons)) {
+      button.addEventListener("click", () => onAction(button.dataset.action));
+    }
+    this.speed = header.querySelector("input[name=speed]");
+    this.speedLabel = header.querySelector("output[name=speed-label]");
+    this.speed.max = String(SPEEDS.length - 1);
+    this.speed.addEventListener("input", () => onSpeed(Number(this.speed.value)));
+  }
+
+  update(state) {
+    const sim = state.sim;
+    setText(this.status, state.sessionId ? describeStage(sim, state.playing) : this.status.textContent);
+    this.status.dataset.step = sim ? String(sim.step) : "";
+    this.status.dataset.stage = sim ? sim.stage : "";
+    const play = this.buttons.play;
+    setText(play, state.playing ? "❚❚ Pause" : "▶ Play");
+    play.setAttribute("aria-pressed", String(state.playing));
+    const ready = Boolean(state.sessionId) && !state.playing;
+    const inBackwardPhase = sim && (sim.stage === "loss" || sim.stage === "backward");
+    this.buttons.forward.disabled = !ready || inBackwardPhase;
+    this.buttons.backward.disabled = !ready || (sim?.stage === "backward" && sim.layer === 0);
+    this.buttons.update.disabled = !ready;
+    this.buttons.step.disabled = !ready;
+    this.buttons.reset.disabled = !state.sessionId;
+    play.disabled = !state.sessionId;
+    if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
+    setText(this.speedLabel, SPEEDS[state.view.speed]?.label ?? "");
+  }
+}

@@ -1,0 +1,113 @@
+// The whole setup lives in the query string, so a copied link reproduces it exactly.
+//
+// Readable short keys rather than one JSON blob, so a teacher can edit a link by hand:
+//   ?data=spiral&noise=0.2&layers=8:tanh,8:tanh&lr=0.03&opt=adam&opt.beta1=0.9&hide=dataset
+// `layers=8:sigmoid*10` repeats a layer; `layers=` (empty) means no hidden layer.
+
+const NUMBER_KEYS = {
+  n: ["dataset", "n_samples"],
+  noise: ["dataset", "noise"],
+  split: ["dataset", "train_fraction"],
+  dseed: ["dataset", "seed"],
+  lr: ["learning_rate"],
+  batch: ["batch_size"],
+  l1: ["l1"],
+  l2: ["l2"],
+  seed: ["seed"],
+};
+
+/** Page options that are not part of the network config but belong in a shared link. */
+export const DEFAULT_VIEW = Object.freeze({
+  edges: "W", // "W" or "dW": what the diagram's edges show
+  test: true, // show test points on the output plot
+  discrete: false, // discretise the output heatmap
+  scale: "log", // loss chart y-axis: "linear" or "log"
+  speed: 3, // index into the speed presets
+  hide: [], // classroom mode: control groups to hide
+});
+
+function parseLayers(text) {
+  const layers = [];
+  for (const part of text.split(",").filter(Boolean)) {
+    const [spec, times] = part.split("*");
+    const [units, activation] = spec.split(":");
+    const count = times === undefined ? 1 : Number.parseInt(times, 10);
+    for (let k = 0; k < Math.min(count, 64); k++) {
+      layers.push({ units: Number.parseInt(units, 10), activation: activation || "tanh" });
+    }
+  }
+  return layers;
+}
+
+function formatLayers(layers) {
+  return layers.map((l) => `${l.units}:${l.activation}`).join(",");
+}
+
+/** Read {config, view} from a query string, filling what is absent from `defaults`. */
+export function readUrl(search, defaults) {
+  const params = new URLSearchParams(search);
+  const config = structuredClone(defaults);
+  config.dataset = { ...config.dataset };
+  if (params.has("data")) config.dataset.name = params.get("data");
+  for (const [key, path] of Object.entries(NUMBER_KEYS)) {
+    if (!params.has(key)) continue;
+    const value = Number(params.get(key));
+    if (!Number.isFinite(value)) continue;
+    if (path.length === 2) config[path[0]][path[1]] = value;
+    else config[path[0]] = value;
+  }
+  if (params.has("features")) config.features = params.get("features").split(",").filter(Boolean);
+  if (params.has("layers")) config.layers = parseLayers(params.get("layers"));
+  if (params.has("init")) config.init = { name: params.get("init"), scale: null };
+  if (params.has("iscale")) config.init = { ...config.init, scale: Number(params.get("iscale")) };
+  if (params.has("loss")) config.loss = params.get("loss") || null;
+  if (params.has("clip")) {
+    const clip = Number(params.get("clip"));
+    config.grad_clip = params.get("clip") && clip > 0 ? clip : null;
+  }
+  if (params.has("opt")) config.optimizer = { name: params.get("opt") };
+  for (const [key, value] of params) {
+    if (key.startsWith("opt.") && Number.isFinite(Number(value))) {
+      config.optimizer[key.slice(4)] = Number(value);
+    }
+  }
+  const view = { ...DEFAULT_VIEW };
+  if (params.has("edges")) view.edges = params.get("edges") === "dW" ? "dW" : "W";
+  if (params.has("test")) view.test = params.get("test") !== "0";
+  if (params.has("discrete")) view.discrete = params.get("discrete") === "1";
+  if (params.has("scale")) view.scale = params.get("scale") === "linear" ? "linear" : "log";
+  if (params.has("speed")) view.speed = Number.parseInt(params.get("speed"), 10) || 0;
+  if (params.has("hide")) view.hide = params.get("hide").split(",").filter(Boolean);
+  return { config, view };
+}
+
+/** The query string for a config and view; every config field is written out, so a link
+ * keeps meaning the same network even if the server's defaults change later. */
+export function writeUrl(config, view) {
+  const params = new URLSearchParams();
+  params.set("data", config.dataset.name);
+  for (const [key, path] of Object.entries(NUMBER_KEYS)) {
+    const value = path.length === 2 ? config[path[0]][path[1]] : config[path[0]];
+    if (value !== undefined && value !== null) params.set(key, String(value));
+  }
+  params.set("features", config.features.join(","));
+  params.set("layers", formatLayers(config.layers));
+  params.set("init", config.init.name);
+  if (config.init.scale !== null && config.init.scale !== undefined) {
+    params.set("iscale", String(config.init.scale));
+  }
+  if (config.loss) params.set("loss", config.loss);
+  if (config.grad_clip) params.set("clip", String(config.grad_clip));
+  params.set("opt", config.optimizer.name);
+  for (const [key, value] of Object.entries(config.optimizer)) {
+    if (key !== "name" && value !== null && value !== undefined) params.set(`opt.${key}`, String(value));
+  }
+  if (view.edges !== DEFAULT_VIEW.edges) params.set("edges", view.edges);
+  if (view.test !== DEFAULT_VIEW.test) params.set("test", view.test ? "1" : "0");
+  if (view.discrete !== DEFAULT_VIEW.discrete) params.set("discrete", view.discrete ? "1" : "0");
+  if (view.scale !== DEFAULT_VIEW.scale) params.set("scale", view.scale);
+  if (view.speed !== DEFAULT_VIEW.speed) params.set("speed", String(view.speed));
+  if (view.hide.length) params.set("hide", view.hide.join(","));
+  // URLSearchParams escapes ":" and ","; they are safe in a query and far easier to read raw.
+  return params.toString().replaceAll("%3A", ":").replaceAll("%2C", ",");
+}

@@ -1,0 +1,265 @@
+"""The visualiser page against a live server: stepping, gradients, inspectors, play, links.
+
+Every number the tests compare is read from what the page shows (text or data attributes)
+and, where the issue asks for it, checked against the API's own answer.
+"""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import PageWatch
+
+STATUS = "[role=status]"
+# Tests that count columns or read the link pin the network instead of trusting the defaults.
+TWO_TANH = "/?layers=8:tanh,8:tanh&data=circle"
+DEEP_SIGMOID = "/?layers=8:sigmoid*10&init=xavier_uniform&opt=sgd&lr=0.1&data=circle"
+DEEP_RELU_HE = "/?layers=8:relu*10&init=he_normal&opt=sgd&lr=0.1&data=circle"
+
+
+def settled(page: Page) -> None:
+    """Wait until every request the page queued has been answered and drawn."""
+    expect(page.locator("#app")).to_have_attribute("aria-busy", "false")
+
+
+def open_page(page: Page, path: str = "/") -> None:
+    page.goto(path)
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    settled(page)
+
+
+def step_status(page: Page) -> int:
+    return int(page.locator(STATUS).get_attribute("data-step") or "0")
+
+
+def backward_all_layers(page: Page) -> None:
+    """Press → until the backward pass has reached the first layer."""
+    for _ in range(40):
+        if (page.locator(STATUS).text_content() or "").endswith("backward · layer 1"):
+            settled(page)
+            return
+        before = page.locator(STATUS).text_content()
+        page.keyboard.press("ArrowRight")
+        expect(page.locator(STATUS)).not_to_have_text(before or "")
+    pytest.fail("the backward pass never reached layer 1")
+
+
+def grad_norms(page: Page) -> list[float]:
+    """‖dW‖ per layer as the gradient-flow panel shows it (first layer first)."""
+    bars = page.locator("#flow .flow-bar")
+    expect(bars.last).not_to_have_attribute("data-grad-norm", "")
+    return [
+        float(bars.nth(k).get_attribute("data-grad-norm") or "nan") for k in range(bars.count())
+    ]
+
+
+def test_forward_stepping_changes_status_and_diagram(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    diagram = page.locator("svg.network-svg")
+    expect(diagram).to_have_attribute("data-columns", "4")
+    page.get_by_role("button", name="Forward").click()
+    expect(page.locator(STATUS)).to_have_text("step 0 · forward · layer 1")
+    expect(diagram).to_have_attribute("data-lit", "2")
+    expect(diagram.locator(".column[data-column='2']")).to_have_attribute("data-state", "dim")
+    page.get_by_role("button", name="Forward").click()
+    expect(page.locator(STATUS)).to_have_text("step 0 · forward · layer 2")
+    expect(diagram).to_have_attribute("data-lit", "3")
+    expect(diagram.locator(".column[data-column='2']")).to_have_attribute("data-state", "lit")
+    watch.assert_clean()
+
+
+def test_backward_stepping_fills_in_gradients(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    bars = page.locator("#flow .flow-bar")
+    expect(bars).to_have_count(3)
+    expect(bars.last).to_have_attribute("data-grad-norm", "")
+    page.get_by_role("button", name="Backward").click()
+    expect(page.locator(STATUS)).to_have_text("step 0 · backward · layer 3")
+    expect(bars.last).not_to_have_attribute("data-grad-norm", "")
+    expect(bars.first).to_have_attribute("data-grad-norm", "")
+    backward_all_layers(page)
+    norms = grad_norms(page)
+    assert all(n > 0 for n in norms), norms
+    # The dz markers in the diagram carry the same backward numbers.
+    expect(page.locator("svg.network-svg .dz-mark[data-dz]").first).not_to_have_attribute(
+        "data-dz", ""
+    )
+    watch.assert_clean()
+
+
+def test_deep_sigmoid_vanishes_and_relu_he_does_not(page: Page, watch: PageWatch) -> None:
+    open_page(page, DEEP_SIGMOID)
+    expect(page.locator("#flow .flow-bar")).to_have_count(11)
+    page.get_by_role("button", name="Backward").click()
+    backward_all_layers(page)
+    sigmoid = grad_norms(page)
+    assert sigmoid[0] * 1000 <= sigmoid[-1], sigmoid
+
+    open_page(page, DEEP_RELU_HE)
+    expect(page.locator("#flow .flow-bar")).to_have_count(11)
+    page.get_by_role("button", name="Backward").click()
+    backward_all_layers(page)
+    relu = grad_norms(page)
+    assert relu[0] * 1000 > relu[-1], relu
+    watch.assert_clean()
+
+
+def test_play_then_pause_advances_the_step_counter(page: Page, watch: PageWatch) -> None:
+    open_page(page)
+    play = page.get_by_role("button", name="Play")
+    play.click()
+    status = page.locator(STATUS)
+    expect(status).to_contain_text("playing")
+    expect(status).not_to_have_attribute("data-step", re.compile(r"^[0-4]$"))
+    page.get_by_role("button", name="Pause").click()
+    expect(status).not_to_contain_text("playing")
+    expect(page.get_by_role("button", name="Play")).to_be_enabled()
+    paused_at = step_status(page)
+    assert paused_at >= 5
+    # Paused means paused: stepping by hand continues from exactly there.
+    page.get_by_role("button", name="Step").click()
+    expect(status).to_have_attribute("data-step", str(paused_at + 1))
+    watch.assert_clean()
+
+
+def test_structural_change_rebuilds_the_network(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    page.get_by_role("button", name="Step").click()
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    page.get_by_role("button", name="More hidden layers").click()
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    expect(page.locator("svg.network-svg")).to_have_attribute("data-columns", "5")
+    expect(page.locator("#flow .flow-bar")).to_have_count(4)
+    expect(page).to_have_url(re.compile(r"layers=8:tanh,8:tanh,8:tanh"))
+    # A hyperparameter applies live: no rebuild, the step count stays.
+    page.get_by_role("button", name="Step").click()
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    page.get_by_label("Learning rate", exact=True).select_option("0.1")
+    expect(page).to_have_url(re.compile(r"lr=0\.1(&|$)"))
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    watch.assert_clean()
+
+
+def test_url_reproduces_the_setup_in_a_new_browser(
+    page: Page, watch: PageWatch, browser: Browser, base_url: str
+) -> None:
+    open_page(page, TWO_TANH)
+    page.get_by_role("radio", name="xor").click()
+    expect(page).to_have_url(re.compile(r"data=xor"))
+    page.get_by_role("button", name="Fewer neurons in layer 2").click()
+    expect(page).to_have_url(re.compile(r"layers=8:tanh,7:tanh"))
+    page.get_by_label("Activation of layer 1").select_option("relu")
+    expect(page).to_have_url(re.compile(r"layers=8:relu,7:tanh"))
+    settled(page)
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    link = page.url
+    loss = page.locator(".loss-readout").text_content()
+
+    fresh = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800})
+    try:
+        other = fresh.new_page()
+        other.goto(link)
+        expect(other.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+        settled(other)
+        expect(other.get_by_role("radio", name="xor")).to_have_attribute("aria-checked", "true")
+        expect(other.locator("svg.network-svg")).to_have_attribute("data-columns", "4")
+        # Same config and seeds → same initial weights → the same loss, digit for digit.
+        expect(other.locator(".loss-readout")).to_have_text(loss or "")
+        assert parse_qs(urlsplit(other.url).query) == parse_qs(urlsplit(link).query)
+    finally:
+        fresh.close()
+    watch.assert_clean()
+
+
+def test_clicking_an_edge_shows_the_chain_rule_numbers_of_the_api(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, TWO_TANH)
+    page.get_by_role("button", name="Backward").click()
+    backward_all_layers(page)
+    # A point 30% along an edge of the middle weight layer (a midpoint can be a crossing).
+    line = page.locator("svg.network-svg g.edges[data-layer='1'] line").nth(10)
+    x1, y1, x2, y2 = (float(line.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
+    box = page.locator("svg.network-svg").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + x1 + 0.3 * (x2 - x1), box["y"] + y1 + 0.3 * (y2 - y1))
+    inspector = page.locator("#inspector .inspector-body")
+    expect(inspector).to_have_attribute("data-kind", "edge")
+    expect(inspector.locator("[data-field=dW_ij]")).not_to_have_attribute("data-value", "")
+    layer, i, j, sample = (
+        inspector.get_attribute(f"data-{k}") for k in ("layer", "i", "j", "sample")
+    )
+    session = page.locator("#app").get_attribute("data-session-id")
+    chain = page.request.get(
+        f"/api/sessions/{session}/chain?layer={layer}&i={i}&j={j}&sample={sample}"
+    ).json()
+    for field in ("a_i", "fprime_z_j", "downstream", "delta_j", "batch_average", "dW_ij"):
+        shown = float(
+            inspector.locator(f"[data-field={field}]").get_attribute("data-value") or "nan"
+        )
+        assert shown == chain[field], (field, shown, chain[field])
+    assert chain["batch_average"] == pytest.approx(chain["dW_ij"], rel=1e-12, abs=1e-15)
+    expect(inspector.locator("[data-field=dW_ij] .q-note")).to_contain_text("✓")
+    watch.assert_clean()
+
+
+def test_layer_inspector_shows_histograms_and_activation(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    page.get_by_role("button", name="Backward").click()
+    backward_all_layers(page)
+    neuron = page.locator("svg.network-svg .column[data-column='1'] .neuron").first
+    box = neuron.bounding_box()
+    assert box is not None
+    # The heatmap under the outline takes the click; the diagram hit-tests by position.
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    inspector = page.locator("#inspector .inspector-body")
+    expect(inspector).to_have_attribute("data-kind", "layer")
+    expect(inspector.locator("svg.histogram")).to_have_count(4)
+    expect(inspector.locator("svg.activation-plot path.curve-fprime")).to_have_count(1)
+    expect(inspector.locator("[data-field=dead_fraction] dd")).to_have_text(re.compile(r"%$"))
+    watch.assert_clean()
+
+
+def test_classroom_link_hides_chosen_controls(page: Page, watch: PageWatch) -> None:
+    open_page(page, "/?hide=lr,optimizer,play")
+    expect(page.get_by_label("Learning rate", exact=True)).to_be_hidden()
+    expect(page.get_by_label("Optimiser", exact=True)).to_be_hidden()
+    expect(page.get_by_role("button", name="Play")).to_be_hidden()
+    expect(page.get_by_label("Batch size", exact=True)).to_be_visible()
+    watch.assert_clean()
+
+
+def test_help_overlay_lists_the_shortcuts(page: Page, watch: PageWatch) -> None:
+    open_page(page)
+    page.keyboard.press("?")
+    help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(help_dialog).to_be_visible()
+    for key in ("Space", "→", "Shift", "r"):
+        expect(help_dialog.locator("kbd", has_text=key).first).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+    page.keyboard.press("Shift+ArrowRight")
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    page.keyboard.press("r")
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "0")
+    watch.assert_clean()
+
+
+def test_hyperparameter_applies_live_while_playing(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH + "&lr=0.03&speed=2")
+    page.get_by_role("button", name="Play").click()
+    status = page.locator(STATUS)
+    expect(status).to_contain_text("playing")
+    page.get_by_label("Learning rate", exact=True).select_option("0.1")
+    expect(page).to_have_url(re.compile(r"lr=0\.1(&|$)"))
+    expect(status).to_contain_text("playing")  # not stopped, not rebuilt
+    expect(status).not_to_have_attribute("data-step", re.compile(r"^[0-9]$"))
+    page.get_by_role("button", name="Pause").click()
+    expect(status).not_to_contain_text("playing")
+    settled(page)
+    session = page.locator("#app").get_attribute("data-session-id")
+    config = page.request.get(f"/api/sessions/{session}").json()["config"]
+    assert config["learning_rate"] == 0.1
+    watch.assert_clean()
