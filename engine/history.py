@@ -20,6 +20,9 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 SCALARS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 PER_LAYER = ("grad_norm", "mean_abs_dz", "update_ratio")
+# A session may train for hours: past this many rows the older half is thinned to every other
+# row, so memory and exports stay bounded while recent steps keep full resolution.
+MAX_ROWS = 10_000
 
 
 def json_list(arr: NDArray[Any]) -> list[Any]:
@@ -56,8 +59,9 @@ class HistorySlice:
 class History:
     """Growable column store; appending a row costs a few array assignments."""
 
-    def __init__(self, n_layers: int, capacity: int = 1024) -> None:
+    def __init__(self, n_layers: int, capacity: int = 1024, max_rows: int = MAX_ROWS) -> None:
         self.n_layers = n_layers
+        self.max_rows = max(max_rows, 4)
         self._n = 0
         self._alloc(max(capacity, 16))
 
@@ -89,6 +93,8 @@ class History:
         update_ratio: FloatArray,
     ) -> None:
         """Add one row: ``scalars`` in the order of ``SCALARS``; per-layer arrays (L,)."""
+        if self._n >= self.max_rows:
+            self._thin()
         if self._n == self._cap:
             self._alloc(2 * self._cap)
         n = self._n
@@ -98,6 +104,16 @@ class History:
         self._layers[1, n] = mean_abs_dz
         self._layers[2, n] = update_ratio
         self._n = n + 1
+
+    def _thin(self) -> None:
+        """Keep every other row of the older half (its first row included), all of the rest."""
+        n, half = self._n, self._n // 2
+        keep = np.concatenate([np.arange(0, half, 2), np.arange(half, n)])
+        m = keep.size
+        self._step[:m] = self._step[keep]
+        self._scalars[:, :m] = self._scalars[:, keep]
+        self._layers[:, :m] = self._layers[:, keep]
+        self._n = m
 
     def clear(self) -> None:
         self._n = 0
@@ -150,4 +166,6 @@ class History:
         for i, name in enumerate(PER_LAYER):
             h._layers[i, :n] = np.asarray(data[name], dtype=np.float64).reshape(n, n_layers)
         h._n = n
+        while h._n > h.max_rows:
+            h._thin()
         return h

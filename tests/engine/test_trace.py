@@ -379,3 +379,20 @@ def test_summaries_of_degenerate_arrays_do_not_raise(values: np.ndarray) -> None
     counts, edges = summarize(values).histogram
     assert int(counts.sum()) == int(np.isfinite(values).sum())
     assert np.all(np.diff(edges) >= 0)
+
+
+def test_history_stays_bounded_and_keeps_recent_steps_at_full_resolution() -> None:
+    from engine.history import History
+
+    history = History(n_layers=2, max_rows=100)
+    for step in range(1, 1001):
+        history.append(step, (1.0 / step, 0.0, 0.5, 0.5), np.ones(2), np.ones(2), np.ones(2))
+    steps = history.column("step")
+    assert len(history) <= 100
+    assert steps[0] == 1  # the first step survives thinning
+    assert steps[-1] == 1000
+    assert np.all(np.diff(steps) > 0)
+    assert np.array_equal(steps[-25:], np.arange(976, 1001))  # recent rows are all there
+    assert history.since(990).step.tolist() == list(range(991, 1001))
+    restored = History.from_dict(history.to_dict())
+    assert np.array_equal(restored.column("step"), steps)
