@@ -8,7 +8,6 @@ deep sigmoid network, the weight inspector, divergence, a multiclass run and the
 import re
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PageWatch
