@@ -29,5 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             log_level=args.log_level,
+            ws_max_size=settings.max_request_bytes,  # one WebSocket message, like one body
+            ws_per_message_deflate=settings.ws_compression,
         )
     return 0

@@ -1,6 +1,8 @@
 """Application factory: ``create_app(settings)`` wires routes, static files and templates."""
 
-from collections.abc import AsyncIterator
+import gc
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,9 +13,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
+from app.bodylimit import BodySizeLimitMiddleware
+from app.errors import install_handlers
+from app.routers import catalog, inspect, sessions, stream, training
 from app.schemas import Health
 from app.security import SecurityHeadersMiddleware
+from app.sessions import Clock, SessionStore, Workers
 from app.settings import Settings, get_settings
+from app.transport import StreamBufferLimitMiddleware
 
 DESCRIPTION = """
 Step a neural network's forward and backward passes a layer at a time, fetch every layer's
@@ -22,12 +29,22 @@ JSON never carries NaN or Infinity (non-finite values become `null` and `diverge
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the ASGI application for the given settings (environment settings by default)."""
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the ASGI application for the given settings (environment settings by default).
+
+    ``clock`` (seconds, monotonic) drives session expiry; tests pass a fake one.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = SessionStore(
+            settings.session_ttl_seconds,
+            settings.max_sessions,
+            **({"clock": clock} if clock is not None else {}),
+            workers=Workers(settings.engine_threads, settings.heavy_engine_threads),
+        )
+        tune_runtime(settings)
         yield
 
     app = FastAPI(
@@ -39,7 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=_body_limits(settings))
+    app.add_middleware(SecurityHeadersMiddleware)  # every response carries it
+    app.add_middleware(StreamBufferLimitMiddleware)  # outermost: sees the server's own send
+    install_handlers(app)
+    for module in (catalog, sessions, training, inspect, stream):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     app.mount(
         "/docs-assets",
@@ -62,3 +84,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(status="ok", version=__version__)
 
     return app
+
+
+def tune_runtime(settings: Settings) -> None:
+    """Interpreter settings for a server whose engine work is CPU-bound in threads.
+
+    A shorter thread switch interval lets a waiting thread (a quick request, or the event
+    loop) take the interpreter lock back sooner from a long computation: one-step requests
+    keep a short tail latency while streams train. Freezing the objects that exist after
+    start-up (modules, the app) keeps them out of every later garbage collection, which
+    would otherwise pause all requests for tens of milliseconds now and then.
+    """
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    gc.collect()
+    gc.freeze()
+
+
+def _body_limits(settings: Settings) -> Callable[[str], int]:
+    """Byte limit per request path: imports and CSV uploads have their own."""
+
+    def limit_for(path: str) -> int:
+        if path == "/api/sessions/import":
+            return settings.max_import_bytes
+        if path.startswith("/api/sessions/") and path.endswith("/dataset"):
+            return settings.max_csv_bytes + 64 * 1024  # multipart framing on top of the file
+        return settings.max_request_bytes
+
+    return limit_for

@@ -40,6 +40,46 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         2_000_000, ge=1024, description="Size of any request body (imports included)."
     )
+    max_import_bytes: int = Field(
+        16_000_000, ge=1024, description="Size of an imported session export."
+    )
+    max_trace_values: int = Field(
+        2_000_000,
+        ge=10_000,
+        description="Numbers in one full trace; past it, per-sample arrays keep fewer rows.",
+    )
+
+    # Engine threads (CPU-bound work under one interpreter lock: few threads serve best).
+    engine_threads: int = Field(
+        1, ge=1, le=64, description="Threads for quick engine work (one step, reads)."
+    )
+    heavy_engine_threads: int = Field(
+        2, ge=1, le=64, description="Threads for long engine work (many steps, rebuilds)."
+    )
+
+    switch_interval_ms: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Interpreter thread switch interval; shorter keeps quick requests quick "
+        "while long ones compute.",
+    )
+
+    # Live stream.
+    max_steps_per_frame: int = Field(500, ge=1, le=100_000, description="Steps per stream frame.")
+    stream_boundary_grid: int = Field(32, ge=2, le=128, description="Output grid in frames.")
+    stream_hidden_grid: int = Field(10, ge=2, le=128, description="Hidden-neuron grid in frames.")
+    stream_boundary_every: int = Field(
+        5, ge=1, le=1000, description="A stream frame carries the boundary every N frames."
+    )
+    ws_compression: bool = Field(
+        False,
+        description="Per-message deflate on WebSockets: frames ~3× smaller for ~0.4 ms of "
+        "server CPU each; worth it on a slow network, not on a busy 2-core server.",
+    )
+    busy_retry_after_seconds: int = Field(
+        5, ge=1, le=3600, description="Retry-After of a 503 when every session slot is busy."
+    )
 
 
 @lru_cache

@@ -50,5 +50,6 @@ def test_no_third_party_or_foreign_assets_in_the_page() -> None:
     for path in [*(ROOT / "static").rglob("*"), *(ROOT / "templates").rglob("*")]:
         if path.is_file() and path.suffix in {".js", ".css", ".html"}:
             text = path.read_text()
-            assert not re.search(r"https?://(?!127\.0\.0\.1|localhost)", text), path
+            # XML namespace names (SVG's) are identifiers, never fetched.
+            assert not re.search(r"https?://(?!www\.w3\.org/)", text), path
             assert ".min." not in path.name, path

@@ -1,0 +1,222 @@
+"""Session lifecycle: create, read, patch, reset, delete, export/import, CSV data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from app import operations as ops
+from app.deps import SessionDep, SettingsDep, StoreDep
+from app.errors import BodyTooLarge, InputError
+from app.imports import ExportModel, import_trainer
+from app.routers.common import ERROR_RESPONSES, locked_json
+from app.schemas import (
+    ConfigModel,
+    DatasetUploadModel,
+    MessageBody,
+    PatchedSessionModel,
+    SessionModel,
+    config_patch,
+    json_safe,
+)
+from app.sessions import Session
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+
+CONFIG_EXAMPLES: dict[str, Any] = {
+    "defaults": {"summary": "Teaching defaults (empty body)", "value": {}},
+    "deep_sigmoid": {
+        "summary": "Vanishing gradients: 6 sigmoid layers",
+        "value": {
+            "dataset": {"name": "spiral"},
+            "layers": [{"units": 8, "activation": "sigmoid"}] * 6,
+            "optimizer": {"name": "sgd"},
+            "learning_rate": 0.1,
+        },
+    },
+    "diverge": {
+        "summary": "Divergence on purpose: learning rate 100",
+        "value": {"optimizer": {"name": "sgd"}, "learning_rate": 100},
+    },
+}
+PATCH_EXAMPLES: dict[str, Any] = {
+    "learning_rate": {"summary": "Hyperparameter: no reset", "value": {"learning_rate": 0.1}},
+    "optimizer": {
+        "summary": "Switch optimiser (its state restarts, weights stay)",
+        "value": {"optimizer": {"name": "momentum", "momentum": 0.8}},
+    },
+    "layers": {
+        "summary": "Structural: rebuilds the network (reset: true)",
+        "value": {"layers": [{"units": 4, "activation": "relu"}]},
+    },
+}
+CSV_EXAMPLE = "x1,x2,label\n0.5,1.2,1\n-2.0,0.3,0\n1.5,-1.0,1\n-0.7,-2.2,0\n"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionModel,
+    responses={503: {"model": MessageBody, "description": "Every slot is in use (Retry-After)."}},
+)
+async def create_session(
+    store: StoreDep,
+    settings: SettingsDep,
+    config: Annotated[ConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
+) -> Response:
+    """Create a session from a config; every field is optional (teaching defaults)."""
+    patch = config_patch(config) if config is not None else {}
+    store.ensure_room()
+    limits = ops.engine_limits(settings)
+    trainer = await store.workers.run(ops.create, patch, limits, heavy=True)
+    session = store.add(trainer)
+    return await locked_json(store, session, ops.session_json, status=201)
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=SessionModel,
+    responses={413: {"model": MessageBody, "description": "Larger than max_import_bytes."}},
+)
+async def import_session(
+    store: StoreDep, settings: SettingsDep, export: Annotated[ExportModel, Body()]
+) -> Response:
+    """Restore an export exactly: training on gives the same numbers as never exporting.
+    Everything is checked (shapes against the config, ranges, finiteness) → 422 naming the
+    field on any inconsistency."""
+    store.ensure_room()
+    trainer = await store.workers.run(
+        import_trainer, export, ops.engine_limits(settings), heavy=True
+    )
+    session = store.add(trainer)
+    return await locked_json(store, session, ops.session_json, status=201)
+
+
+@router.get("/{session_id}", response_model=SessionModel)
+async def get_session(session: SessionDep, store: StoreDep) -> Response:
+    """The session's config and state."""
+    return await locked_json(store, session, ops.session_json)
+
+
+@router.patch("/{session_id}", response_model=PatchedSessionModel)
+async def patch_session(
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    config: Annotated[ConfigModel, Body(openapi_examples=PATCH_EXAMPLES)],
+) -> Response:
+    """Change part of the config. Hyperparameters (learning_rate, optimizer, batch_size, l1,
+    l2, grad_clip) apply in place; anything structural (dataset, features, layers, init,
+    loss, seed) rebuilds the network at step 0 and answers ``reset: true``."""
+    patch = config_patch(config)
+    limits = ops.engine_limits(settings)
+
+    def work(s: Session) -> dict[str, Any]:
+        reset = ops.apply_patch(s, patch, limits)
+        return ops.session_json(s, reset=reset)
+
+    return await locked_json(store, session, work, heavy=True)
+
+
+@router.delete("/{session_id}", status_code=204, response_class=Response)
+async def delete_session(session: SessionDep, store: StoreDep) -> Response:
+    """End the session now (it would otherwise expire after the idle TTL)."""
+    async with store.hold(session):
+        store.delete(session.id)
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/reset", response_model=SessionModel)
+async def reset_session(session: SessionDep, store: StoreDep) -> Response:
+    """Back to step 0 with the same config: same initial weights, history cleared."""
+
+    def work(s: Session) -> dict[str, Any]:
+        s.trainer.reset()
+        return ops.session_json(s)
+
+    return await locked_json(store, session, work)
+
+
+@router.get("/{session_id}/export", response_model=ExportModel)
+async def export_session(session: SessionDep, store: StoreDep) -> Response:
+    """Everything needed to continue exactly: config, parameters, optimiser state, generator
+    state, step, history (and uploaded data). Floats are exact; non-finite values (after
+    divergence) become null."""
+
+    def work(s: Session) -> Any:
+        return json_safe(s.trainer.export())
+
+    return await locked_json(store, session, work, heavy=True)
+
+
+@router.post(
+    "/{session_id}/dataset",
+    response_model=DatasetUploadModel,
+    responses={413: {"model": MessageBody, "description": "Larger than max_csv_bytes."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+            },
+        }
+    },
+)
+async def upload_dataset(
+    request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep
+) -> Response:
+    """Train on your own data: a CSV with a header ``x1,x2,label`` (or ``x1,label`` for 1-D
+    data; ``y`` for a regression target), sent as ``text/csv`` or as a multipart ``file``.
+    The network is rebuilt on the new data (``reset: true``)."""
+    text = await read_csv_body(request, settings.max_csv_bytes)
+    limits = ops.engine_limits(settings)
+
+    def work(s: Session) -> dict[str, Any]:
+        rows = ops.use_csv(s, text, limits)
+        return ops.session_json(s, reset=True, rows=rows)
+
+    return await locked_json(store, session, work, heavy=True)
+
+
+async def read_csv_body(request: Request, limit: int) -> str:
+    """The CSV text from a text/csv (or any text) body or a multipart ``file`` field."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    overhead = 64 * 1024 if content_type == "multipart/form-data" else 0
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit + overhead:
+            raise BodyTooLarge(limit, "CSV")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if content_type == "multipart/form-data":
+        request._body = body  # the form parser reads the body we already have
+        try:
+            form = await request.form(max_files=1, max_fields=10, max_part_size=limit + 1)
+        except Exception as exc:  # the multipart parser's own errors
+            raise InputError.at(("body",), f"malformed multipart body: {exc}") from None
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InputError.at(("body", "file"), "missing the CSV file field 'file'")
+            body = await upload.read()
+        finally:
+            await form.close()
+        if len(body) > limit:
+            raise BodyTooLarge(limit, "CSV")
+    elif content_type in ("application/json", "application/x-www-form-urlencoded"):
+        raise InputError.at(("body",), "send the CSV as text/csv or as a multipart 'file' field")
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError.at(("body",), f"CSV must be UTF-8 text ({exc.reason})") from None

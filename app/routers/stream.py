@@ -1,0 +1,325 @@
+"""``WebSocket /api/sessions/{id}/stream``: live training, one frame per batch of steps.
+
+Client → server (JSON text, one object per message, key ``action``):
+
+- ``{"action": "play", "steps_per_frame": k, "max_fps": f, "ack": false}`` start (or retune)
+  playing: k steps per frame (1..max_steps_per_frame, default 1), at most f frames per second
+  (1..60, default 30). With ``"ack": true`` the server also waits for ``{"action": "ack"}``
+  after each frame before it computes the next.
+- ``{"action": "pause"}`` stop; answered by one last frame with ``"playing": false``.
+- ``{"action": "step"}`` one training step (pauses first if playing) → a frame.
+- ``{"action": "patch", "config": {...}}`` a partial config as for PATCH → a frame
+  (``"reset": true`` if it rebuilt the network); playing goes on.
+- ``{"action": "reset"}`` back to step 0 → a frame.
+- ``{"action": "frame", "grid": G}`` send a frame now, with a boundary of side G (optional).
+- ``{"action": "ack"}`` the client has drawn the previous frame (only with ``"ack": true``).
+
+Server → client: ``{"type": "frame", ...}`` (see :class:`app.schemas.FrameModel`) and
+``{"type": "error", "detail": [{"loc", "msg", "type"}]}`` for a bad message (the socket stays
+open). An unknown session closes the socket with code 4404 right after the handshake; a paused
+stream idle for the session TTL closes with 4408.
+
+Backpressure: a frame is computed only after the previous one was handed to the network
+(``send`` awaits the transport), and the stream's socket buffers are kept small
+(:mod:`app.transport`), so frames never queue up in the server: a slow reader slows playing
+down instead of growing a buffer. A browser reads its socket eagerly whatever the page does,
+so the page should play with ``"ack": true`` and ack each frame once it is drawn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from app import operations as ops
+from app.errors import InputError, clean_errors, in_range_message
+from app.routers.common import locked
+from app.schemas import ConfigModel, config_patch, dumps
+from app.sessions import Session, SessionNotFoundError, SessionStore
+from app.settings import Settings
+
+router = APIRouter(prefix="/api/sessions", tags=["stream"])
+
+CLOSE_UNKNOWN_SESSION = 4404
+CLOSE_IDLE = 4408
+MAX_FPS = 60
+DEFAULT_FPS = 30
+MAX_MESSAGE_CHARS = 100_000
+HEAVY_STEPS = 10  # frames with more steps than this run in the heavy worker pool
+ACTIONS = ("play", "pause", "step", "patch", "reset", "frame", "ack")
+
+
+def _error(loc: list[str | int], msg: str, type_: str = "value_error") -> dict[str, Any]:
+    return {"type": "error", "detail": [{"loc": loc, "msg": msg, "type": type_}]}
+
+
+class _BadMessageError(Exception):
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload)
+        self.payload = payload
+
+
+def _int_field(message: dict[str, Any], key: str, lo: int, hi: int, default: int) -> int:
+    value = message.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise _BadMessageError(_error([key], in_range_message(lo, hi, value)))
+    if not lo <= int(value) <= hi:
+        raise _BadMessageError(_error([key], in_range_message(lo, hi, value)))
+    return int(value)
+
+
+def _fps_field(message: dict[str, Any], default: float) -> float:
+    value = message.get("max_fps", default)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 1 <= value <= MAX_FPS:
+        raise _BadMessageError(
+            _error(["max_fps"], f"must be a number in 1..{MAX_FPS}, got {value!r}")
+        )
+    return float(value)
+
+
+class Stream:
+    """One connected client: a receive loop plus, while playing, a frame loop."""
+
+    def __init__(self, ws: WebSocket, store: SessionStore, session: Session, settings: Settings):
+        self.ws = ws
+        self.store = store
+        self.session = session
+        self.settings = settings
+        self.limits = ops.engine_limits(settings)
+        self.steps_per_frame = 1
+        self.max_fps: float = DEFAULT_FPS
+        self.ack_mode = False
+        self.acked = asyncio.Event()
+        self.player: asyncio.Task[None] | None = None
+        self.send_lock = asyncio.Lock()
+        # Frame bookkeeping, read and written only under the session lock.
+        self.since = 0
+        self.trainer_seen: Any = session.trainer
+        self.frames_without_boundary = 0
+        self.boundary_due = True
+
+    # --- frames ---------------------------------------------------------------------------
+
+    def _frame(
+        self, s: Session, reason: str, playing: bool, grid: int | None = None, reset: bool = False
+    ) -> str:
+        """Build one frame's text (in a worker thread, under the session lock)."""
+        trainer = s.trainer
+        if trainer is not self.trainer_seen or trainer.step < self.since:
+            self.trainer_seen, self.since, reset = trainer, 0, True
+        every = self.settings.stream_boundary_every
+        due = self.boundary_due or self.frames_without_boundary + 1 >= every
+        if grid is None and (reason != "play" or due):
+            grid = self.settings.stream_boundary_grid
+        inputs = reason != "play" or self.boundary_due  # the features never change in play
+        frame = ops.frame(
+            trainer,
+            self.since,
+            reason,
+            playing,
+            reset,
+            grid,
+            self.settings.stream_hidden_grid,
+            self.settings.max_trace_values,
+            inputs,
+        )
+        self.since = trainer.step
+        self.boundary_due = False
+        self.frames_without_boundary = 0 if grid is not None else self.frames_without_boundary + 1
+        return dumps(frame)
+
+    async def _send(self, text: str) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(text)
+
+    async def _send_json(self, payload: dict[str, Any]) -> None:
+        await self._send(dumps(payload))
+
+    async def _locked_frame(self, work: Any) -> None:
+        text = await locked(self.store, self.session, work)
+        await self._send(text)
+
+    # --- playing --------------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self.player is not None and not self.player.done()
+
+    async def _play(self) -> None:
+        try:
+            await self._play_frames()
+        except SessionNotFoundError:
+            with contextlib.suppress(RuntimeError):
+                await self.ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the client went away; the receive loop sees the disconnect
+
+    async def _play_frames(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            if self.ack_mode:
+                await self.acked.wait()
+                self.acked.clear()
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            due = max(due + 1.0 / self.max_fps, loop.time())
+            heavy = self.steps_per_frame > HEAVY_STEPS
+            text, diverged = await locked(self.store, self.session, self._play_work, heavy)
+            await self._send(text)
+            if diverged:
+                return
+
+    def _play_work(self, s: Session) -> tuple[str, bool]:
+        s.trainer.train(self.steps_per_frame)
+        diverged = ops.diverged(s.trainer)
+        # Diverged: nothing left to learn; the frame says playing: false.
+        return self._frame(s, "play", playing=not diverged), diverged
+
+    async def _pause(self) -> bool:
+        """Stop the frame loop; True if it was playing."""
+        player, self.player = self.player, None
+        if player is None:
+            return False
+        was_running = not player.done()
+        player.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await player  # _play itself swallows every other ending
+        return was_running
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        action = message.get("action")
+        if action not in ACTIONS:
+            raise _BadMessageError(
+                _error(["action"], f"unknown action {action!r}; valid: {', '.join(ACTIONS)}")
+            )
+        if action == "play":
+            self.steps_per_frame = _int_field(
+                message, "steps_per_frame", 1, self.settings.max_steps_per_frame, 1
+            )
+            self.max_fps = _fps_field(message, DEFAULT_FPS)
+            ack = message.get("ack", False)
+            if not isinstance(ack, bool):
+                raise _BadMessageError(_error(["ack"], f"must be true or false, got {ack!r}"))
+            self.ack_mode = ack
+            self.acked.set()
+            if not self.playing:
+                self.boundary_due = True
+                self.player = asyncio.create_task(self._play())
+        elif action == "pause":
+            await self._pause()
+            await self._locked_frame(lambda s: self._frame(s, "pause", playing=False))
+        elif action == "step":
+            await self._pause()
+
+            def work(s: Session) -> str:
+                s.trainer.train(1)
+                return self._frame(s, "step", playing=False)
+
+            await self._locked_frame(work)
+        elif action == "reset":
+
+            def reset(s: Session) -> str:
+                s.trainer.reset()
+                return self._frame(s, "reset", self.playing, reset=True)
+
+            await self._locked_frame(reset)
+        elif action == "patch":
+            await self._patch(message)
+        elif action == "frame":
+            grid = message.get("grid")
+            if grid is not None:
+                grid = _int_field(message, "grid", 2, self.settings.max_grid, 0)
+            await self._locked_frame(lambda s: self._frame(s, "frame", self.playing, grid))
+        else:  # ack
+            self.acked.set()
+
+    async def _patch(self, message: dict[str, Any]) -> None:
+        raw = message.get("config")
+        if not isinstance(raw, dict):
+            raise _BadMessageError(_error(["config"], "must be an object (a partial config)"))
+        try:
+            model = ConfigModel.model_validate(raw)
+        except ValidationError as exc:
+            errors = clean_errors(exc.errors(), ("config",))
+            raise _BadMessageError({"type": "error", "detail": errors}) from None
+        patch = config_patch(model)
+        limits = self.limits
+
+        def work(s: Session) -> str:
+            reset = ops.apply_patch(s, patch, limits, ("config",))
+            return self._frame(s, "patch", self.playing, reset=reset)
+
+        await self._locked_frame(work)
+
+    # --- connection -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        idle = self.settings.session_ttl_seconds
+        try:
+            while True:
+                try:
+                    timeout = None if self.playing else idle
+                    message = await asyncio.wait_for(self.ws.receive(), timeout)
+                except TimeoutError:
+                    await self.ws.close(CLOSE_IDLE, "idle")
+                    return
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:
+                    await self._send_json(_error([], "send JSON text messages"))
+                    continue
+                await self._dispatch(text)
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the client went away mid-send: nothing to clean up but the player
+        finally:
+            await self._pause()
+
+    async def _dispatch(self, text: str) -> None:
+        try:
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise _BadMessageError(_error([], f"message longer than {MAX_MESSAGE_CHARS} chars"))
+            try:
+                message = json.loads(text)
+            except ValueError:
+                raise _BadMessageError(_error([], "not valid JSON", "json_invalid")) from None
+            if not isinstance(message, dict):
+                raise _BadMessageError(_error([], "must be a JSON object with an 'action'"))
+            await self.handle(message)
+        except _BadMessageError as bad:
+            await self._send_json(bad.payload)
+        except InputError as exc:
+            await self._send_json({"type": "error", "detail": exc.errors})
+        except SessionNotFoundError:
+            await self.ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
+            raise WebSocketDisconnect(CLOSE_UNKNOWN_SESSION) from None
+
+
+@router.websocket("/{session_id}/stream")
+async def stream(websocket: WebSocket, session_id: str) -> None:
+    """Live training frames; the protocol is described in the module docstring."""
+    store: SessionStore = websocket.app.state.store
+    settings: Settings = websocket.app.state.settings
+    await websocket.accept()
+    try:
+        session = store.get(session_id)
+    except SessionNotFoundError:
+        await websocket.close(CLOSE_UNKNOWN_SESSION, "unknown session")
+        return
+    async with store.attach(session):
+        await Stream(websocket, store, session, settings).run()
+    if websocket.client_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(RuntimeError):
+            await websocket.close()

@@ -1,0 +1,199 @@
+"""The WebSocket protocol, in process: play, pause, step, patch, reset, ack, errors, 4404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+from app.schemas import FrameModel
+from tests.api.conftest import DIVERGING, create, make_client, strict_json
+
+
+def receive(ws: WebSocketTestSession) -> dict[str, Any]:
+    message: dict[str, Any] = strict_json(ws.receive_text())
+    if message["type"] == "frame":
+        FrameModel.model_validate(message)
+    return message
+
+
+def until(ws: WebSocketTestSession, reason: str) -> dict[str, Any]:
+    for _ in range(1000):
+        message = receive(ws)
+        if message.get("reason") == reason:
+            return message
+    raise AssertionError(f"no {reason} frame")
+
+
+def connect(client: TestClient, session: str) -> Any:
+    return client.websocket_connect(f"/api/sessions/{session}/stream")
+
+
+def test_step_frame_has_state_history_trace_and_boundary(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "step"})
+        frame = receive(ws)
+        assert frame["reason"] == "step" and frame["playing"] is False
+        assert frame["state"]["step"] == 1 and frame["history"]["step"] == [1]
+        assert frame["trace"]["detail"] == "summary" and len(frame["trace"]["layers"]) == 3
+        assert frame["boundary"]["grid"] == 32 and frame["boundary"]["hidden_grid"] == 10
+        ws.send_json({"action": "step"})
+        assert receive(ws)["history"]["step"] == [2]  # only the rows since the last frame
+
+
+def test_play_then_pause_stops_frames(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": 3, "max_fps": 60})
+        frames = [receive(ws) for _ in range(6)]
+        assert all(f["reason"] == "play" and f["playing"] for f in frames)
+        steps = [f["state"]["step"] for f in frames]
+        assert steps == list(range(3, 19, 3))
+        assert frames[0]["boundary"] is not None  # first frame after play
+        assert frames[0]["boundary"]["inputs"] is not None
+        later = [f["boundary"] for f in frames[1:] if f["boundary"] is not None]
+        assert later and all(b["inputs"] is None for b in later)
+        assert sum(f["boundary"] is not None for f in frames) >= 2  # and every 5th
+        assert frames[1]["history"]["step"] == [4, 5, 6]
+        ws.send_json({"action": "pause"})
+        paused = until(ws, "pause")
+        assert paused["playing"] is False
+        ws.send_json({"action": "frame"})
+        after = receive(ws)  # nothing queued between the pause frame and this one
+        assert after["reason"] == "frame" and after["state"]["step"] == paused["state"]["step"]
+        assert after["history"]["points"] == 0
+
+
+def test_play_again_retunes_and_step_pauses(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": 1, "max_fps": 60})
+        receive(ws)
+        ws.send_json({"action": "play", "steps_per_frame": 10, "max_fps": 60})
+        for _ in range(50):
+            frame = receive(ws)
+            if frame["history"]["points"] == 10:
+                break
+        else:
+            raise AssertionError("speed change not applied")
+        ws.send_json({"action": "step"})
+        stepped = until(ws, "step")
+        assert stepped["playing"] is False
+        ws.send_json({"action": "frame"})
+        assert receive(ws)["state"]["step"] == stepped["state"]["step"]
+
+
+def test_ack_mode_waits_for_the_client(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "max_fps": 60, "ack": True})
+        first = receive(ws)
+        assert first["reason"] == "play"
+        ws.send_json({"action": "frame"})
+        second = receive(ws)  # no play frame without an ack
+        assert second["reason"] == "frame" and second["state"]["step"] == first["state"]["step"]
+        ws.send_json({"action": "ack"})
+        third = receive(ws)
+        assert third["reason"] == "play" and third["state"]["step"] == first["state"]["step"] + 1
+        ws.send_json({"action": "pause"})
+        until(ws, "pause")
+
+
+def test_patch_and_reset_over_the_stream(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "step"})
+        receive(ws)
+        ws.send_json({"action": "patch", "config": {"learning_rate": 0.2}})
+        frame = receive(ws)
+        assert frame["reason"] == "patch" and frame["reset"] is False
+        assert frame["state"]["step"] == 1
+        ws.send_json(
+            {"action": "patch", "config": {"layers": [{"units": 3, "activation": "relu"}]}}
+        )
+        frame = receive(ws)
+        assert frame["reset"] is True and frame["state"]["step"] == 0
+        assert frame["trace"]["layers"][0]["fan_out"] == 3
+        ws.send_json({"action": "step"})
+        assert receive(ws)["history"]["step"] == [1]
+        ws.send_json({"action": "reset"})
+        frame = receive(ws)
+        assert frame["reason"] == "reset" and frame["reset"] is True
+        assert frame["state"]["step"] == 0
+    assert client.get(f"/api/sessions/{session}").json()["config"]["learning_rate"] == 0.2
+
+
+BAD_MESSAGES: list[tuple[Any, list[Any]]] = [
+    ("not json", []),
+    ([1, 2], []),
+    ({"type": "start"}, ["action"]),
+    ({"action": "fly"}, ["action"]),
+    ({"action": "play", "steps_per_frame": 0}, ["steps_per_frame"]),
+    ({"action": "play", "steps_per_frame": 501}, ["steps_per_frame"]),
+    ({"action": "play", "steps_per_frame": "3"}, ["steps_per_frame"]),
+    ({"action": "play", "max_fps": 0}, ["max_fps"]),
+    ({"action": "play", "max_fps": 61}, ["max_fps"]),
+    ({"action": "play", "ack": "yes"}, ["ack"]),
+    ({"action": "frame", "grid": 1}, ["grid"]),
+    ({"action": "patch"}, ["config"]),
+    ({"action": "patch", "config": {"layers": [{"units": 0}]}}, ["config", "layers", 0, "units"]),
+    ({"action": "patch", "config": {"colour": 1}}, ["config", "colour"]),
+    ({"action": "patch", "config": {"learning_rate": "fast"}}, ["config", "learning_rate"]),
+]
+
+
+@pytest.mark.parametrize(("message", "loc"), BAD_MESSAGES)
+def test_bad_messages_get_an_error_and_the_socket_stays_open(
+    client: TestClient, session: str, message: Any, loc: list[Any]
+) -> None:
+    with connect(client, session) as ws:
+        if isinstance(message, str):
+            ws.send_text(message)
+        else:
+            ws.send_json(message)
+        error = receive(ws)
+        assert error["type"] == "error" and error["detail"][0]["loc"] == loc, error
+        ws.send_bytes(b"\x00\x01")
+        assert receive(ws)["type"] == "error"
+        ws.send_json({"action": "step"})
+        assert receive(ws)["reason"] == "step"
+
+
+def test_unknown_session_closes_with_4404(client: TestClient) -> None:
+    with connect(client, "nope") as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text()
+    assert closed.value.code == 4404
+
+
+def test_deleted_session_closes_the_stream(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "frame"})
+        receive(ws)
+        assert client.delete(f"/api/sessions/{session}").status_code == 204
+        ws.send_json({"action": "step"})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 4404
+
+
+def test_divergence_stops_playing(client: TestClient) -> None:
+    session = create(client, DIVERGING)
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": 5, "max_fps": 60})
+        for _ in range(100):
+            frame = receive(ws)
+            if not frame["playing"]:
+                break
+        assert frame["state"]["diverged"] is True and frame["reason"] == "play"
+        ws.send_json({"action": "frame"})
+        assert receive(ws)["reason"] == "frame"  # the player stopped by itself
+
+
+def test_an_idle_paused_stream_closes_with_4408() -> None:
+    with make_client(session_ttl_seconds=0.3) as client:
+        session = create(client)
+        with connect(client, session) as ws:
+            ws.send_json({"action": "frame"})
+            receive(ws)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()  # nothing sent for longer than the TTL
+            assert closed.value.code == 4408
