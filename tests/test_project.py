@@ -53,3 +53,20 @@ def test_no_third_party_or_foreign_assets_in_the_page() -> None:
             # XML namespace names (SVG's) are identifiers, never fetched.
             assert not re.search(r"https?://(?!www\.w3\.org/)", text), path
             assert ".min." not in path.name, path
+
+
+def test_browser_tests_fail_rather_than_skip_under_ci_without_chromium(tmp_path: Path) -> None:
+    """Under CI=true a missing Chromium is an error; elsewhere a skip with the install hint."""
+    test = "tests/e2e/test_page_loads.py::test_page_loads_without_errors_or_foreign_requests"
+    base = {**os.environ, "BACKPROP_LAB_CHROMIUM": str(tmp_path / "no-chromium")}
+    for ci, expected in [("true", "1 error"), ("", "1 skipped")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+            cwd=ROOT,
+            env={**base, "CI": ci},
+            capture_output=True,
+            text=True,
+        )
+        assert expected in result.stdout, result.stdout[-2000:]
+        assert "apt-get install -y chromium" in result.stdout
+        assert (result.returncode != 0) == (ci == "true")
