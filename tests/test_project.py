@@ -70,3 +70,12 @@ def test_browser_tests_fail_rather_than_skip_under_ci_without_chromium(tmp_path:
         assert expected in result.stdout, result.stdout[-2000:]
         assert "apt-get install -y chromium" in result.stdout
         assert (result.returncode != 0) == (ci == "true")
+
+
+def test_readme_notebook_example_runs_and_shows_vanishing_gradients() -> None:
+    snippet = re.findall(r"```python\n(.+?)\n```", README, flags=re.DOTALL)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(snippet.replace("print(", "norms = ("), "README", "exec"), namespace)
+    norms = namespace["norms"]
+    assert isinstance(norms, list)
+    assert norms[0] < 1e-3 * norms[-1]  # the first layer's gradient is far below the last's
