@@ -10,7 +10,10 @@ export class ApiError extends Error {
 
 async function request(method, path, body) {
   const init = { method, headers: { Accept: "application/json" } };
-  if (body !== undefined) {
+  if (typeof body === "string") {
+    init.headers["Content-Type"] = "text/csv"; // the only raw-text upload: a CSV dataset
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -25,7 +28,9 @@ async function request(method, path, body) {
 function describeError(payload, response) {
   const detail = payload?.detail ?? payload?.message ?? response.statusText;
   if (Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
+    return detail
+      .map((d) => [(d.loc || []).filter((p) => p !== "body").join("."), d.msg].filter(Boolean).join(": "))
+      .join("; ");
   }
   return detail;
 }
@@ -57,6 +62,7 @@ export const api = {
   boundary: (id, grid, hiddenGrid) =>
     request("GET", `${session(id)}/boundary?${query({ grid, hidden_grid: hiddenGrid })}`),
   data: (id) => request("GET", `${session(id)}/data`),
+  uploadCsv: (id, text) => request("POST", `${session(id)}/dataset`, text),
   chain: (id, layer, i, j, sample) =>
     request("GET", `${session(id)}/chain?${query({ layer, i, j, sample })}`),
 };

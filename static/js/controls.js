@@ -16,6 +16,7 @@ const THUMB = 40;
 let root;
 let catalog;
 let emit;
+let upload;
 let current = null; // last config drawn, to rebuild only the parts whose shape changed
 const inputs = {};
 
@@ -150,6 +151,21 @@ function buildDatasetPicker() {
     inputs.datasetButtons[dataset.name] = button;
     list.append(button);
   }
+  // Own data: a CSV with columns x1,x2,label (or x1,label; y for a regression target).
+  inputs.csv = html("input", { type: "file", accept: ".csv,text/csv", "aria-label": "Upload CSV data" });
+  inputs.csv.addEventListener("change", () => {
+    const file = inputs.csv.files[0];
+    inputs.csv.value = "";
+    if (file) upload(file);
+  });
+  inputs.csvLabel = html("span", { text: "Upload CSV…" });
+  const csv = html(
+    "label",
+    { class: "dataset upload", title: "Your own data: columns x1,x2,label (or x1,label; y for regression)" },
+    inputs.csv,
+    inputs.csvLabel,
+  );
+  list.append(csv);
   return list;
 }
 
@@ -321,8 +337,8 @@ function buildTrainingGroup() {
       "div",
       { class: "field seeds", "data-control": "regularisation" },
       html("span", { class: "field-label", text: "Regularise" }),
-      html("label", {}, html("span", { class: "hint", text: "L1" }), inputs.l1),
-      html("label", {}, html("span", { class: "hint", text: "L2" }), inputs.l2),
+      html("label", {}, html("span", { class: "hint", text: "L1 (|w|)" }), inputs.l1),
+      html("label", {}, html("span", { class: "hint", text: "L2 (w²)" }), inputs.l2),
     ),
     labelled("Clip ‖g‖", inputs.clip, "clip"),
   );
@@ -353,8 +369,9 @@ function buildLossOptions(config) {
   for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: loss.label || loss.name }));
 }
 
-export function mountControls(element, normalisedCatalog, onChange) {
+export function mountControls(element, normalisedCatalog, onChange, onUpload) {
   root = element;
+  upload = onUpload;
   catalog = normalisedCatalog;
   emit = onChange;
   clear(root);
@@ -370,6 +387,9 @@ export function updateControls(state) {
   for (const [name, button] of Object.entries(inputs.datasetButtons)) {
     button.setAttribute("aria-checked", String(name === config.dataset.name));
   }
+  const uploaded = config.dataset.name === "csv";
+  inputs.csvLabel.parentNode.classList.toggle("is-current", uploaded);
+  inputs.csvLabel.textContent = uploaded ? `CSV ✓ ${(state.data?.train?.x?.length ?? 0) + (state.data?.test?.x?.length ?? 0)} rows` : "Upload CSV…";
   setValue(inputs.noise, config.dataset.noise);
   inputs.noiseValue.textContent = String(config.dataset.noise);
   setValue(inputs.split, config.dataset.train_fraction);
@@ -394,7 +414,9 @@ export function updateControls(state) {
   setValue(inputs.seed, config.seed);
   setValue(inputs.dataSeed, config.dataset.seed);
 
-  if (!previous || previous.dataset.name !== config.dataset.name || inputs.loss.options.length === 0) {
+  const task = catalog.datasetByName[config.dataset.name]?.task;
+  if (inputs.lossTask !== task || inputs.loss.options.length === 0) {
+    inputs.lossTask = task;
     buildLossOptions(config);
   }
   setValue(inputs.loss, config.loss ?? "");

@@ -25,7 +25,8 @@ const HIDEABLE = [
 ];
 
 export class Dialogs {
-  constructor({ getHidden, onHide }) {
+  constructor({ getHidden, onHide, isUploaded }) {
+    this.isUploaded = isUploaded;
     this.help = document.getElementById("help");
     this.share = document.getElementById("share");
     this.getHidden = getHidden;
@@ -54,6 +55,7 @@ export class Dialogs {
     const hidden = new Set(this.getHidden());
     for (const box of this.boxes) box.checked = hidden.has(box.value);
     this.link.value = location.href;
+    this.share.querySelector(".share-note").hidden = !this.isUploaded();
     if (!this.share.open) this.share.showModal();
     this.link.select();
   }

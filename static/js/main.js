@@ -157,6 +157,8 @@ async function refresh({ boundary = false, history = false, data = false } = {})
   }
   if (past) state.history = past;
   if (points) {
+    // Uploaded data has no catalog entry: its task and shape come from the data itself.
+    if (points.name === "csv") state.catalog.datasetByName.csv = { ...points, train: null, test: null };
     state.data = points;
     state.dataVersion += 1;
   }
@@ -246,6 +248,22 @@ function changeConfig(patch) {
   // Optimistic: show the change at once, the server's answer replaces it.
   state.config = mergePatch(state.config, patch);
   scheduleRender();
+}
+
+function uploadCsv(file) {
+  stopPlaying();
+  serialise(async () => {
+    const response = await api.uploadCsv(state.sessionId, await file.text());
+    state.config = response.config;
+    state.sim = response.state;
+    state.selection = { kind: "layer", layer: 0 };
+    state.chain = null;
+    state.history = null;
+    state.sample = 0;
+    showError(null);
+    syncUrl();
+    await refresh({ boundary: true, history: true, data: true });
+  });
 }
 
 function nextStageCall(sim) {
@@ -438,6 +456,11 @@ async function main() {
   const catalog = normaliseCatalog(await api.catalog());
   state.catalog = catalog;
   const { config, view } = readUrl(location.search, catalog.defaults);
+  if (config.dataset.name === "csv") {
+    // Uploaded rows live on the server only, never in a link: fall back to the default data.
+    config.dataset.name = catalog.defaults.dataset.name;
+    showError(new Error("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset."));
+  }
   state.view = view;
   state.config = config;
   views = {
@@ -454,9 +477,13 @@ async function main() {
     weightInspector: new WeightInspector($("#inspector .inspector-body"), { onSample }),
     boundary: new BoundaryView($("#output"), { onToggle: setView }),
     loss: new LossChart($("#output"), { onScale: (scale) => setView({ scale }) }),
-    dialogs: new Dialogs({ getHidden: () => state.view.hide, onHide: (hide) => setView({ hide }) }),
+    dialogs: new Dialogs({
+      getHidden: () => state.view.hide,
+      onHide: (hide) => setView({ hide }),
+      isUploaded: () => state.config.dataset.name === "csv",
+    }),
   };
-  mountControls($("#controls"), catalog, changeConfig);
+  mountControls($("#controls"), catalog, changeConfig, uploadCsv);
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.addEventListener("click", () => setView({ edges: button.dataset.edges }));
   }
