@@ -20,7 +20,8 @@ export class BoundaryView {
   update(state) {
     this.testToggle.checked = state.view.test;
     this.discreteToggle.checked = state.view.discrete;
-    const size = Math.max(160, Math.min(320, Math.floor(this.root.clientWidth - 16)));
+    // Capped by the panel's height too, so the loss chart below stays in view on a tablet.
+    const size = Math.max(160, Math.min(320, Math.floor(this.root.clientWidth - 16), this.root.clientHeight - 240));
     const key = `${state.boundaryVersion}|${state.dataVersion}|${state.view.test}|${state.view.discrete}|${size}`;
     if (key === this.key) return;
     this.key = key;

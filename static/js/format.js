@@ -30,3 +30,9 @@ export function tick(value) {
   }
   return Number(value.toPrecision(3)).toString();
 }
+
+/** How every view names weight layer `index` of `count`: "layer 2" / "output layer", short "L2" / "out". */
+export function layerName(index, count, short = false) {
+  if (index === count - 1) return short ? "out" : "output layer";
+  return short ? `L${index + 1}` : `layer ${index + 1}`;
+}

@@ -3,7 +3,7 @@
 // two factors on hover, and a layers × steps heat strip of log10 ‖dW‖ over the history.
 
 import { clear, setAttrs, setText, svg } from "./dom.js";
-import { fmt } from "./format.js";
+import { fmt, layerName } from "./format.js";
 import { SEQUENTIAL_TABLE } from "./palette.js";
 import { layerStat } from "./trace-fields.js";
 
@@ -40,7 +40,7 @@ export class GradientFlowView {
     const l = rows.length - 1 - Math.min(rows.length - 1, Math.floor(fy * rows.length));
     const k = Math.min(rows[0].length - 1, Math.floor(fx * rows[0].length));
     const step = this.state.history.step?.[k] ?? k;
-    setText(this.stripLabel, `step ${step} · L${l + 1}: ‖dW‖ ${fmt(rows[l][k])}`);
+    setText(this.stripLabel, `step ${step} · ${layerName(l, rows.length, true)}: ‖dW‖ ${fmt(rows[l][k])}`);
   }
 
   build(count, width) {
@@ -56,7 +56,7 @@ export class GradientFlowView {
       const dW = svg("rect", { class: "bar-dw", x: x + band * 0.14, width: band * 0.36 });
       const dz = svg("rect", { class: "bar-dz", x: x + band * 0.52, width: band * 0.3 });
       const label = svg("text", { class: "tick", x: x + band / 2, y: HEIGHT - 6, "text-anchor": "middle" });
-      setText(label, l === count - 1 ? "out" : `L${l + 1}`);
+      setText(label, layerName(l, count, true));
       const group = svg("g", { class: "flow-bar", tabindex: 0, "data-layer": l }, hit, dW, dz, label);
       group.addEventListener("pointerenter", () => this.showFactors(l));
       group.addEventListener("focus", () => this.showFactors(l));
@@ -124,7 +124,7 @@ export class GradientFlowView {
       setText(this.readout, `‖dW‖ first layer ${fmt(first)} · output ${fmt(last)} · hover a layer for its factors`);
     } else if (last > 0) {
       const reached = norms.findIndex((n) => n > 0);
-      setText(this.readout, `Backward pass has reached L${reached + 1}; keep stepping to reach L1.`);
+      setText(this.readout, `Backward pass has reached ${layerName(reached, norms.length, true)}; keep stepping (→) to reach L1.`);
     } else {
       setText(this.readout, "Run a backward pass to see gradients per layer.");
     }
@@ -137,10 +137,11 @@ export class GradientFlowView {
     const flow = this.state?.trace?.gradient_flow ?? [];
     const factor = flow.find((f) => f.layer === l);
     const layer = layers[l];
-    const parts = [`L${l + 1}: ‖dW‖ ${fmt(layerStat(layer, "grad_norm"))}, mean |dz| ${fmt(layerStat(layer, "mean_abs_dz"))}`];
+    const name = (k) => layerName(k, layers.length, true);
+    const parts = [`${name(l)}: ‖dW‖ ${fmt(layerStat(layer, "grad_norm"))}, mean |dz| ${fmt(layerStat(layer, "mean_abs_dz"))}`];
     if (factor) {
       parts.push(
-        `ratio to L${l + 2}: ${fmt(factor.ratio)} ≈ mean |f′(z)| ${fmt(factor.mean_abs_fprime)} × ‖W${l + 2}‖ ${fmt(factor.next_weight_norm)}`,
+        `ratio to ${name(l + 1)}: ${fmt(factor.ratio)} ≈ mean |f′(z)| ${fmt(factor.mean_abs_fprime)} × ‖W‖ of ${name(l + 1)} ${fmt(factor.next_weight_norm)}`,
       );
     }
     setText(this.readout, parts.join(" · "));
@@ -196,7 +197,7 @@ export class GradientFlowView {
     const lastStep = state.history.step?.[state.history.step.length - 1] ?? steps;
     setText(
       this.stripLabel,
-      `log ‖dW‖ · rows L${rows.length} (top) … L1 · steps 0–${lastStep} · 1e${low.toFixed(1)}` +
+      `log ‖dW‖ · rows ${layerName(rows.length - 1, rows.length, true)} (top) … L1 · steps 0–${lastStep} · 1e${low.toFixed(1)}` +
         ` (pale) to 1e${high.toFixed(1)} (dark)`,
     );
   }

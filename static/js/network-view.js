@@ -8,7 +8,7 @@
 import { decodeGrid, paintScalarInto } from "./heatmap.js";
 import { clear, setAttrs, setText, svg } from "./dom.js";
 import { CLASS_COLOURS, diverging, NEGATIVE, POSITIVE } from "./palette.js";
-import { fmt } from "./format.js";
+import { fmt, layerName } from "./format.js";
 import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation } from "./trace-fields.js";
 
 const LABEL_SPACE = 32;
@@ -223,7 +223,7 @@ export class NetworkView {
     this.labels.forEach((label, c) => {
       let text = narrow ? "in" : "Input";
       if (c === sizes.length - 1) text = narrow ? "out" : "Output";
-      else if (c > 0) text = `L${c}`;
+      else if (c > 0) text = narrow ? `L${c}` : `Layer ${c}`;
       setText(label, text);
       const activation = c === sizes.length - 1 ? state.trace?.head : layers[c - 1]?.activation;
       setText(this.activationLabels[c], c === 0 || !activation ? "" : narrow ? SHORT_NAMES[activation] ?? activation.slice(0, 4) : activation);
@@ -430,8 +430,7 @@ export class NetworkView {
     if (diverged) {
       const where = sim.divergence ?? {};
       let layer = "";
-      if (where.layer === sim.n_layers - 1) layer = ` in the output layer (layer ${where.layer + 1})`;
-      else if (where.layer !== null && where.layer !== undefined) layer = ` in layer ${where.layer + 1}`;
+      if (where.layer !== null && where.layer !== undefined) layer = ` in ${where.layer === sim.n_layers - 1 ? "the " : ""}${layerName(where.layer, sim.n_layers)}`;
       setText(
         this.banner,
         `Diverged: values became NaN or infinite at step ${where.step ?? sim.step}, during ${where.stage ?? "training"}${layer}. ` +
@@ -529,7 +528,7 @@ export class NetworkView {
     const layer = this.state.trace?.layers?.[edge.layer];
     const w = layerMatrix(layer, "W")?.[edge.i]?.[edge.j];
     const dW = layerMatrix(layer, "dW")?.[edge.i]?.[edge.j];
-    this.tooltip.textContent = `w[${edge.i + 1}→${edge.j + 1}] layer ${edge.layer + 1}: ${fmt(w)} · dW ${fmt(dW)}`;
+    this.tooltip.textContent = `w[${edge.i + 1}→${edge.j + 1}] into ${layerName(edge.layer, this.edges.length)}: ${fmt(w)} · dW ${fmt(dW)} · click for its chain rule`;
     this.tooltip.hidden = false;
     this.tooltip.style.left = `${Math.min(x + 12, this.layout.width - 180)}px`;
     this.tooltip.style.top = `${y + 12}px`;

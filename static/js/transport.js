@@ -2,6 +2,7 @@
 // and writes "step 12 · backward · layer 3" into the role="status" element.
 
 import { setText } from "./dom.js";
+import { layerName } from "./format.js";
 
 /** Speed presets while playing: steps per frame × frames per second ≈ steps per second. */
 export const SPEEDS = [
@@ -15,32 +16,24 @@ export const SPEEDS = [
 
 export function describeStage(sim, playing) {
   if (!sim) return "Loading…";
-  let stage;
-  switch (sim.stage) {
-    case "forward":
-      stage = `forward · layer ${sim.layer + 1}${sim.layer + 1 === sim.n_layers ? " (output)" : ""}`;
-      break;
-    case "backward":
-      stage = `backward · layer ${sim.layer + 1}`;
-      break;
-    case "loss":
-      stage = "loss";
-      break;
-    case "update":
-      stage = "update";
-      break;
-    default:
-      stage = "ready";
-  }
+  let stage = sim.stage === "loss" || sim.stage === "update" ? sim.stage : "ready";
+  if (sim.stage === "forward" || sim.stage === "backward") stage = `${sim.stage} · ${layerName(sim.layer, sim.n_layers)}`;
   let text = `step ${sim.step} · ${stage}`;
   if (playing) text += " · playing";
   if (sim.diverged) text += " · diverged";
   return text;
 }
 
+/** The button that → presses next: the stage machine's order, forward → loss → backward → update. */
+export function nextAction(sim) {
+  if (sim?.stage === "loss" || (sim?.stage === "backward" && sim.layer > 0)) return "backward";
+  return sim?.stage === "backward" ? "update" : "forward";
+}
+
 export class Transport {
   constructor(header, { onAction, onSpeed }) {
     this.status = header.querySelector("[role=status]");
+    this.nextHint = header.querySelector(".next-hint");
     this.buttons = Object.fromEntries(
       [...header.querySelectorAll(".transport [data-action]")].map((button) => [button.dataset.action, button]),
     );
@@ -69,6 +62,11 @@ export class Transport {
     this.buttons.step.disabled = !ready;
     this.buttons.reset.disabled = !state.sessionId;
     play.disabled = !state.sessionId;
+    // Ring the button that comes next, so a learner is never left facing only greyed-out arrows.
+    const next = ready ? nextAction(sim) : null;
+    for (const [action, button] of Object.entries(this.buttons)) button.classList.toggle("is-next", action === next);
+    const label = next && this.buttons[next].textContent.replace(/[^A-Za-z]/g, "");
+    setText(this.nextHint, next ? `next: ${label} (→)` : "");
     if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
     setText(this.speedLabel, SPEEDS[state.view.speed]?.label ?? "");
   }

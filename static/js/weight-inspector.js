@@ -4,7 +4,7 @@
 //   dW_ij = mean over the batch of ∂L_n/∂w_ij  — the value the edge shows.
 
 import { clear, html } from "./dom.js";
-import { exact, fmt } from "./format.js";
+import { exact, fmt, layerName } from "./format.js";
 import { layerMatrix } from "./trace-fields.js";
 
 const MAX_TERMS = 12;
@@ -36,8 +36,9 @@ export class WeightInspector {
     const { layer, i, j } = selection;
     // Which weight and sample these numbers belong to, readable without parsing the text.
     Object.assign(this.root.dataset, { layer, i, j, sample: state.sample });
-    const isOutput = layer === (state.trace?.layers?.length ?? 0) - 1;
-    const title = `Weight w[${i + 1}→${j + 1}] of ${isOutput ? "the output layer" : `layer ${layer + 1}`}`;
+    const count = state.trace?.layers?.length ?? 0;
+    const isOutput = layer === count - 1;
+    const title = `Weight w[${i + 1}→${j + 1}] of ${isOutput ? "the " : ""}${layerName(layer, count)}`;
     this.root.append(html("h3", { text: title }));
     const samplePicker = html(
       "div",
@@ -59,7 +60,7 @@ export class WeightInspector {
       this.root.append(html("p", { class: "hint", text: "Run a backward pass to see this weight's chain rule." }));
       return;
     }
-    const downstreamLabel = isOutput ? `∂L/∂a_${j + 1} (from the loss)` : `Σ_k w_${j + 1}k δ_k (from layer ${layer + 2})`;
+    const downstreamLabel = isOutput ? `∂L/∂a_${j + 1} (from the loss)` : `Σ_k w_${j + 1}k δ_k (from ${layerName(layer + 1, count)})`;
     this.root.append(
       html("p", { class: "formula", text: `∂L/∂w = δ_j · a_i,  δ_j = f′(z_j) · ${isOutput ? "∂L/∂a_j" : "Σ_k w_jk δ_k"}` }),
       html(

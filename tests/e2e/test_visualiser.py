@@ -76,7 +76,7 @@ def test_backward_stepping_fills_in_gradients(page: Page, watch: PageWatch) -> N
     expect(bars).to_have_count(3)
     expect(bars.last).to_have_attribute("data-grad-norm", "")
     page.get_by_role("button", name="Backward").click()
-    expect(page.locator(STATUS)).to_have_text("step 0 · backward · layer 3")
+    expect(page.locator(STATUS)).to_have_text("step 0 · backward · output layer")
     expect(bars.last).not_to_have_attribute("data-grad-norm", "")
     expect(bars.first).to_have_attribute("data-grad-norm", "")
     backward_all_layers(page)
@@ -263,3 +263,95 @@ def test_hyperparameter_applies_live_while_playing(page: Page, watch: PageWatch)
     config = page.request.get(f"/api/sessions/{session}").json()["config"]
     assert config["learning_rate"] == 0.1
     watch.assert_clean()
+
+
+def test_next_action_is_marked_when_only_update_is_left(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    forward = page.get_by_role("button", name="Forward")
+    update = page.get_by_role("button", name="Update")
+    hint = page.locator(".next-hint")
+    expect(forward).to_have_class(re.compile(r"\bis-next\b"))
+    expect(hint).to_have_text("next: Forward (→)")
+    page.get_by_role("button", name="Backward").click()
+    backward_all_layers(page)
+    # Both arrows are greyed out here; the page must point at Update instead of leaving a gap.
+    expect(forward).to_be_disabled()
+    expect(page.get_by_role("button", name="Backward")).to_be_disabled()
+    expect(update).to_have_class(re.compile(r"\bis-next\b"))
+    expect(page.locator(".transport .is-next")).to_have_count(1)
+    expect(hint).to_have_text("next: Update (→)")
+    update.click()
+    expect(page.locator(STATUS)).to_have_text("step 1 · update")
+    expect(forward).to_have_class(re.compile(r"\bis-next\b"))
+    expect(hint).to_have_text("next: Forward (→)")
+    watch.assert_clean()
+
+
+def test_layer_names_agree_across_status_diagram_and_panels(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    labels = page.locator("svg.network-svg .column-label")
+    expect(labels).to_have_text(["Input", "Layer 1", "Layer 2", "Output"])
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(STATUS)).to_have_text("step 0 · forward · output layer")
+    page.keyboard.press("Shift+ArrowRight")
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    expect(page.locator("#flow .flow-bar .tick")).to_have_text(["L1", "L2", "out"])
+    # The heat strip names its top row as the bars do: the output layer, not a third "L".
+    expect(page.locator(".flow-strip-label")).to_contain_text("rows out (top) … L1")
+    watch.assert_clean()
+
+
+def test_csv_upload_replaces_the_data(page: Page, watch: PageWatch) -> None:
+    open_page(page, TWO_TANH)
+    rows = "x1,y\n" + "\n".join(f"{x / 10},{(x / 10) ** 2 / 10}" for x in range(-40, 40))
+    upload = page.get_by_label("Upload CSV data")
+    upload.set_input_files(
+        files=[{"name": "parabola.csv", "mimeType": "text/csv", "buffer": rows.encode()}]
+    )
+    expect(page.locator(".upload")).to_have_text("CSV ✓ 80 rows")
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    settled(page)
+    # One input column (x1), a regression surface, no dataset thumbnail still checked.
+    expect(page.locator("svg.network-svg .input-label")).to_have_count(1)
+    expect(page.locator("canvas.boundary")).to_have_attribute("data-task", "regression")
+    expect(page.get_by_role("radio", checked=True)).to_have_count(0)
+    expect(page.locator(".accuracy")).to_be_hidden()
+    page.keyboard.press("Shift+ArrowRight")
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    page.get_by_role("button", name="Share").click()
+    expect(page.locator(".share-note")).to_be_visible()
+    watch.assert_clean()
+
+
+def test_tablet_shows_the_chain_rule_without_scrolling_and_has_touch_sized_targets(
+    browser: Browser, base_url: str
+) -> None:
+    tablet = browser.new_context(
+        base_url=base_url, viewport={"width": 1024, "height": 768}, has_touch=True
+    )
+    try:
+        page = tablet.new_page()
+        open_page(page, "/?data=xor&layers=6:tanh,6:tanh")
+        line = page.locator("svg.network-svg g.edges[data-layer='1'] line").nth(7)
+        x1, y1, x2, y2 = (float(line.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
+        box = page.locator("svg.network-svg").bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + x1 + 0.3 * (x2 - x1), box["y"] + y1 + 0.3 * (y2 - y1))
+        quantity = page.locator("#inspector [data-field=dW_ij]")
+        expect(quantity).not_to_have_attribute("data-value", "")
+        expect(page.locator("#inspector h3")).to_be_in_viewport()
+        expect(page.locator("#inspector [data-field=delta_j]")).to_be_in_viewport()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+        small = page.evaluate(
+            """() => [...document.querySelectorAll(
+                 'button, select, input[type=number], input[type=range], .chip, .check')]
+               .filter((e) => e.offsetParent && !e.closest('dialog'))
+               .map((e) => [e.getAttribute('aria-label') || e.textContent.trim(),
+                            e.getBoundingClientRect()])
+               .filter(([, r]) => Math.min(r.width, r.height) < 32)
+               .map(([name, r]) => `${name} ${Math.round(r.width)}×${Math.round(r.height)}`)"""
+        )
+        assert small == [], small
+    finally:
+        tablet.close()
