@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.deps import SettingsDep, StoreDep
 from app.operations import MAX_HISTORY_POINTS, default_config, engine_limits
-from app.schemas import CatalogModel, catalog_json, dumps
+from app.schemas import CatalogModel, catalog_json, json_bytes
 
 router = APIRouter(prefix="/api", tags=["catalog"])
 
@@ -33,6 +33,6 @@ async def catalog(request: Request, settings: SettingsDep, store: StoreDep) -> R
         }
         defaults = default_config(engine_limits(settings))
         content = await store.workers.run(catalog_json, limits, defaults, heavy=True)
-        cached = dumps(content).encode()
+        cached = json_bytes(content)
         request.app.state.catalog = cached
     return Response(cached, media_type="application/json")

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from starlette.responses import Response
 
-from app.schemas import MessageBody, ValidationErrorBody, dumps
+from app.schemas import MessageBody, ValidationErrorBody, json_bytes
 from app.sessions import Session, SessionNotFoundError, SessionStore
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ async def locked_json(
     rendered in the worker thread too, so a large answer never holds up the event loop."""
 
     def render(s: Session) -> bytes:
-        return dumps(work(s)).encode()
+        return json_bytes(work(s))
 
     body = await locked(store, session, render, heavy)
     return Response(body, status_code=status, media_type="application/json")
