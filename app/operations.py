@@ -135,7 +135,7 @@ def use_csv(session: Session, text: str, limits: Limits) -> int:
     base = old.to_dict()
     base["dataset"]["name"] = CSV_DATASET
     rows = int(dataset.n_train + dataset.n_test)
-    base["dataset"]["n_samples"] = min(max(rows, 10), limits.max_samples)
+    base["dataset"]["n_samples"] = min(rows, limits.max_samples)
     task_features = base["features"]
     if dataset.input_dim == 1:
         base["features"] = [f for f in task_features if f in ("x1", "x1_sq", "sin_x1")] or ["x1"]

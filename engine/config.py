@@ -142,7 +142,7 @@ class DatasetConfig:
     """Which built-in dataset to generate (or ``"csv"`` for loaded data) and how."""
 
     name: str = "circle"  # key of engine.datasets.DATASETS, or "csv"
-    n_samples: int = 400  # 10..limits.max_samples
+    n_samples: int = 400  # 10..limits.max_samples (for "csv": the rows loaded, 2..)
     noise: float = 0.1  # 0..1, a fraction of the dataset's scale (see engine.datasets)
     train_fraction: float = 0.5  # 0.1..0.9
     seed: int = 1  # data seed, 0..2**32-1
@@ -150,7 +150,9 @@ class DatasetConfig:
     def validate(self, limits: Limits = Limits(), path: str = "dataset") -> None:
         """Raise ValueError naming the first invalid field and its allowed values."""
         _check_name(self.name, f"{path}.name", [*DATASETS, CSV_DATASET])
-        _check_int(self.n_samples, f"{path}.n_samples", 10, limits.max_samples)
+        # Loaded data counts its rows: a four-row XOR table is a fair teaching example.
+        fewest = 2 if self.name == CSV_DATASET else 10
+        _check_int(self.n_samples, f"{path}.n_samples", fewest, limits.max_samples)
         _check_number(self.noise, f"{path}.noise", UNIT)
         _check_number(self.train_fraction, f"{path}.train_fraction", Interval(0.1, 0.9))
         _check_int(self.seed, f"{path}.seed", 0, SEED_MAX)

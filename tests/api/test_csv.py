@@ -105,3 +105,14 @@ def test_csv_limits() -> None:
         rows = "x1,x2,label\n" + "1,2,0\n3,4,1\n" * 11
         response = upload(client, session, rows)
         assert response.status_code == 422 and "20" in response.json()["detail"][0]["msg"]
+
+
+def test_a_four_row_xor_table_trains_and_reports_its_own_size(
+    client: TestClient, session: str
+) -> None:
+    text = "x1,x2,label\n-1,-1,0\n-1,1,1\n1,-1,1\n1,1,0\n"
+    body = upload(client, session, text).json()
+    assert body["rows"] == 4
+    assert body["config"]["dataset"]["n_samples"] == 4
+    state = client.post(f"/api/sessions/{session}/step", json={"steps": 3}).json()
+    assert state["step"] == 3
