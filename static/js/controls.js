@@ -8,10 +8,12 @@
 import { lossesForTask, optimizerDefaults } from "./catalog.js";
 import { classColour, diverging } from "./palette.js";
 import { clear, html } from "./dom.js";
+import { displayName } from "./names.js";
 
 const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const THUMB = 40;
+const FIXED_BY_UPLOAD = "fixed by the uploaded data";
 
 let root;
 let catalog;
@@ -24,10 +26,10 @@ function group(control, title, ...children) {
   return html("fieldset", { class: "group", "data-control": control }, html("legend", { text: title }), ...children);
 }
 
-function labelled(label, input, control, hint) {
+function labelled(label, input, control, hint, modifier) {
   return html(
     "label",
-    { class: "field", "data-control": control },
+    { class: modifier ? `field ${modifier}` : "field", "data-control": control },
     html("span", { class: "field-label", text: label }),
     input,
     hint ? html("span", { class: "hint", text: hint }) : null,
@@ -73,7 +75,7 @@ function setValue(node, value) {
   const text = value === null || value === undefined ? "" : String(value);
   if (document.activeElement === node) return;
   if (node.tagName === "SELECT" && ![...node.options].some((o) => o.value === text)) {
-    node.append(html("option", { value: text, text }));
+    node.append(html("option", { value: text, text: displayName(text) }));
   }
   if (node.value !== text) node.value = text;
 }
@@ -125,7 +127,9 @@ function datasetPatch(dataset) {
   const fits = current.features.filter((name) => featureFits(catalog.features.find((f) => f.name === name) ?? { name }, inputs));
   const wasOneD = datasetInputs(current.dataset.name).length === 1;
   const features = fits.length && !(wasOneD && inputs.length === 2) ? fits : inputs;
-  return { dataset: { name: dataset.name }, loss: null, features };
+  // Leaving uploaded data: its row count (as few as 4) is no sample count for a generator.
+  const samples = current.dataset.name === "csv" ? { n_samples: catalog.defaults.dataset.n_samples } : {};
+  return { dataset: { name: dataset.name, ...samples }, loss: null, features };
 }
 
 function buildDatasetPicker() {
@@ -218,7 +222,7 @@ function layersPatch(mutate) {
 }
 
 function buildNetworkGroup() {
-  const activationOptions = catalog.activations.map((a) => ({ value: a.name, label: a.label || a.name }));
+  const activationOptions = catalog.activations.map((a) => ({ value: a.name, label: a.label || displayName(a.name) }));
   const depth = stepper(
     "Hidden layers",
     () => current.layers.length > 0 && emit(layersPatch((layers) => layers.pop())),
@@ -241,7 +245,7 @@ function buildNetworkGroup() {
   inputs.layerRows = html("ol", { class: "layer-rows", "data-control": "layers" });
   inputs.activationOptions = activationOptions;
   inputs.init = select(
-    catalog.initializers.map((i) => ({ value: i.name, label: i.label || i.name })),
+    catalog.initializers.map((i) => ({ value: i.name, label: i.label || displayName(i.name) })),
     (name) => emit({ init: { name, scale: null } }),
     "Weight initialiser",
   );
@@ -301,7 +305,7 @@ function buildLayerRows(config) {
 function buildTrainingGroup() {
   inputs.loss = select([], (name) => emit({ loss: name || null }), "Loss function");
   inputs.optimizer = select(
-    catalog.optimizers.map((o) => ({ value: o.name, label: o.label || o.name })),
+    catalog.optimizers.map((o) => ({ value: o.name, label: o.label || displayName(o.name) })),
     (name) => emit({ optimizer: { name, ...optimizerDefaults(catalog, name) } }),
     "Optimiser",
   );
@@ -328,7 +332,7 @@ function buildTrainingGroup() {
   return group(
     "training",
     "Training",
-    labelled("Loss", inputs.loss, "loss"),
+    labelled("Loss", inputs.loss, "loss", null, "stacked"), // full width: "default: Softmax cross-entropy" fits
     labelled("Optimiser", inputs.optimizer, "optimizer"),
     inputs.optimizerParams,
     labelled("Learning rate", inputs.lr, "lr"),
@@ -365,8 +369,8 @@ function buildLossOptions(config) {
   const options = lossesForTask(catalog, task);
   clear(inputs.loss);
   const fallback = options[0]?.name ?? "";
-  inputs.loss.append(html("option", { value: "", text: `default (${fallback})` }));
-  for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: loss.label || loss.name }));
+  inputs.loss.append(html("option", { value: "", text: `default: ${displayName(fallback)}` }));
+  for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: loss.label || displayName(loss.name) }));
 }
 
 export function mountControls(element, normalisedCatalog, onChange, onUpload) {
@@ -395,6 +399,13 @@ export function updateControls(state) {
   setValue(inputs.split, config.dataset.train_fraction);
   inputs.splitValue.textContent = `${Math.round(config.dataset.train_fraction * 100)}%`;
   setValue(inputs.samples, config.dataset.n_samples);
+  // Uploaded rows have no generator: noise and sample count mean nothing (the split still applies).
+  for (const input of [inputs.noise, inputs.samples]) {
+    input.disabled = uploaded;
+    input.closest(".field").title = uploaded ? FIXED_BY_UPLOAD : "";
+    if (uploaded) input.setAttribute("aria-description", FIXED_BY_UPLOAD);
+    else input.removeAttribute("aria-description");
+  }
   for (const [name, box] of Object.entries(inputs.featureBoxes)) box.checked = config.features.includes(name);
   const available = datasetInputs(config.dataset.name);
   for (const feature of catalog.features) {

@@ -6,6 +6,7 @@ import { clear, html, svg } from "./dom.js";
 import { fmt, percent } from "./format.js";
 import { histogramChart, linePath } from "./charts.js";
 import { layerHistogram, layerStat } from "./trace-fields.js";
+import { displayName } from "./names.js";
 
 const HISTOGRAMS = [
   ["z", "z (pre-activation)", "#6b7785"],
@@ -93,7 +94,7 @@ export class LayerInspector {
     const activationName = layer.activation ?? state.config.layers[l]?.activation;
     const isOutput = l === state.trace.layers.length - 1;
     this.root.append(
-      html("h3", { text: `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${activationName} · ${layer.fan_in} → ${layer.fan_out}` }),
+      html("h3", { text: `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${displayName(activationName)} · ${layer.fan_in} → ${layer.fan_out}` }),
     );
     const width = Math.max(120, Math.floor((this.root.clientWidth - 24) / 2));
     const grid = html("div", { class: "histograms" });

@@ -10,6 +10,7 @@ import { clear, setAttrs, setText, svg } from "./dom.js";
 import { CLASS_COLOURS, diverging, NEGATIVE, POSITIVE } from "./palette.js";
 import { fmt, layerName } from "./format.js";
 import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation } from "./trace-fields.js";
+import { displayName } from "./names.js";
 
 const LABEL_SPACE = 32;
 // Column captions when columns are narrow (deep networks).
@@ -226,7 +227,7 @@ export class NetworkView {
       else if (c > 0) text = narrow ? `L${c}` : `Layer ${c}`;
       setText(label, text);
       const activation = c === sizes.length - 1 ? state.trace?.head : layers[c - 1]?.activation;
-      setText(this.activationLabels[c], c === 0 || !activation ? "" : narrow ? SHORT_NAMES[activation] ?? activation.slice(0, 4) : activation);
+      setText(this.activationLabels[c], c === 0 || !activation ? "" : narrow ? SHORT_NAMES[activation] ?? activation.slice(0, 4) : displayName(activation).replace(/ \(.*\)$/, ""));
     });
     const featureLabels = Object.fromEntries(state.catalog.features.map((f) => [f.name, f.label || f.name]));
     this.inputLabels.forEach((label, k) => setText(label, featureLabels[state.config.features[k]] ?? `x${k + 1}`));

@@ -355,3 +355,65 @@ def test_tablet_shows_the_chain_rule_without_scrolling_and_has_touch_sized_targe
         assert small == [], small
     finally:
         tablet.close()
+
+
+def test_menus_show_friendly_names_and_keep_engine_values(page: Page, watch: PageWatch) -> None:
+    open_page(page, "/?layers=8:relu,8:relu&init=he_normal&opt=sgd&data=circle")
+    init = page.get_by_label("Weight initialiser")
+    expect(init.locator("option[value=xavier_uniform]")).to_have_text("Xavier uniform")
+    expect(init.locator("option[value=lecun_normal]")).to_have_text("LeCun normal")
+    expect(init.locator("option:checked")).to_have_text("He normal")
+    expect(init).to_have_value("he_normal")
+    activation = page.get_by_label("Activation of layer 1")
+    expect(activation.locator("option:checked")).to_have_text("ReLU")
+    expect(activation.locator("option[value=gelu]")).to_have_text("GELU (tanh approx.)")
+    expect(page.get_by_label("Optimiser", exact=True).locator("option:checked")).to_have_text("SGD")
+    loss = page.get_by_label("Loss function")
+    expect(loss.locator("option:checked")).to_have_text("default: Binary cross-entropy")
+    expect(loss.locator("option[value=mse]")).to_have_text("MSE")
+    # The chosen loss reads in full at 1280 wide: its text plus the arrow fits the box (±2 px).
+    spare = loss.evaluate(
+        """(node) => {
+             const ctx = document.createElement('canvas').getContext('2d');
+             ctx.font = getComputedStyle(node).font;
+             return node.clientWidth - ctx.measureText(node.selectedOptions[0].text).width;
+           }"""
+    )
+    assert spare >= 22, spare
+    page.get_by_label("Activation of layer 1").select_option("swish")
+    settled(page)
+    expect(page.get_by_label("Activation of layer 1")).to_have_value("swish")
+    expect(page.locator("svg.network-svg .activation-label").nth(1)).to_have_text("Swish / SiLU")
+    expect(page.locator("svg.network-svg .activation-label").nth(2)).to_have_text("ReLU")
+    watch.assert_clean()
+
+
+def test_uploaded_csv_disables_noise_and_samples_until_a_built_in_dataset(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, TWO_TANH)
+    noise = page.get_by_label("Noise", exact=True)
+    samples = page.get_by_label("Number of samples")
+    split = page.get_by_label("Training data fraction")
+    expect(noise).to_be_enabled()
+    rows = "x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
+    page.get_by_label("Upload CSV data").set_input_files(
+        files=[{"name": "xor.csv", "mimeType": "text/csv", "buffer": rows.encode()}]
+    )
+    expect(page.locator(".upload")).to_have_text("CSV ✓ 4 rows")
+    expect(noise).to_be_disabled()
+    expect(samples).to_be_disabled()
+    expect(noise).to_have_attribute("aria-description", "fixed by the uploaded data")
+    expect(split).to_be_enabled()
+    page.locator("[data-dataset=circle]").click()
+    # Only the server's answer counts: the optimistic redraw would pass before a rejection.
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    settled(page)
+    expect(page.locator("[data-dataset=circle]")).to_have_attribute("aria-checked", "true")
+    expect(page.locator(".upload")).to_have_text("Upload CSV…")
+    expect(samples).to_have_value("400")
+    expect(noise).to_be_enabled()
+    expect(samples).to_be_enabled()
+    expect(noise).not_to_have_attribute("aria-description", re.compile("."))
+    settled(page)
+    watch.assert_clean()
