@@ -10,7 +10,8 @@ from tests.e2e.conftest import PageWatch
 def test_page_loads_without_errors_or_foreign_requests(page: Page, watch: PageWatch) -> None:
     page.goto("/")
     expect(page).to_have_title(re.compile("Backprop Lab"))
-    expect(page.get_by_role("status").first).not_to_have_text("Loading…")
+    # The step-and-stage status region says where training is once the session exists.
+    expect(page.locator("#status[role=status]")).to_have_text(re.compile(r"^step 0 · "))
     page.wait_for_load_state("networkidle")
     watch.assert_clean()
 
