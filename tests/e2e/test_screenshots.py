@@ -11,7 +11,13 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PageWatch
-from tests.e2e.test_visualiser import STATUS, backward_all_layers, open_page, settled
+from tests.e2e.test_visualiser import (
+    STATUS,
+    backward_all_layers,
+    click_edge,
+    open_page,
+    settled,
+)
 
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 1024, "height": 768}
@@ -68,11 +74,7 @@ def test_screenshot_weight_inspector(page: Page, watch: PageWatch, screenshot_di
     page.get_by_role("button", name="Step").click()
     page.get_by_role("button", name="Backward").click()
     backward_all_layers(page)
-    line = page.locator("svg.network-svg g.edges[data-layer='1'] line").nth(7)
-    x1, y1, x2, y2 = (float(line.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
-    box = page.locator("svg.network-svg").bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + x1 + 0.3 * (x2 - x1), box["y"] + y1 + 0.3 * (y2 - y1))
+    click_edge(page, layer=1, index=7)
     expect(page.locator("#inspector [data-field=dW_ij] .q-note")).to_contain_text("✓")
     page.screenshot(path=screenshot_dir / "weight-inspector.png")
     watch.assert_clean()

@@ -48,6 +48,15 @@ def backward_all_layers(page: Page) -> None:
     pytest.fail("the backward pass never reached layer 1")
 
 
+def click_edge(page: Page, layer: int, index: int) -> None:
+    """Click an edge of a weight layer 30% along its length (a midpoint can be a crossing)."""
+    line = page.locator(f"svg.network-svg g.edges[data-layer='{layer}'] line").nth(index)
+    x1, y1, x2, y2 = (float(line.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
+    box = page.locator("svg.network-svg").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + x1 + 0.3 * (x2 - x1), box["y"] + y1 + 0.3 * (y2 - y1))
+
+
 def grad_norms(page: Page) -> list[float]:
     """‖dW‖ per layer as the gradient-flow panel shows it (first layer first)."""
     bars = page.locator("#flow .flow-bar")
@@ -181,12 +190,7 @@ def test_clicking_an_edge_shows_the_chain_rule_numbers_of_the_api(
     open_page(page, TWO_TANH)
     page.get_by_role("button", name="Backward").click()
     backward_all_layers(page)
-    # A point 30% along an edge of the middle weight layer (a midpoint can be a crossing).
-    line = page.locator("svg.network-svg g.edges[data-layer='1'] line").nth(10)
-    x1, y1, x2, y2 = (float(line.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
-    box = page.locator("svg.network-svg").bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + x1 + 0.3 * (x2 - x1), box["y"] + y1 + 0.3 * (y2 - y1))
+    click_edge(page, layer=1, index=10)
     inspector = page.locator("#inspector .inspector-body")
     expect(inspector).to_have_attribute("data-kind", "edge")
     expect(inspector.locator("[data-field=dW_ij]")).not_to_have_attribute("data-value", "")
@@ -335,11 +339,7 @@ def test_tablet_shows_the_chain_rule_without_scrolling_and_has_touch_sized_targe
     try:
         page = tablet.new_page()
         open_page(page, "/?data=xor&layers=6:tanh,6:tanh")
-        line = page.locator("svg.network-svg g.edges[data-layer='1'] line").nth(7)
-        x1, y1, x2, y2 = (float(line.get_attribute(a) or 0) for a in ("x1", "y1", "x2", "y2"))
-        box = page.locator("svg.network-svg").bounding_box()
-        assert box is not None
-        page.mouse.click(box["x"] + x1 + 0.3 * (x2 - x1), box["y"] + y1 + 0.3 * (y2 - y1))
+        click_edge(page, layer=1, index=7)
         quantity = page.locator("#inspector [data-field=dW_ij]")
         expect(quantity).not_to_have_attribute("data-value", "")
         expect(page.locator("#inspector h3")).to_be_in_viewport()
