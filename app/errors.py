@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from app.schemas import engine_error
 from app.sessions import SessionNotFoundError, StoreFullError
+from engine.errors import ConfigError
 
 Loc = Sequence[str | int]
 
@@ -33,7 +33,10 @@ class InputError(Exception):
 
     @classmethod
     def from_engine(cls, exc: BaseException, prefix: Loc = ("body",)) -> InputError:
-        return cls([engine_error(exc, prefix)])
+        """An engine error as one entry; a ConfigError carries its field path as data."""
+        if isinstance(exc, ConfigError):
+            return cls.at((*prefix, *exc.loc), exc.message)
+        return cls.at(prefix, str(exc))
 
 
 class BodyTooLarge(StarletteHTTPException):

@@ -12,8 +12,15 @@ from app import schemas
 from app.errors import InputError, Loc, in_range_message
 from app.sessions import Session
 from app.settings import Settings
-from engine.config import CSV_DATASET, Limits, NetworkConfig, structural_fields_changed
-from engine.datasets import load_csv, transform
+from engine.boundary import feature_grids
+from engine.config import (
+    CSV_DATASET,
+    Limits,
+    NetworkConfig,
+    merge_config,
+    structural_fields_changed,
+)
+from engine.datasets import load_csv
 from engine.trainer import Trainer
 
 MAX_HISTORY_POINTS = 2000
@@ -69,7 +76,7 @@ def create(patch: Mapping[str, Any], limits: Limits) -> Trainer:
             "csv data comes from POST /api/sessions/{id}/dataset; create the session with a "
             "built-in dataset first",
         )
-    config = schemas.merge_config(default_config(limits), patch)
+    config = merge_config(default_config(limits), patch)
     return new_trainer(build_config(config, limits), limits)
 
 
@@ -80,7 +87,7 @@ def apply_patch(
     the trainer (step 0). Returns True when it rebuilt."""
     trainer = session.trainer
     old = trainer.config
-    merged = schemas.merge_config(old.to_dict(), patch)
+    merged = merge_config(old.to_dict(), patch)
     uses_csv = merged.get("dataset", {}).get("name") == CSV_DATASET
     if uses_csv and old.dataset.name != CSV_DATASET:
         raise InputError.at(
@@ -192,19 +199,6 @@ def history(trainer: Trainer, since: int) -> dict[str, Any]:
     return schemas.history_json(trainer.history.since(since, MAX_HISTORY_POINTS), since)
 
 
-def input_grids(trainer: Trainer, grid: int) -> Any:
-    """Each input feature over the boundary grid: (n_features, G, G), or (n_features, G) for
-    1-D data; the same points as ``Trainer.boundary`` (row 0 = ymin)."""
-    ds = trainer.dataset
-    xmin, xmax, ymin, ymax = ds.domain
-    xs = np.linspace(xmin, xmax, grid)
-    if ds.input_dim == 1:
-        return transform(xs.reshape(-1, 1), trainer.config.features).T
-    gx, gy = np.meshgrid(xs, np.linspace(ymin, ymax, grid))
-    raw = np.column_stack([gx.ravel(), gy.ravel()])
-    return transform(raw, trainer.config.features).T.reshape(-1, grid, grid)
-
-
 def boundary(
     trainer: Trainer,
     grid: int,
@@ -218,7 +212,9 @@ def boundary(
     output = trainer.boundary(grid)
     hidden = None if small == grid else trainer.boundary(small)
     with np.errstate(all="ignore"):
-        features = input_grids(trainer, small) if inputs else None
+        features = (
+            feature_grids(trainer.dataset, trainer.config.features, small) if inputs else None
+        )
     return schemas.boundary_json(
         output,
         trainer.dataset.task,

@@ -225,49 +225,7 @@ def config_patch(model: ConfigModel) -> dict[str, Any]:
     return patch
 
 
-def merge_config(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a partial config: objects merge key by key, lists and scalars replace.
-
-    Changing the optimiser's name drops the old optimiser's hyperparameters (another optimiser
-    has other ones); hyperparameters sent with the new name are kept.
-    """
-    merged = dict(current)
-    for key, value in patch.items():
-        old = merged.get(key)
-        if key == "optimizer" and isinstance(old, Mapping) and isinstance(value, Mapping):
-            if "name" in value and value["name"] != old.get("name"):
-                merged[key] = dict(value)
-            else:
-                merged[key] = {**old, **value}
-        elif isinstance(old, Mapping) and isinstance(value, Mapping):
-            merged[key] = {**old, **value}
-        else:
-            merged[key] = value
-    return merged
-
-
 # ----------------------------------------------------------------------------- errors
-
-
-def field_loc(path: str) -> list[str | int]:
-    """``"layers[2].units"`` → ``["layers", 2, "units"]``."""
-    loc: list[str | int] = []
-    for part in path.replace("]", "").split("."):
-        name, *indices = part.split("[")
-        if name:
-            loc.append(name)
-        loc.extend(int(i) if i.isdigit() else i for i in indices)
-    return loc
-
-
-def engine_error(exc: BaseException, prefix: Sequence[str | int] = ("body",)) -> dict[str, Any]:
-    """An engine ``ValueError("field.path: message")`` as one FastAPI-style error entry."""
-    text = str(exc.args[0]) if exc.args else str(exc)
-    head, sep, rest = text.partition(": ")
-    path_chars = set("abcdefghijklmnopqrstuvwxyz0123456789_.[]")
-    if sep and head and set(head.lower()) <= path_chars:
-        return {"loc": [*prefix, *field_loc(head)], "msg": rest, "type": "value_error"}
-    return {"loc": list(prefix), "msg": text, "type": "value_error"}
 
 
 class ErrorItem(BaseModel):

@@ -9,6 +9,7 @@ Usable on its own, e.g. from a notebook::
 """
 
 from engine.activations import ACTIVATIONS, Activation, get_activation
+from engine.boundary import BoundaryGrid
 from engine.config import (
     DatasetConfig,
     InitConfig,
@@ -18,16 +19,24 @@ from engine.config import (
     OptimizerConfig,
 )
 from engine.datasets import DATASETS, FEATURES, Dataset, load_csv, make_dataset
-from engine.diagnostics import ChainRule, GradientCheck, LayerGradientCheck, gradient_check
+from engine.diagnostics import (
+    ChainRule,
+    FlowFactor,
+    GradientCheck,
+    LayerGradientCheck,
+    gradient_check,
+)
+from engine.errors import ConfigError
+from engine.export import TrainerExport
 from engine.history import History, HistorySlice
 from engine.initializers import INITIALIZERS, Initializer
 from engine.layers import DenseCache, DenseGrads, dense_backward, dense_forward
 from engine.losses import LOSSES, TASK_LOSSES, Loss, default_loss, output_head
 from engine.network import Network
 from engine.optimizers import OPTIMIZERS, Optimizer
-from engine.stepper import Divergence, Stage
-from engine.trace import FlowFactor, LayerTrace, StepTrace, Summary
-from engine.trainer import BoundaryGrid, Trainer, TrainerState
+from engine.stages import Divergence, Stage, StepProgram, dense_program
+from engine.trace import LayerTrace, StepTrace, Summary
+from engine.trainer import Trainer, TrainerState
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,6 +49,7 @@ __all__ = [
     "Activation",
     "BoundaryGrid",
     "ChainRule",
+    "ConfigError",
     "Dataset",
     "DatasetConfig",
     "DenseCache",
@@ -61,13 +71,16 @@ __all__ = [
     "Optimizer",
     "OptimizerConfig",
     "Stage",
+    "StepProgram",
     "StepTrace",
     "Summary",
     "Trainer",
+    "TrainerExport",
     "TrainerState",
     "default_loss",
     "dense_backward",
     "dense_forward",
+    "dense_program",
     "get_activation",
     "gradient_check",
     "load_csv",

@@ -1,7 +1,8 @@
 """Validated, frozen configuration: the one config shape used by the engine, the API and the page.
 
 ``NetworkConfig`` holds everything that defines a run. ``validate(limits)`` raises
-``ValueError("<dotted.field.path>: <what is allowed>, got <value>")`` at the first bad field,
+``ConfigError`` (a ValueError whose ``loc`` is the field path; its text reads
+``"<dotted.field.path>: <what is allowed>, got <value>"``) at the first bad field,
 e.g. ``"layers[2].units: must be an integer in 1..64, got 0"``. ``to_dict`` / ``from_dict``
 convert to and from the JSON shape::
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from engine.activations import ACTIVATIONS, ALIASES
 from engine.datasets import DATASETS, Dataset, Task, check_features
+from engine.errors import ConfigError
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES, TASK_LOSSES, default_loss
 from engine.optimizers import OPTIMIZERS
@@ -98,7 +100,7 @@ def _as_finite(value: object) -> float | None:
 def _check_int(value: object, path: str, lo: int, hi: int) -> None:
     x = _as_int(value)
     if x is None or not lo <= x <= hi:
-        raise ValueError(f"{path}: must be an integer in {lo}..{hi}, got {value!r}")
+        raise ConfigError(path, f"must be an integer in {lo}..{hi}, got {value!r}")
 
 
 def _check_number(value: object, path: str, interval: Interval, *, optional: str = "") -> None:
@@ -110,12 +112,12 @@ def _check_number(value: object, path: str, interval: Interval, *, optional: str
         allowed = (
             f"null ({optional}) or a number {interval}" if optional else f"a number {interval}"
         )
-        raise ValueError(f"{path}: must be {allowed}, got {value!r}")
+        raise ConfigError(path, f"must be {allowed}, got {value!r}")
 
 
 def _check_name(value: object, path: str, valid: Sequence[str]) -> None:
     if not isinstance(value, str) or value not in valid:
-        raise ValueError(f"{path}: unknown {value!r}; valid: {', '.join(valid)}")
+        raise ConfigError(path, f"unknown {value!r}; valid: {', '.join(valid)}")
 
 
 def _quoted(names: Sequence[str]) -> str:
@@ -148,7 +150,7 @@ class DatasetConfig:
     seed: int = 1  # data seed, 0..2**32-1
 
     def validate(self, limits: Limits = Limits(), path: str = "dataset") -> None:
-        """Raise ValueError naming the first invalid field and its allowed values."""
+        """Raise ConfigError naming the first invalid field and its allowed values."""
         _check_name(self.name, f"{path}.name", [*DATASETS, CSV_DATASET])
         # Loaded data counts its rows: a four-row XOR table is a fair teaching example.
         fewest = 2 if self.name == CSV_DATASET else 10
@@ -203,7 +205,7 @@ class OptimizerConfig:
     def validate(self, path: str = "optimizer") -> None:
         _check_name(self.name, f"{path}.name", list(OPTIMIZERS))
         if not isinstance(self.params, Mapping):
-            raise ValueError(f"{path}: hyperparameters must be a mapping, got {self.params!r}")
+            raise ConfigError(path, f"hyperparameters must be a mapping, got {self.params!r}")
         _check_param_keys(self.name, self.params, path)
         for key, value in self.params.items():
             _check_number(value, f"{path}.{key}", HYPERPARAMETER_RANGES.get(key, NONNEGATIVE))
@@ -214,8 +216,8 @@ def _check_param_keys(name: str, params: Mapping[str, object], path: str) -> Non
     unknown = [k for k in params if k not in defaults]
     if unknown:
         valid = ", ".join(defaults) or "none (it has no hyperparameters)"
-        raise ValueError(
-            f"{path}: unknown hyperparameter(s) {_quoted(unknown)} for {name}; valid: {valid}"
+        raise ConfigError(
+            path, f"unknown hyperparameter(s) {_quoted(unknown)} for {name}; valid: {valid}"
         )
 
 
@@ -248,7 +250,7 @@ class NetworkConfig:
                 object.__setattr__(self, name, tuple(value))
 
     def validate(self, limits: Limits = Limits(), dataset: Dataset | None = None) -> None:
-        """Raise ValueError ``"<field.path>: <allowed range or names>, got <value>"`` for the
+        """Raise ConfigError ``"<field.path>: <allowed range or names>, got <value>"`` for the
         first invalid field. ``dataset`` (e.g. a loaded CSV) lets the features and the loss be
         checked against data whose shape and task the config alone does not tell."""
         for path, sub, kind in (
@@ -257,7 +259,7 @@ class NetworkConfig:
             ("optimizer", self.optimizer, OptimizerConfig),
         ):
             if not isinstance(sub, kind):
-                raise ValueError(f"{path}: expected {kind.__name__}, got {sub!r}")
+                raise ConfigError(path, f"expected {kind.__name__}, got {sub!r}")
         self.dataset.validate(limits)
         spec = DATASETS.get(self.dataset.name)
         if dataset is not None:
@@ -267,12 +269,12 @@ class NetworkConfig:
         check_features(self.features, input_dim)
         if not isinstance(self.layers, tuple) or not 0 <= len(self.layers) <= limits.max_depth:
             count = len(self.layers) if isinstance(self.layers, Sequence) else self.layers
-            raise ValueError(
-                f"layers: must be a list of 0..{limits.max_depth} hidden layers, got {count!r}"
+            raise ConfigError(
+                "layers", f"must be a list of 0..{limits.max_depth} hidden layers, got {count!r}"
             )
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, LayerConfig):
-                raise ValueError(f"layers[{i}]: expected LayerConfig, got {layer!r}")
+                raise ConfigError(f"layers[{i}]", f"expected LayerConfig, got {layer!r}")
             layer.validate(limits, f"layers[{i}]")
         self.init.validate()
         if self.loss is not None:
@@ -315,7 +317,7 @@ class NetworkConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> NetworkConfig:
         """Build from the JSON shape; every key is optional (defaults as in the class).
 
-        Raises ValueError for unknown keys (naming them and the valid ones), a non-object where
+        Raises ConfigError for unknown keys (naming them and the valid ones), a non-object where
         an object belongs, a non-list for ``features``/``layers``, or a layer without ``units``
         or ``activation``. Does not check ranges: call ``validate(limits)``.
         """
@@ -332,7 +334,7 @@ class NetworkConfig:
                 d = _reject_unknown(item, ("units", "activation"), f"layers[{i}]")
                 missing = [k for k in ("units", "activation") if k not in d]
                 if missing:
-                    raise ValueError(f"layers[{i}]: missing key(s) {_quoted(missing)}")
+                    raise ConfigError(f"layers[{i}]", f"missing key(s) {_quoted(missing)}")
                 layers.append(LayerConfig(d["units"], d["activation"]))
             changes["layers"] = tuple(layers)
         if "init" in data:
@@ -365,7 +367,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 def _mapping(value: object, path: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"{path}: must be an object, got {value!r}")
+        raise ConfigError(path, f"must be an object, got {value!r}")
     return value
 
 
@@ -373,13 +375,13 @@ def _reject_unknown(value: object, valid: Sequence[str], path: str) -> Mapping[s
     data = _mapping(value, path)
     unknown = [str(k) for k in data if k not in valid]
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {_quoted(unknown)}; valid: {', '.join(valid)}")
+        raise ConfigError(path, f"unknown key(s) {_quoted(unknown)}; valid: {', '.join(valid)}")
     return data
 
 
 def _sequence(value: object, path: str) -> Sequence[Any]:
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ValueError(f"{path}: must be a list, got {value!r}")
+        raise ConfigError(path, f"must be a list, got {value!r}")
     return value
 
 
@@ -388,31 +390,63 @@ def _sequence(value: object, path: str) -> Sequence[Any]:
 
 def task_of(config: NetworkConfig, dataset: Dataset | None = None) -> Task:
     """The learning task: from ``dataset`` if given, else from the built-in dataset's spec.
-    Raises ValueError for ``"csv"`` without a dataset (only the data tells its task)."""
+    Raises ConfigError for ``"csv"`` without a dataset (only the data tells its task)."""
     if dataset is not None:
         return dataset.task
     spec = DATASETS.get(config.dataset.name)
     if spec is None:
-        raise ValueError(
-            f"dataset.name: the task of {config.dataset.name!r} data is known only from the "
-            "loaded data; pass the dataset"
+        raise ConfigError(
+            "dataset.name",
+            f"the task of {config.dataset.name!r} data is known only from the "
+            "loaded data; pass the dataset",
         )
     return spec.task
 
 
 def resolved_loss(config: NetworkConfig, dataset: Dataset | None = None) -> str:
     """``config.loss``, or the task's default when None (binary → binary_cross_entropy,
-    multiclass → softmax_cross_entropy, regression → mse). Raises ValueError if the loss does
+    multiclass → softmax_cross_entropy, regression → mse). Raises ConfigError if the loss does
     not fit the task (the allowed pairs are ``engine.losses.TASK_LOSSES``)."""
     task = task_of(config, dataset)
     name = default_loss(task) if config.loss is None else config.loss
     valid = TASK_LOSSES[task]
     if name not in valid:
         source = dataset.name if dataset is not None else config.dataset.name
-        raise ValueError(
-            f"loss: {name!r} does not fit the {task} dataset {source!r}; valid: {', '.join(valid)}"
+        raise ConfigError(
+            "loss",
+            f"{name!r} does not fit the {task} dataset {source!r}; valid: {', '.join(valid)}",
         )
     return name
+
+
+# How a running trainer takes a change to each top-level field: *live* fields act at the
+# update stage or on the next minibatch, so training goes on without a reset; *structural*
+# fields need new data or new weights (a rebuild at step 0). The page asks the server which
+# fields are live (``GET /api/catalog``) instead of keeping its own list.
+LIVE_FIELDS = ("learning_rate", "optimizer", "batch_size", "l1", "l2", "grad_clip")
+STRUCTURAL_FIELDS = ("dataset", "features", "layers", "init", "loss", "seed")
+
+
+def merge_config(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a partial config (JSON shape) to a whole one: objects merge key by key, lists and
+    scalars replace.
+
+    Changing the optimiser's name drops the old optimiser's hyperparameters (another optimiser
+    has other ones); hyperparameters sent with the new name are kept.
+    """
+    merged = dict(current)
+    for key, value in patch.items():
+        old = merged.get(key)
+        if key == "optimizer" and isinstance(old, Mapping) and isinstance(value, Mapping):
+            if "name" in value and value["name"] != old.get("name"):
+                merged[key] = dict(value)
+            else:
+                merged[key] = {**old, **value}
+        elif isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = {**old, **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def structural_fields_changed(old: NetworkConfig, new: NetworkConfig) -> list[str]:

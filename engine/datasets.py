@@ -32,12 +32,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+from engine.errors import ConfigError
 
 if TYPE_CHECKING:
     from engine.config import DatasetConfig
@@ -356,15 +359,15 @@ def _split(
 def make_dataset(cfg: DatasetConfig) -> Dataset:
     """Generate ``cfg.n_samples`` points of a built-in dataset with ``rng = default_rng(cfg.seed)``,
     shuffle, and split by ``cfg.train_fraction``. Ranges are checked by ``DatasetConfig.validate``;
-    here only what would make generation impossible raises ``ValueError``."""
+    here only what would make generation impossible raises ``ConfigError``."""
     spec = DATASETS.get(cfg.name)
     if spec is None:
         valid = ", ".join(DATASETS)
-        raise ValueError(
-            f"dataset.name: unknown {cfg.name!r}; valid: {valid} (CSV data comes from load_csv)"
+        raise ConfigError(
+            "dataset.name", f"unknown {cfg.name!r}; valid: {valid} (CSV data comes from load_csv)"
         )
     if cfg.n_samples < 2:
-        raise ValueError(f"dataset.n_samples: need at least 2 samples, got {cfg.n_samples}")
+        raise ConfigError("dataset.n_samples", f"need at least 2 samples, got {cfg.n_samples}")
     rng = np.random.default_rng(cfg.seed)
     X, y = spec.generate(cfg.n_samples, cfg.noise, rng)
     classes = tuple(float(c) for c in range(spec.n_classes)) if spec.task != "regression" else ()
@@ -400,26 +403,32 @@ FEATURES: dict[str, Feature] = {
 }
 
 
+def features_for(input_dim: int) -> list[str]:
+    """Names of the features that read only inputs data of ``input_dim`` columns has."""
+    available = {"x1", "x2"} if input_dim >= 2 else {"x1"}
+    return [f.name for f in FEATURES.values() if set(f.inputs) <= available]
+
+
 def check_features(features: Sequence[object], input_dim: int, path: str = "features") -> None:
-    """Raise ``ValueError("features...: ...")`` unless ``features`` is a non-empty list of
+    """Raise ``ConfigError("features...: ...")`` unless ``features`` is a non-empty list of
     distinct FEATURES names that only read inputs the data has (1-D data has x1 only)."""
     if isinstance(features, str) or not isinstance(features, Sequence) or not features:
-        raise ValueError(
-            f"{path}: must list at least one feature; valid: {', '.join(FEATURES)}, "
-            f"got {features!r}"
+        raise ConfigError(
+            path, f"must list at least one feature; valid: {', '.join(FEATURES)}, got {features!r}"
         )
     available = ("x1", "x2")[:input_dim]
     for i, name in enumerate(features):
         feature = FEATURES.get(name) if isinstance(name, str) else None
         if feature is None:
-            raise ValueError(f"{path}[{i}]: unknown {name!r}; valid: {', '.join(FEATURES)}")
+            raise ConfigError(f"{path}[{i}]", f"unknown {name!r}; valid: {', '.join(FEATURES)}")
         if name in features[:i]:
-            raise ValueError(f"{path}[{i}]: duplicate {name!r}; list each feature once")
+            raise ConfigError(f"{path}[{i}]", f"duplicate {name!r}; list each feature once")
         if not set(feature.inputs) <= set(available):
-            usable = ", ".join(f.name for f in FEATURES.values() if set(f.inputs) <= {"x1"})
-            raise ValueError(
-                f"{path}[{i}]: {name!r} needs input x2, but the data is 1-D (x1 only); "
-                f"valid for 1-D data: {usable}"
+            usable = ", ".join(features_for(1))
+            raise ConfigError(
+                f"{path}[{i}]",
+                f"{name!r} needs input x2, but the data is 1-D (x1 only); "
+                f"valid for 1-D data: {usable}",
             )
 
 
@@ -427,7 +436,7 @@ def transform(X: FloatArray, features: Sequence[str]) -> FloatArray:
     """Raw coordinates ``(B, input_dim)`` → feature matrix ``(B, len(features))``, in order."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
-        raise ValueError(f"X: must be 2-D (B, input_dim), got shape {X.shape}")
+        raise ConfigError("X", f"must be 2-D (B, input_dim), got shape {X.shape}")
     check_features(features, X.shape[1])
     out = np.empty((X.shape[0], len(features)))
     for j, name in enumerate(features):
@@ -438,6 +447,13 @@ def transform(X: FloatArray, features: Sequence[str]) -> FloatArray:
 # --- CSV ---------------------------------------------------------------------------------------
 
 LABEL_COLUMNS = ("label", "y")
+
+
+def _csv_error(message: str) -> ConfigError:
+    """A problem with uploaded CSV text: not a config field, so no field path."""
+    return ConfigError((), message)
+
+
 MAX_CLASSES = 10
 
 
@@ -453,25 +469,25 @@ def _data_domain(X: FloatArray, y: FloatArray) -> Domain:
 
 
 def _parse_header(row: list[str]) -> tuple[list[str], str]:
-    """Normalised column names and the label column's name, or ValueError."""
+    """Normalised column names and the label column's name, or ConfigError."""
     names = [c.strip().lower() for c in row]
     if all(_is_number(c) for c in names):
-        raise ValueError(
-            "CSV line 1: a header row is required, e.g. 'x1,x2,label' (or 'x1,label' for 1-D data)"
+        raise _csv_error(
+            "CSV line 1: a header row is required, e.g. 'x1,x2,label' (or 'x1,label' for 1-D data)",
         )
     expected = "x1, x2, label (or y); x2 may be left out for 1-D data"
-    dupes = sorted({c for c in names if names.count(c) > 1})
+    dupes = sorted(name for name, count in Counter(names).items() if count > 1)
     if dupes:
-        raise ValueError(f"CSV header: duplicate column(s) {_quoted(dupes)}; expected {expected}")
+        raise _csv_error(f"CSV header: duplicate column(s) {_quoted(dupes)}; expected {expected}")
     unknown = [c for c in names if c not in ("x1", "x2", *LABEL_COLUMNS)]
     if unknown:
-        raise ValueError(f"CSV header: unknown column(s) {_quoted(unknown)}; expected {expected}")
+        raise _csv_error(f"CSV header: unknown column(s) {_quoted(unknown)}; expected {expected}")
     labels = [c for c in names if c in LABEL_COLUMNS]
     if len(labels) > 1:
-        raise ValueError("CSV header: both 'label' and 'y' given; use one as the label column")
+        raise _csv_error("CSV header: both 'label' and 'y' given; use one as the label column")
     missing = [c for c in ("x1",) if c not in names] + ([] if labels else ["label"])
     if missing:
-        raise ValueError(f"CSV header: missing column(s) {_quoted(missing)}; expected {expected}")
+        raise _csv_error(f"CSV header: missing column(s) {_quoted(missing)}; expected {expected}")
     return names, labels[0]
 
 
@@ -483,8 +499,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(repr(n) for n in names)
+def _quoted(names: Sequence[str], most: int = 5) -> str:
+    """The first few names quoted (a hostile header may hold thousands)."""
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 def load_csv(
@@ -502,12 +520,12 @@ def load_csv(
     smaller value → 0, the larger → 1; e.g. −1/1 → 0/1); 3..10 distinct integers →
     multiclass (sorted values → 0..K−1, e.g. 1, 2, 5 → 0, 1, 2); anything else → regression
     with the targets as given. The domain is the data range plus a 10 % margin.
-    Raises ``ValueError`` naming the line and column for every problem: empty text, missing,
+    Raises ``ConfigError`` naming the line and column for every problem: empty text, missing,
     duplicate or unknown columns, wrong field count, non-numbers, NaN/Inf, more than
     ``max_rows`` data rows, fewer than 2 rows, or fewer than two distinct labels.
     """
     if not text.strip():
-        raise ValueError("CSV is empty; expected a header row such as 'x1,x2,label' and data rows")
+        raise _csv_error("CSV is empty; expected a header row such as 'x1,x2,label' and data rows")
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     names: list[str] = []
     label = ""
@@ -521,31 +539,31 @@ def load_csv(
                 continue
             line = reader.line_num
             if len(row) != len(names):
-                raise ValueError(
+                raise _csv_error(
                     f"CSV line {line}: expected {len(names)} fields ({', '.join(names)}), "
-                    f"got {len(row)}"
+                    f"got {len(row)}",
                 )
             if len(rows) == max_rows:
-                raise ValueError(f"CSV has more than {max_rows} data rows; the limit is {max_rows}")
+                raise _csv_error(f"CSV has more than {max_rows} data rows; the limit is {max_rows}")
             values: list[float] = []
             for column, field in zip(names, row, strict=True):
                 try:
                     value = float(field.strip())
                 except ValueError:
-                    raise ValueError(
+                    raise _csv_error(
                         f"CSV line {line}, column {column!r}: {field.strip()!r} is not a number"
                     ) from None
                 if not math.isfinite(value):
-                    raise ValueError(
+                    raise _csv_error(
                         f"CSV line {line}, column {column!r}: {field.strip()!r} is not allowed "
-                        "(NaN and infinity are not data)"
+                        "(NaN and infinity are not data)",
                     )
                 values.append(value)
             rows.append(values)
     except csv.Error as exc:
-        raise ValueError(f"CSV line {reader.line_num}: {exc}") from None
+        raise _csv_error(f"CSV line {reader.line_num}: {exc}") from None
     if len(rows) < 2:
-        raise ValueError(
+        raise _csv_error(
             f"CSV has {len(rows)} data row(s); need at least 2 (one to train, one to test)"
         )
 
@@ -555,9 +573,9 @@ def load_csv(
     raw = table[:, names.index(label)]
     distinct = np.unique(raw)
     if distinct.size < 2:
-        raise ValueError(
+        raise _csv_error(
             f"CSV column {label!r}: fewer than two classes (every label is {raw[0]:g}); "
-            "need at least two distinct labels"
+            "need at least two distinct labels",
         )
     integer = bool(np.all(raw == np.round(raw)))
     task: Task

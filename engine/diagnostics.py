@@ -13,10 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.activations import Activation
-from engine.layers import DenseCache, DenseGrads, dense_backward, dense_forward
 from engine.losses import LOSSES
 from engine.network import Network
-from engine.trace import FlowFactor
+from engine.stages import Stage, StepRecord, UpdateSettings, dense_program, run_stage
 
 FloatArray = NDArray[np.float64]
 SATURATION_THRESHOLD = 0.05  # |f′(z)| below 5% of the activation's largest slope
@@ -34,6 +33,17 @@ def saturated_fraction(fprime: FloatArray, act: Activation) -> float:
 def dead_fraction(a: FloatArray) -> float:
     """Share of units (columns of a (B, n_out)) whose output is exactly 0 for every sample."""
     return float(np.mean(np.all(a == 0.0, axis=0)))
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFactor:
+    """Why ‖dz‖ shrinks or grows from layer l+1 down to layer l (since dz_l = (dz_{l+1} W_{l+1}ᵀ)
+    ⊙ f′(z_l)): ``ratio = ‖dz_l‖/‖dz_{l+1}‖`` and its two factors."""
+
+    layer: int
+    ratio: float | None
+    mean_abs_fprime: float | None  # mean |f′(z_l)|
+    next_weight_norm: float  # ‖W_{l+1}‖ (Frobenius)
 
 
 def gradient_flow(
@@ -66,51 +76,20 @@ def gradient_flow(
 # --- full forward/backward without side effects ------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Pass:
-    """A complete forward/backward pass on one batch (nothing written into the network)."""
-
-    caches: list[DenseCache]
-    grads: list[DenseGrads]
-    da: list[FloatArray]
-    loss: float
-    dlogits: FloatArray
-
-
 def full_pass(
-    net: Network,
-    x: FloatArray,
-    targets: FloatArray,
-    weights: Sequence[FloatArray] | None = None,
-    biases: Sequence[FloatArray] | None = None,
-) -> Pass:
-    """Forward + loss + backward on x (B, F), targets (B, K), with the same layer functions
-    as training. ``weights``/``biases`` default to the network's current parameters."""
-    ws = net.weights if weights is None else weights
-    bs = net.biases if biases is None else biases
-    caches, a = [], x
-    for W, b, act in zip(ws, bs, net.activations, strict=True):
-        a, cache = dense_forward(a, W, b, act)
-        caches.append(cache)
-    loss, dlogits = LOSSES[net.head.loss].fn(a, targets, net.head.head)
-    L = net.n_layers
-    grads: list[DenseGrads | None] = [None] * L
-    das: list[FloatArray | None] = [None] * L
-    das[-1] = dlogits
-    for layer in range(L - 1, -1, -1):
-        da = das[layer]
-        assert da is not None
-        g = dense_backward(da, caches[layer], ws[layer], net.activations[layer])
-        grads[layer] = g
-        if layer > 0:
-            das[layer - 1] = g.da_prev
-    return Pass(
-        caches,
-        [g for g in grads if g is not None],
-        [d for d in das if d is not None],
-        loss,
-        dlogits,
-    )
+    net: Network, x: FloatArray, targets: FloatArray, theta: FloatArray | None = None
+) -> StepRecord:
+    """Every stage of a step but the update, on x (B, F) and targets (B, K), through a shadow
+    of ``net`` whose parameters are ``theta`` (default: the current ones): the same stage
+    program and layer functions as training, and nothing written into ``net``."""
+    shadow = net.shadow(net.theta if theta is None else theta)
+    rows = np.arange(x.shape[0], dtype=np.intp)
+    rec = StepRecord.start(net.n_layers, rows, x, np.zeros(x.shape[0]), targets)
+    program = dense_program(net.n_layers)
+    settings = UpdateSettings("sgd", 0.0, {})
+    for stage in program.through(Stage("backward", 0)):
+        run_stage(shadow, rec, stage, {}, settings)
+    return rec
 
 
 # --- gradient check ---------------------------------------------------------------------------
@@ -166,7 +145,8 @@ def gradient_check(
 
     ``max_entries`` caps the entries checked per W and per b (evenly spread; None = all).
     """
-    p = full_pass(net, x, targets)
+    rec = full_pass(net, x, targets)
+    grads = [g for g in rec.grads if g is not None]
 
     def total_loss() -> float:
         logits = net.forward(x)
@@ -179,8 +159,8 @@ def gradient_check(
         errs, counts = [], []
         W = net.weights[layer]
         for param, bp_full, is_w in (
-            (W, p.grads[layer].dW, True),
-            (net.biases[layer], p.grads[layer].db, False),
+            (W, grads[layer].dW, True),
+            (net.biases[layer], grads[layer].db, False),
         ):
             flat = param.reshape(-1)
             bp = bp_full.reshape(-1)
@@ -237,10 +217,7 @@ class ChainRule:
 
 
 def chain_rule(
-    net: Network,
-    caches: Sequence[DenseCache],
-    grads: Sequence[DenseGrads],
-    dlogits: FloatArray,
+    rec: StepRecord,
     weights: Sequence[FloatArray],
     layer: int,
     i: int,
@@ -249,30 +226,30 @@ def chain_rule(
     l1: float = 0.0,
     l2: float = 0.0,
 ) -> ChainRule:
-    """Break ∂L/∂W_layer[i, j] down for one sample from a completed forward/backward pass.
+    """Break ∂L/∂W_layer[i, j] down for one sample from a step record whose backward pass has
+    reached ``layer``; ``weights`` are the weights that pass used.
 
-    ``weights`` are the weights that pass used. Per-sample deltas are B·dz (dz = ∂L/∂z of
-    the batch-mean loss carries the 1/B).
+    Per-sample values are B times the batch-mean loss's (dz carries the 1/B). The downstream
+    sum Σ_k w_jk δ_k is read from the pass itself (B·∂L/∂a_j); its terms are listed so a reader
+    can add them up.
     """
-    L = net.n_layers
-    c, g = caches[layer], grads[layer]
+    c, g, da = rec.caches[layer], rec.grads[layer], rec.da[layer]
+    assert c is not None and g is not None and da is not None, "backward pass incomplete"
     B = c.x.shape[0]
     w_ij = float(weights[layer][i, j])
     a_i = float(c.x[sample, i])
     z_j = float(c.z[sample, j])
     fprime = float(g.fprime[sample, j])
-    if layer == L - 1:
-        terms: list[tuple[int, float, float]] = []
-        downstream = float(B * dlogits[sample, j])
-        # The output layer is linear: f′ = 1 and δ_j = ∂L_n/∂z_j.
-    else:
+    downstream = float(B * da[sample, j])
+    terms: list[tuple[int, float, float]] = []
+    next_grads = rec.grads[layer + 1] if layer + 1 < len(rec.grads) else None
+    if next_grads is not None:
         w_next = weights[layer + 1][j]
-        delta_next = B * grads[layer + 1].dz[sample]
+        delta_next = B * next_grads.dz[sample]
         terms = [(k, float(w_next[k]), float(delta_next[k])) for k in range(w_next.size)]
-        downstream = float(w_next @ delta_next)
+    # The output layer is linear: f′ = 1 and δ_j = ∂L_n/∂z_j.
     delta_j = fprime * downstream
-    all_deltas = B * g.dz[:, j]
-    batch_average = float(np.mean(all_deltas * c.x[:, i]))
+    batch_average = float(np.mean(B * g.dz[:, j] * c.x[:, i]))
     reg = l2 * w_ij + l1 * float(np.sign(w_ij))
     dW_ij = float(g.dW[i, j])
     return ChainRule(

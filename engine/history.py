@@ -115,8 +115,14 @@ class History:
         self._layers[:, :m] = self._layers[:, keep]
         self._n = m
 
-    def clear(self) -> None:
-        self._n = 0
+    def copy(self) -> History:
+        """An independent copy (same rows, same thinning threshold)."""
+        other = History(self.n_layers, capacity=max(self._n, 16), max_rows=self.max_rows)
+        step, scalars, layers = self._columns()
+        n = self._n
+        other._step[:n], other._scalars[:, :n], other._layers[:, :n] = step, scalars, layers
+        other._n = n
+        return other
 
     def column(self, name: str) -> FloatArray | NDArray[np.int64]:
         """A copy of one column: "step", a scalar name (N,) or a per-layer name (N, L)."""

@@ -22,6 +22,8 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.errors import ConfigError
+
 FloatArray = NDArray[np.float64]
 Head = Literal["linear", "sigmoid", "softmax"]
 Task = Literal["binary", "multiclass", "regression"]
@@ -184,7 +186,7 @@ def output_head(task: str, n_classes: int, loss: str | None) -> OutputHead:
     name = default_loss(task) if loss is None else loss
     if name not in TASK_LOSSES[task]:
         valid = ", ".join(TASK_LOSSES[task])
-        raise ValueError(f"loss: {name!r} does not fit a {task} task; valid: {valid}")
+        raise ConfigError("loss", f"{name!r} does not fit a {task} task; valid: {valid}")
     if task == "regression":
         return OutputHead(name, "linear", 1)
     if task == "binary":

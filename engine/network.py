@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from engine.activations import ACTIVATIONS, Activation, get_activation
 from engine.initializers import INITIALIZERS
+from engine.layers import dense_forward
 from engine.losses import OutputHead, apply_head
 
 FloatArray = NDArray[np.float64]
@@ -90,37 +91,36 @@ class Network:
         """(L,) Σ of squares of each layer's *weight* block of a flat (P,) vector."""
         return np.add.reduceat(flat * flat, self._segment_starts)[0::2]
 
-    def forward(self, x: FloatArray) -> FloatArray:
-        """Logits (N, K) for inputs x (N, n_features); no caches kept."""
-        a = x
-        for W, b, act in zip(self.weights, self.biases, self.activations, strict=True):
-            z = a @ W
-            z += b
-            a = act.fn(z)
-        return a
-
     def forward_layers(self, x: FloatArray) -> list[FloatArray]:
         """Every layer's activation for inputs x (N, n_features): list of (N, n_l) arrays,
-        the last one the logits."""
+        the last one the logits. The same layer function as training, caches dropped."""
         out, a = [], x
         for W, b, act in zip(self.weights, self.biases, self.activations, strict=True):
-            z = a @ W
-            z += b
-            a = act.fn(z)
+            a, _ = dense_forward(a, W, b, act)
             out.append(a)
         return out
 
-    def forward_columns(self, x_t: FloatArray) -> list[FloatArray]:
-        """Like :meth:`forward_layers` in transposed layout: x_t (n_features, N) → list of
-        (n_l, N) arrays, so that each unit's values over N points are one contiguous row
-        (e.g. one heatmap per unit without a transpose copy)."""
-        out, a = [], x_t
+    def forward(self, x: FloatArray) -> FloatArray:
+        """Logits (N, K) for inputs x (N, n_features)."""
+        a = x
         for W, b, act in zip(self.weights, self.biases, self.activations, strict=True):
-            z = W.T @ a
-            z += b[:, None]
-            a = act.fn(z)
-            out.append(a)
-        return out
+            a, _ = dense_forward(a, W, b, act)
+        return a
+
+    def shadow(self, theta: FloatArray) -> Network:
+        """A network with this one's structure whose parameters are ``theta`` (P,) (a view,
+        not a copy) and whose gradient buffer is its own: a pass through it leaves this
+        network untouched (e.g. the pass a step's forward made, before its update)."""
+        twin = object.__new__(Network)
+        twin.sizes, twin.head, twin.activations = self.sizes, self.head, self.activations
+        twin.n_params, twin.decay_mask = self.n_params, self.decay_mask
+        twin._segment_starts = self._segment_starts
+        twin.theta, twin.grad = theta, np.zeros(self.n_params)
+        twin.theta_prev = theta.copy()
+        twin.weights, twin.biases = param_views(twin.theta, self.sizes)
+        twin.grad_weights, twin.grad_biases = param_views(twin.grad, self.sizes)
+        twin.weights_prev, twin.biases_prev = param_views(twin.theta_prev, self.sizes)
+        return twin
 
     def predict(self, x: FloatArray) -> FloatArray:
         """head(logits) (N, K): probabilities for classification, values for regression."""

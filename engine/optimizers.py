@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.errors import ConfigError
 from engine.history import json_list
 
 FloatArray = NDArray[np.float64]
@@ -49,6 +50,7 @@ class Optimizer:
     step: StepFn
     defaults: Mapping[str, float]
     formula: str
+    state_keys: tuple[str, ...] = ()  # the (P,) arrays its state holds, besides the count t
 
 
 def _zeros_like(state: OptimizerState, key: str, theta: FloatArray) -> FloatArray:
@@ -224,39 +226,56 @@ OPTIMIZERS: dict[str, Optimizer] = {
     o.name: o
     for o in (
         Optimizer("sgd", sgd, {}, "θ ← θ − η·g"),
-        Optimizer("momentum", momentum, {"momentum": 0.9}, "v ← μ·v + g;  θ ← θ − η·v"),
-        Optimizer("nesterov", nesterov, {"momentum": 0.9}, "v ← μ·v + g;  θ ← θ − η·(g + μ·v)"),
+        Optimizer(
+            "momentum", momentum, {"momentum": 0.9}, "v ← μ·v + g;  θ ← θ − η·v", ("velocity",)
+        ),
+        Optimizer(
+            "nesterov",
+            nesterov,
+            {"momentum": 0.9},
+            "v ← μ·v + g;  θ ← θ − η·(g + μ·v)",
+            ("velocity",),
+        ),
         Optimizer(
             "rmsprop",
             rmsprop,
             {"rho": 0.9, "eps": 1e-8},
             "s ← ρ·s + (1 − ρ)·g²;  θ ← θ − η·g / (√s + ε)",
+            ("sq_avg",),
         ),
-        Optimizer("adagrad", adagrad, {"eps": 1e-8}, "s ← s + g²;  θ ← θ − η·g / (√s + ε)"),
+        Optimizer(
+            "adagrad",
+            adagrad,
+            {"eps": 1e-8},
+            "s ← s + g²;  θ ← θ − η·g / (√s + ε)",
+            ("sq_sum",),
+        ),
         Optimizer(
             "adam",
             adam,
             {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
             "m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²;  "
             "θ ← θ − η·m̂ / (√v̂ + ε),  m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)",
+            ("m", "v"),
         ),
         Optimizer(
             "adamw",
             adamw,
             {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
             "Adam's m̂, v̂;  θ ← θ − η·(m̂ / (√v̂ + ε) + λ·θ)   (decay λ on weights only)",
+            ("m", "v"),
         ),
     )
 }
 
 
 def resolve_params(name: str, params: Mapping[str, float]) -> dict[str, float]:
-    """The optimiser's defaults overridden by ``params``. Raises ValueError on unknown keys."""
+    """The optimiser's defaults overridden by ``params``. Raises ConfigError on unknown keys."""
     defaults = OPTIMIZERS[name].defaults
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         valid = ", ".join(defaults) or "none"
-        raise ValueError(f"optimizer: unknown parameter(s) {unknown} for {name}; valid: {valid}")
+        raise ConfigError("optimizer", f"unknown parameter(s) {unknown} for {name}; valid: {valid}")
     return {k: float(params.get(k, v)) for k, v in defaults.items()}
 
 

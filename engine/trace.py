@@ -16,6 +16,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.diagnostics import FlowFactor, dead_fraction, gradient_flow, saturated_fraction
+from engine.losses import apply_head
+from engine.network import Network, param_views
+from engine.stages import Stage, StepRecord
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 HIST_BINS = 30
@@ -63,17 +68,6 @@ class LayerTrace:
     mean_abs_dz: float | None
     grad_norm: float | None  # ‖dW‖ (Frobenius)
     mean_abs_fprime: float | None  # mean |f′(z)| over the batch and the units
-
-
-@dataclass(frozen=True, slots=True)
-class FlowFactor:
-    """Why ‖dz‖ shrinks or grows from layer l+1 down to layer l (since dz_l = (dz_{l+1} W_{l+1}ᵀ)
-    ⊙ f′(z_l)): ``ratio = ‖dz_l‖/‖dz_{l+1}‖`` and its two factors."""
-
-    layer: int
-    ratio: float | None
-    mean_abs_fprime: float | None  # mean |f′(z_l)|
-    next_weight_norm: float  # ‖W_{l+1}‖ (Frobenius)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +236,96 @@ def _summarize_many(arrays: list[FloatArray]) -> list[Summary]:
     ]
 
 
-def _empty_summary() -> Summary:  # pragma: no cover - layers are never empty
-    nan = float("nan")
-    return Summary(nan, nan, nan, nan, 0.0, (np.zeros(HIST_BINS, np.int64), _edges(0.0, 0.0)))
+# --- building a trace from a step record ----------------------------------------------------
+
+
+def build_trace(
+    net: Network,
+    rec: StepRecord,
+    stage: Stage,
+    step: int,
+    sample: int,
+    last_delta: FloatArray | None,
+    last_update_ratio: FloatArray | None,
+    regularization_loss: float,
+) -> StepTrace:
+    """The trace of the step in ``rec`` whose last completed stage is ``stage``.
+
+    Parameters are those the step's forward pass used (before its update, once that ran);
+    ``last_delta`` is the most recent update's Δθ (this step's, once its update ran). Arrays
+    are copies: the trace stays valid while training goes on.
+    """
+    done_update = stage.kind == "update"
+    B = rec.x.shape[0]
+    sample = min(max(int(sample), 0), B - 1)
+    # One copy of each flat buffer; per-layer arrays are views into the copies.
+    theta = (net.theta_prev if done_update else net.theta).copy()
+    ws, bs = param_views(theta, net.sizes)
+    gws, gbs = param_views(net.grad.copy(), net.sizes)
+    delta = rec.delta if done_update else last_delta
+    dws = None if delta is None else param_views(delta.copy(), net.sizes)[0]
+    names: list[tuple[int, str]] = []
+    arrays: list[FloatArray] = []
+    fprimes: list[FloatArray | None] = []
+    for layer in range(net.n_layers):
+        c, g = rec.caches[layer], rec.grads[layer]
+        names.append((layer, "W"))
+        arrays.append(ws[layer])
+        fp = None
+        if c is not None:
+            names += [(layer, "z"), (layer, "a")]
+            arrays += [c.z, c.a]
+            fp = g.fprime if g is not None else net.activations[layer].grad(c.z, c.a)
+        if g is not None:
+            names += [(layer, "dz"), (layer, "dW")]
+            arrays += [g.dz, gws[layer]]
+        fprimes.append(fp)
+    summaries: list[dict[str, Summary]] = [{} for _ in range(net.n_layers)]
+    for (layer, key), s in zip(names, summarize_many(arrays), strict=True):
+        summaries[layer][key] = s
+    layers = []
+    for layer in range(net.n_layers):
+        c, g, act, fp = rec.caches[layer], rec.grads[layer], net.activations[layer], fprimes[layer]
+        ur = last_update_ratio
+        layers.append(
+            LayerTrace(
+                index=layer,
+                activation=act.name,
+                fan_in=net.sizes[layer],
+                fan_out=net.sizes[layer + 1],
+                W=ws[layer],
+                b=bs[layer],
+                z=None if c is None else c.z,
+                a=None if c is None else c.a,
+                da=rec.da[layer],
+                dz=None if g is None else g.dz,
+                dW=None if g is None else gws[layer],
+                db=None if g is None else gbs[layer],
+                dW_update=None if dws is None else dws[layer],
+                summaries=summaries[layer],
+                saturated_fraction=None if fp is None else saturated_fraction(fp, act),
+                dead_fraction=None if c is None else dead_fraction(c.a),
+                update_ratio=None if ur is None else float(ur[layer]),
+                mean_abs_dz=None if g is None else float(np.mean(np.abs(g.dz))),
+                grad_norm=None if g is None else summaries[layer]["dW"].l2_norm,
+                mean_abs_fprime=None if fp is None else float(np.mean(np.abs(fp))),
+            )
+        )
+    flow = gradient_flow([None if g is None else g.dz for g in rec.grads], fprimes, ws)
+    logits = rec.logits()
+    return StepTrace(
+        step=step,
+        stage=stage.kind,
+        stage_layer=stage.layer,
+        sample=sample,
+        batch_indices=rec.indices.copy(),
+        batch_x=rec.x,
+        batch_y=rec.y,
+        targets=rec.targets,
+        prediction=None if logits is None else apply_head(logits, net.head.head),
+        loss=rec.loss,
+        regularization_loss=regularization_loss,
+        head=net.head.head,
+        layers=layers,
+        gradient_flow=flow,
+    )

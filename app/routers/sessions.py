@@ -79,17 +79,22 @@ async def create_session(
     status_code=201,
     response_model=SessionModel,
     responses={413: {"model": MessageBody, "description": "Larger than max_import_bytes."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ExportModel"}}
+            },
+        }
+    },
 )
-async def import_session(
-    store: StoreDep, settings: SettingsDep, export: Annotated[ExportModel, Body()]
-) -> Response:
+async def import_session(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
     """Restore an export exactly: training on gives the same numbers as never exporting.
     Everything is checked (shapes against the config, ranges, finiteness) → 422 naming the
     field on any inconsistency."""
     store.ensure_room()
-    trainer = await store.workers.run(
-        import_trainer, export, ops.engine_limits(settings), heavy=True
-    )
+    body = await request.body()
+    trainer = await store.workers.run(import_trainer, body, ops.engine_limits(settings), heavy=True)
     session = store.add(trainer)
     return await locked_json(store, session, ops.session_json, status=201)
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from engine.config import DatasetConfig, NetworkConfig, OptimizerConfig
-from engine.stepper import Stage
+from engine.stages import Stage
 from engine.trainer import Trainer
 
 CFG = NetworkConfig(

@@ -10,6 +10,7 @@ import pytest
 
 from engine.config import DatasetConfig, NetworkConfig, OptimizerConfig
 from engine.datasets import load_csv
+from engine.errors import ConfigError
 from engine.trainer import Trainer
 from tests.engine.helpers import config
 from tests.engine.test_stepping import assert_same_run
@@ -134,20 +135,34 @@ def test_multiclass_roundtrip() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutate", "message"),
+    ("mutate", "loc"),
     [
-        (lambda d: d.pop("weights"), "^export: malformed"),
-        (lambda d: d.update(format="something else"), "^export: not a trainer export"),
-        (lambda d: d["config"].update(learning_rate=-1), "^learning_rate: must be"),
-        (lambda d: d.update(weights=[[1.0]]), "^export: need weights"),
-        (lambda d: d["biases"].__setitem__(0, [1.0]), r"^export: biases\[0\] has shape"),
-        (lambda d: d.update(stage={"kind": "loss", "layer": 0}), "^export: invalid stage"),
+        (lambda d: d.pop("weights"), ("weights",)),
+        (lambda d: d.update(format="something else"), ("format",)),
+        (lambda d: d["config"].update(learning_rate=-1), ("config", "learning_rate")),
+        (lambda d: d["config"]["layers"][1].update(units=0), ("config", "layers", 1, "units")),
+        (lambda d: d.update(weights=[[1.0]]), ("weights",)),
+        (lambda d: d["weights"][1].__setitem__(0, [1.0]), ("weights", 1, 0)),
+        (lambda d: d["biases"].__setitem__(0, [1.0]), ("biases", 0)),
+        (lambda d: d["biases"][0].__setitem__(0, None), ("biases", 0)),  # null: not diverged
+        (lambda d: d.update(stage={"kind": "loss", "layer": 0}), ("stage", "layer")),
+        (lambda d: d.update(stage={"kind": "forward", "layer": 9}), ("stage", "layer")),
+        (lambda d: d.update(step=True), ("step",)),
+        (lambda d: d.update(cursor=10**6), ("cursor",)),
+        (lambda d: d.update(permutation=[0, 0, 1]), ("permutation",)),
+        (lambda d: d.update(batch_indices=[10**9]), ("batch_indices",)),
+        (lambda d: d["optimizer_state"].update(velocity=[0.0]), ("optimizer_state", "velocity")),
+        (lambda d: d["rng"].update(shuffle={"bit_generator": "PCG64"}), ("rng", "shuffle")),
+        (lambda d: d["history"].update(n_layers=7), ("history", "n_layers")),
+        (lambda d: d.update(divergence={"step": 0, "stage": "sideways"}), ("divergence", "stage")),
+        (lambda d: d.update(surprise=1), ("surprise",)),
     ],
 )
-def test_malformed_exports_raise_value_error(
-    mutate: Callable[[dict], object], message: str
+def test_malformed_exports_name_the_field(
+    mutate: Callable[[dict], object], loc: tuple[str | int, ...]
 ) -> None:
-    data = Trainer(CFG).export()
+    data = json.loads(json.dumps(Trainer(CFG).export()))
     mutate(data)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError) as caught:
         Trainer.from_export(data)
+    assert caught.value.loc == loc, str(caught.value)

@@ -7,7 +7,7 @@ import pytest
 
 from engine.config import OptimizerConfig
 from engine.history import PER_LAYER, SCALARS
-from engine.stepper import Stage
+from engine.stages import Stage
 from engine.trainer import Trainer
 from tests.engine.helpers import config
 

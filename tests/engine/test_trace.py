@@ -12,7 +12,7 @@ import pytest
 
 from engine.activations import ACTIVATIONS
 from engine.config import DatasetConfig, NetworkConfig
-from engine.stepper import Stage
+from engine.stages import Stage
 from engine.trace import HIST_BINS, summarize
 from engine.trainer import Trainer
 from tests.engine.helpers import config
