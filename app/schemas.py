@@ -251,6 +251,11 @@ class Divergence(BaseModel):
     layer: int | None = Field(description="Weight layer, or null for the loss stage.")
 
 
+class NextStage(BaseModel):
+    stage: Literal["forward", "loss", "backward", "update"]
+    layer: int | None = Field(description="Weight layer for forward/backward, else null.")
+
+
 class StateModel(BaseModel):
     step: int = Field(description="Completed updates.")
     stage: Stage = Field(description="Last completed stage of the current step.")
@@ -266,6 +271,7 @@ class StateModel(BaseModel):
     regularization_loss: float | None
     diverged: bool
     divergence: Divergence | None
+    next: NextStage = Field(description="The stage the next stepping call runs.")
 
 
 def divergence_json(div: Any) -> dict[str, Any] | None:
@@ -297,6 +303,7 @@ def state_json(state: Any) -> dict[str, Any]:
         "regularization_loss": finite(state.regularization_loss),
         "diverged": divergence is not None,
         "divergence": divergence,
+        "next": {"stage": str(state.next_stage.kind), "layer": _opt_int(state.next_stage.layer)},
     }
 
 
@@ -386,6 +393,7 @@ class DatasetInfo(BaseModel):
     description: str
     domain: list[float] = Field(description="[xmin, xmax, ymin, ymax]")
     preview: PointsModel = Field(description="A small fixed sample for thumbnails.")
+    features: list[str] = Field(description="Input features this data can feed (1-D: x1 only).")
 
 
 class FeatureInfo(BaseModel):
@@ -419,13 +427,17 @@ class CatalogModel(BaseModel):
     features: list[FeatureInfo]
     limits: LimitsModel
     defaults: ConfigModel
+    live_fields: list[str] = Field(
+        description="Config fields a session takes without a rebuild (the rest reset it)."
+    )
 
 
 def catalog_json(limits: Mapping[str, int], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the page builds its controls from (computed once per server)."""
     from engine.activations import ACTIVATIONS, ALIASES
     from engine.config import DatasetConfig
-    from engine.datasets import DATASETS, FEATURES, make_dataset
+    from engine.config import LIVE_FIELDS
+    from engine.datasets import DATASETS, FEATURES, features_for, make_dataset
     from engine.initializers import INITIALIZERS
     from engine.losses import LOSSES, TASK_LOSSES
     from engine.optimizers import OPTIMIZERS
@@ -456,6 +468,7 @@ def catalog_json(limits: Mapping[str, int], defaults: Mapping[str, Any]) -> dict
                 "input_dim": spec.input_dim,
                 "description": spec.description,
                 "domain": [float(v) for v in spec.domain],
+                "features": features_for(spec.input_dim),
                 "preview": {
                     "x": array_json(np.concatenate([data.x_train, data.x_test])),
                     "y": array_json(np.concatenate([data.y_train, data.y_test])),
@@ -486,6 +499,7 @@ def catalog_json(limits: Mapping[str, int], defaults: Mapping[str, Any]) -> dict
         ],
         "limits": dict(limits),
         "defaults": dict(defaults),
+        "live_fields": list(LIVE_FIELDS),
     }
 
 
