@@ -435,8 +435,7 @@ class CatalogModel(BaseModel):
 def catalog_json(limits: Mapping[str, int], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the page builds its controls from (computed once per server)."""
     from engine.activations import ACTIVATIONS, ALIASES
-    from engine.config import DatasetConfig
-    from engine.config import LIVE_FIELDS
+    from engine.config import LIVE_FIELDS, DatasetConfig
     from engine.datasets import DATASETS, FEATURES, features_for, make_dataset
     from engine.initializers import INITIALIZERS
     from engine.losses import LOSSES, TASK_LOSSES
