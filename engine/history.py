@@ -84,6 +84,11 @@ class History:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated for the columns (capacity, not only the rows in use)."""
+        return self._step.nbytes + self._scalars.nbytes + self._layers.nbytes
+
     def append(
         self,
         step: int,

@@ -119,6 +119,7 @@ class StepRecord:
     delta: FloatArray | None = None  # Δθ of this step's update (P,)
     grad_norm_total: float | None = None  # global gradient norm (computed when clipping is on)
     clipped: bool = False  # whether that norm exceeded grad_clip and the gradient was scaled
+    layers_dropped: bool = False  # per-layer arrays dropped to save memory (see below)
 
     @classmethod
     def start(
@@ -129,6 +130,33 @@ class StepRecord:
     def logits(self) -> FloatArray | None:
         last = self.caches[-1]
         return None if last is None else last.a
+
+    @property
+    def layer_bytes(self) -> int:
+        """Bytes held by the per-layer arrays (z, a, f′, dz, da of every layer)."""
+        total = 0
+        for c, g, da in zip(self.caches, self.grads, self.da, strict=True):
+            total += 0 if c is None else c.z.nbytes + c.a.nbytes
+            total += 0 if g is None else g.fprime.nbytes + g.dz.nbytes
+            total += 0 if da is None else da.nbytes
+        return total
+
+    def without_layer_arrays(self) -> StepRecord:
+        """This record with its per-layer arrays dropped (the batch, the loss and the update
+        kept): what a large finished step keeps in memory; :attr:`layers_dropped` tells
+        readers to recompute the arrays by replaying the step."""
+        n = len(self.caches)
+        light = StepRecord(
+            self.indices, self.x, self.y, self.targets, [None] * n, [None] * n, [None] * n
+        )
+        light.loss, light.regularization_loss = self.loss, self.regularization_loss
+        light.delta, light.grad_norm_total, light.clipped = (
+            self.delta,
+            self.grad_norm_total,
+            self.clipped,
+        )
+        light.layers_dropped = True
+        return light
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ path ``train`` runs the very same stages back to back.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from engine.batches import MinibatchOrder
 from engine.boundary import BoundaryGrid, evaluate_boundary
 from engine.config import Limits, NetworkConfig, OptimizerConfig
+from engine.cost import NetworkShape, TrainingCost
 from engine.datasets import Dataset, make_dataset, transform
 from engine.diagnostics import ChainRule, GradientCheck, chain_rule, full_pass, gradient_check
 from engine.errors import ConfigError
@@ -141,6 +142,11 @@ class Trainer:
         self._last_delta: FloatArray | None = None
         self._last_update_ratio: FloatArray | None = None
         self._evaluate()
+
+    # A finished fast step whose per-layer arrays take more than this keeps only its batch,
+    # loss and update; a trace recomputes the arrays (bit-identical) when asked. A class's
+    # worth of idle sessions then holds parameters and data, not batch-sized activations.
+    keep_layer_bytes = 4 * 2**20
 
     # --- what the run looks like now -----------------------------------------------------------
 
@@ -304,29 +310,56 @@ class Trainer:
 
     # --- the fast path --------------------------------------------------------------------------
 
-    def train(self, steps: int) -> None:
-        """Run ``steps`` full steps. Mid-step, the current staged step is completed first and
-        counts as one. Never raises on NaN/Inf; see :attr:`divergence`."""
+    def train(self, steps: int, should_stop: Callable[[], bool] | None = None) -> int:
+        """Run up to ``steps`` full steps; returns how many ran. Mid-step, the current staged
+        step is completed first and counts as one. ``should_stop`` is asked before every step
+        after the first: long work can be interrupted between steps, never inside one, so the
+        run always stays at a step boundary. Never raises on NaN/Inf; see :attr:`divergence`."""
         steps = int(steps)
         if steps < 0 or steps > self.limits.max_steps:
-            raise ConfigError(
-                "steps", f"must be an integer in 0..{self.limits.max_steps}, got {steps}"
-            )
-        if steps == 0:
-            return
+            hi = self.limits.max_steps
+            raise ConfigError("steps", f"must be an integer in 0..{hi}, got {steps}")
+        done = 0
         net, state, settings = self.network, self.optimizer_state, self._settings
         stages = self.program.stages
         with np.errstate(all="ignore"):
-            if self.stage != IDLE and self.stage != self.program.last:
+            if steps and self.stage != IDLE and self.stage != self.program.last:
                 self._advance_to("update", 1)
-                steps -= 1
-            for _ in range(steps):
+                done = 1
+            while done < steps and not (done and should_stop is not None and should_stop()):
                 rec = self._new_record(self.batches.next(self.batch_size))
                 for stage in stages:
                     run_stage(net, rec, stage, state, settings)
-                self._record = rec
                 self.stage = self.program.last
                 self._after_update(rec, check=True)
+                self._record = rec if rec.layer_bytes <= self.keep_layer_bytes else None
+                done += 1
+            if self._record is None:  # keep the batch, the loss and the update, not the arrays
+                self._record = rec.without_layer_arrays()
+        return done
+
+    def memory_bytes(self) -> int:
+        """Bytes held by this run's arrays: parameters and their buffers, data, evaluation
+        set, optimiser state, history and the current step's record."""
+        net, ds, ev = self.network, self.dataset, self.eval_set
+        arrays = [
+            net.theta, net.grad, net.theta_prev, net.decay_mask,
+            ds.x_train, np.asarray(ds.y_train), ds.x_test, np.asarray(ds.y_test),
+            self.x_train, self.y_train, self.t_train, ev.x, ev.targets,
+            *(v for v in self.optimizer_state.values() if isinstance(v, np.ndarray)),
+        ]  # fmt: skip
+        total = sum(a.nbytes for a in arrays) + self.history.nbytes
+        rec = self._record
+        if rec is not None:
+            total += rec.layer_bytes + rec.x.nbytes + rec.targets.nbytes
+        return total
+
+    @property
+    def cost(self) -> TrainingCost:
+        """Estimates of this run's work (see :mod:`engine.cost`)."""
+        net = self.network
+        shape = NetworkShape(tuple(net.sizes), tuple(act.name for act in net.activations))
+        return TrainingCost(shape, self.batch_size, int(self.eval_set.x.shape[0]))
 
     def _new_record(self, idx: NDArray[np.intp]) -> StepRecord:
         return StepRecord.start(
@@ -385,9 +418,12 @@ class Trainer:
         if self._record is None or self.stage == IDLE:
             rows = self.batches.next(self.batch_size, consume=False)
             return self._new_record(rows), net.theta
+        rec = self._record
+        if rec.layers_dropped:  # a large finished step: recompute its arrays, keep none
+            rec = self._replayed(self.stage, rec.indices)[0]
         if self.stage == self.program.last:
-            return self._record, net.theta_prev
-        return self._record, net.theta
+            return rec, net.theta_prev
+        return rec, net.theta
 
     def trace(self, sample: int = 0) -> StepTrace:
         """The current (or last completed) step's per-layer trace. Arrays are copies."""
@@ -520,25 +556,24 @@ class Trainer:
         t._last_update_ratio = snap.last_update_ratio
         if snap.stage != IDLE:
             assert snap.batch_indices is not None  # TrainerExport.from_dict checked it
-            t._replay(snap.stage, snap.batch_indices)
+            t._record, shadow = t._replayed(snap.stage, snap.batch_indices)
+            np.copyto(net.grad, shadow.grad)  # the gradient the rest of the step continues from
         t.stage = snap.stage
         t._evaluate()
         return t
 
-    def _replay(self, stage: Stage, idx: NDArray[np.intp]) -> None:
-        """Recompute the current step's arrays up to ``stage`` with the parameters its forward
-        pass used: the arrays come out bit-identical to the originals."""
+    def _replayed(self, stage: Stage, idx: NDArray[np.intp]) -> tuple[StepRecord, Network]:
+        """The current step's record recomputed up to ``stage`` on the batch ``idx``, through a
+        shadow of the network holding the parameters the step's forward pass used: the
+        arrays come out bit-identical to the originals, and the network is not touched."""
         net = self.network
-        rec = self._new_record(idx)
         after_update = stage == self.program.last
-        current = net.theta.copy()
-        if after_update:
-            net.theta[...] = net.theta_prev
+        shadow = net.shadow(net.theta_prev if after_update else net.theta)
+        rec = self._new_record(idx)
         stop = self.program.stages[-2] if after_update else stage
         with np.errstate(all="ignore"):
             for s in self.program.through(stop):
-                run_stage(net, rec, s, self.optimizer_state, self._settings)
-        net.theta[...] = current
+                run_stage(shadow, rec, s, {}, self._settings)
         if after_update:
             rec.delta = self._last_delta
-        self._record = rec
+        return rec, shadow

@@ -1,0 +1,126 @@
+"""Work estimates: how long engine work will take, known before it starts.
+
+A server shared by a class must refuse or split work that would hold a core for minutes, and
+it must know that *before* the work runs. These estimates count what the work does — the
+multiply-adds of the matrix products, the values each activation function touches, a fixed
+interpreter overhead per stage — and turn the counts into seconds with constants measured on
+the reference machine (one core of the 2-core class of machine our benchmarks run on;
+``python -m benchmarks.cost_bench`` prints estimate against measurement). They are estimates:
+good to a factor of about two, which is what a budget needs, never shown as a measurement.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Seconds per unit of work on the reference machine.
+STEP_OVERHEAD = 40e-6  # a step's bookkeeping: batch, history row, update of the flat vector
+STAGE_OVERHEAD = 6e-6  # one stage (forward or backward through one layer): calls, small arrays
+MULTIPLY_ADD = 0.1e-9  # one multiply-add inside a matrix product
+ELEMENT = 1e-9  # one elementwise operation on one value (adds, products, copies)
+# f(z) and f′(z) together, per value, by activation (transcendental ones cost more).
+ACTIVATION = {
+    "linear": 0.3e-9,
+    "relu": 1.5e-9,
+    "tanh": 3e-9,
+    "sigmoid": 4e-9,
+    "swish": 6e-9,
+    "leaky_relu": 10e-9,
+    "elu": 14e-9,
+    "gelu": 18e-9,
+    "sine": 20e-9,
+    "softplus": 22e-9,
+}
+SLOWEST_ACTIVATION = max(ACTIVATION.values())
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkShape:
+    """What the cost of a network depends on: layer sizes ``[F, h_1, …, K]`` and the
+    activation of each weight layer (the output layer's is ``linear``)."""
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds of one row through every layer (Σ n_in·n_out)."""
+        return sum(a * b for a, b in itertools.pairwise(self.sizes))
+
+    @property
+    def n_params(self) -> int:
+        return sum(a * b + b for a, b in itertools.pairwise(self.sizes))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def _activation_seconds(self, rows: int) -> float:
+        per_row = sum(
+            n * ACTIVATION.get(act, SLOWEST_ACTIVATION)
+            for n, act in zip(self.sizes[1:], self.activations, strict=True)
+        )
+        return rows * per_row
+
+    def forward_seconds(self, rows: int) -> float:
+        """One forward pass over ``rows`` rows (caches dropped): evaluation, grids."""
+        units = sum(self.sizes[1:])
+        return (
+            self.n_layers * STAGE_OVERHEAD
+            + rows * self.multiply_adds * MULTIPLY_ADD
+            + rows * units * 2 * ELEMENT
+            + self._activation_seconds(rows)
+        )
+
+    def step_seconds(self, batch: int) -> float:
+        """Forward, loss, backward and update on a minibatch of ``batch`` rows: three matrix
+        products per layer (z, dW, da_prev) and a few elementwise passes per value."""
+        units = sum(self.sizes[1:])
+        return (
+            STEP_OVERHEAD
+            + (2 * self.n_layers + 1) * STAGE_OVERHEAD
+            + 3 * batch * self.multiply_adds * MULTIPLY_ADD
+            + 6 * batch * units * ELEMENT
+            + self._activation_seconds(batch)
+            + 8 * self.n_params * ELEMENT
+        )
+
+    def bytes_per_step_record(self, batch: int) -> int:
+        """Bytes the arrays of one step in progress hold: z, a, f′, dz and da per layer."""
+        return 8 * 5 * batch * sum(self.sizes[1:]) + 8 * batch * self.sizes[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCost:
+    """The cost of the work a trainer does, per unit."""
+
+    shape: NetworkShape
+    batch: int  # effective batch size
+    n_eval: int  # rows of the full-data evaluation (train + test)
+
+    @property
+    def step_seconds(self) -> float:
+        """One training step including the full-data evaluation recorded after it."""
+        return self.shape.step_seconds(self.batch) + self.shape.forward_seconds(self.n_eval)
+
+    def steps_within(self, seconds: float) -> int:
+        """How many whole steps fit in ``seconds`` (at least 0)."""
+        return max(int(seconds / self.step_seconds), 0)
+
+    def gradcheck_seconds(self, entries: int) -> float:
+        """Central differences: two forward passes of the batch per checked entry."""
+        return self.shape.step_seconds(self.batch) + 2 * entries * self.shape.forward_seconds(
+            self.batch
+        )
+
+    def grid_seconds(self, grid: int, one_dimensional: bool = False) -> float:
+        """The network over a G×G grid (G points for 1-D data)."""
+        return self.shape.forward_seconds(grid if one_dimensional else grid * grid)
+
+
+def shape_of(n_features: int, hidden: Sequence[tuple[int, str]], outputs: int) -> NetworkShape:
+    """A shape from the input width, the hidden layers (units, activation) and the outputs."""
+    sizes = (n_features, *(units for units, _ in hidden), outputs)
+    return NetworkShape(sizes, (*(act for _, act in hidden), "linear"))
