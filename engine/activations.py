@@ -13,6 +13,7 @@ saturated.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -218,3 +219,35 @@ def get_activation(name: str) -> Activation:
     except KeyError:
         valid = ", ".join([*ACTIVATIONS, *ALIASES])
         raise KeyError(f"unknown activation {name!r}; valid: {valid}") from None
+
+
+SATURATION_SHARE = 0.05  # saturated: |f′(z)| below this share of the activation's max slope
+
+
+def saturation_zone(act: Activation) -> str:
+    """Where ``act`` saturates (|f′(z)| < 5% of its largest slope), in words, read off f′ on
+    a fine grid over [−10, 10]: ``"|z| > 2.18"`` for tanh, ``"z ≤ 0"`` for relu."""
+    z = np.linspace(-10.0, 10.0, 200_001)
+    flat = np.abs(act.grad(z)) < SATURATION_SHARE * act.max_slope
+    if not flat.any():
+        return "nowhere"
+    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    bounds = [0, *changes.tolist(), z.size]
+    zones = [(float(z[a]), float(z[b - 1])) for a, b in itertools.pairwise(bounds) if flat[a]]
+    if len(zones) > 4:  # periodic (sine): describe by where f′ vanishes
+        return "near every zero of f′ (sine: z ≈ ±1.57, ±4.71, …)"
+    words = []
+    for lo, hi in zones:
+        if lo <= -10.0 and hi >= 10.0:
+            words.append("everywhere")
+        elif lo <= -10.0:
+            words.append("z ≤ 0" if abs(hi) < 1e-9 else f"z < {hi:.2f}")
+        elif hi >= 10.0:
+            words.append(f"z > {lo:.2f}")
+        else:
+            words.append(f"{lo:.2f} < z < {hi:.2f}")
+    if len(words) == 2 and words[0].startswith("z <") and words[1].startswith("z >"):
+        lo, hi = zones[0][1], zones[1][0]
+        if abs(lo + hi) < 1e-3:
+            return f"|z| > {hi:.2f}"  # the two flat tails of sigmoid and tanh
+    return " or ".join(words).replace("-", "−")

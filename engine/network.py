@@ -87,6 +87,10 @@ class Network:
         """Number of weight layers L = hidden layers + 1."""
         return len(self.sizes) - 1
 
+    def weight_offset(self, layer: int) -> int:
+        """Index in ``theta`` of W_layer[0, 0] (the layout is ``[W_0, b_0, W_1, b_1, …]``)."""
+        return int(self._segment_starts[2 * layer])
+
     def weight_sq_norms(self, flat: FloatArray) -> FloatArray:
         """(L,) Σ of squares of each layer's *weight* block of a flat (P,) vector."""
         return np.add.reduceat(flat * flat, self._segment_starts)[0::2]

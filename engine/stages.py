@@ -117,6 +117,9 @@ class StepRecord:
     regularization_loss: float = 0.0
     dlogits: FloatArray | None = None
     delta: FloatArray | None = None  # Δθ of this step's update (P,)
+    update_grad: FloatArray | None = None  # g the optimiser was given (regularised, clipped)
+    state_before: OptimizerState | None = None  # the optimiser state before this update
+    settings: UpdateSettings | None = None  # the hyperparameters this update used
     grad_norm_total: float | None = None  # global gradient norm (computed when clipping is on)
     clipped: bool = False  # whether that norm exceeded grad_clip and the gradient was scaled
     layers_dropped: bool = False  # per-layer arrays dropped to save memory (see below)
@@ -150,6 +153,8 @@ class StepRecord:
             self.indices, self.x, self.y, self.targets, [None] * n, [None] * n, [None] * n
         )
         light.loss, light.regularization_loss = self.loss, self.regularization_loss
+        light.update_grad, light.state_before = self.update_grad, self.state_before
+        light.settings = self.settings
         light.delta, light.grad_norm_total, light.clipped = (
             self.delta,
             self.grad_norm_total,
@@ -236,6 +241,10 @@ def apply_update(
         if norm > settings.grad_clip:
             g = g * (settings.grad_clip / norm)
             rec.clipped = True
+    # Kept so the update of any one weight can be explained with its own numbers (P values
+    # per state array: small next to the step's own work).
+    rec.update_grad, rec.settings = g, settings
+    rec.state_before = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in state.items()}
     opt = OPTIMIZERS[settings.optimizer]
     rec.delta = opt.step(
         net.theta, g, state, settings.learning_rate, settings.params, net.decay_mask

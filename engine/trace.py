@@ -10,6 +10,7 @@ an array holds any, its mean/std/min/max/l2_norm are NaN or ±Inf as NumPy compu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.diagnostics import FlowFactor, dead_fraction, gradient_flow, saturated_fraction
-from engine.losses import apply_head
+from engine.losses import apply_head, per_sample_loss
 from engine.network import Network, param_views
 from engine.stages import Stage, StepRecord
 
@@ -64,6 +65,7 @@ class LayerTrace:
     summaries: dict[str, Summary]  # keys among "W", "z", "a", "dz", "dW" (present arrays only)
     saturated_fraction: float | None  # share of (sample, unit) entries with |f′(z)| < 5% max
     dead_fraction: float | None  # share of units whose output is 0 for every batch sample
+    dead_units_train: NDArray[np.bool_] | None  # (n_out,) output 0 on every training row
     update_ratio: float | None  # ‖ΔW‖ / ‖W before that update‖ of the most recent update
     mean_abs_dz: float | None
     grad_norm: float | None  # ‖dW‖ (Frobenius)
@@ -92,6 +94,7 @@ class StepTrace:
     regularization_loss: float
     head: str
     layers: list[LayerTrace]
+    sample_losses: FloatArray | None  # (B,) per-sample data loss once the loss stage ran
     gradient_flow: list[FlowFactor] = field(default_factory=list)
 
 
@@ -248,6 +251,7 @@ def build_trace(
     last_delta: FloatArray | None,
     last_update_ratio: FloatArray | None,
     regularization_loss: float,
+    dead_train: Sequence[NDArray[np.bool_]] = (),
 ) -> StepTrace:
     """The trace of the step in ``rec`` whose last completed stage is ``stage``.
 
@@ -305,13 +309,15 @@ def build_trace(
                 summaries=summaries[layer],
                 saturated_fraction=None if fp is None else saturated_fraction(fp, act),
                 dead_fraction=None if c is None else dead_fraction(c.a),
+                dead_units_train=dead_train[layer] if layer < len(dead_train) else None,
                 update_ratio=None if ur is None else float(ur[layer]),
                 mean_abs_dz=None if g is None else float(np.mean(np.abs(g.dz))),
                 grad_norm=None if g is None else summaries[layer]["dW"].l2_norm,
                 mean_abs_fprime=None if fp is None else float(np.mean(np.abs(fp))),
             )
         )
-    flow = gradient_flow([None if g is None else g.dz for g in rec.grads], fprimes, ws)
+    dzs = [None if g is None else g.dz for g in rec.grads]
+    flow = gradient_flow(dzs, rec.da, fprimes, ws)
     logits = rec.logits()
     return StepTrace(
         step=step,
@@ -327,5 +333,8 @@ def build_trace(
         regularization_loss=regularization_loss,
         head=net.head.head,
         layers=layers,
+        sample_losses=None
+        if rec.loss is None or logits is None
+        else per_sample_loss(net.head.loss, logits, rec.targets, net.head.head),
         gradient_flow=flow,
     )

@@ -33,7 +33,14 @@ from engine.boundary import BoundaryGrid, evaluate_boundary
 from engine.config import Limits, NetworkConfig, OptimizerConfig
 from engine.cost import NetworkShape, TrainingCost
 from engine.datasets import Dataset, make_dataset, transform
-from engine.diagnostics import ChainRule, GradientCheck, chain_rule, full_pass, gradient_check
+from engine.diagnostics import (
+    ChainRule,
+    GradientCheck,
+    chain_rule,
+    dead_units,
+    full_pass,
+    gradient_check,
+)
 from engine.errors import ConfigError
 from engine.evaluation import Evaluation, EvaluationSet, targets_for
 from engine.export import TrainerExport
@@ -54,6 +61,7 @@ from engine.stages import (
     run_stage,
 )
 from engine.trace import StepTrace, build_trace
+from engine.update_rule import ParameterUpdate, optimizer_terms, state_values
 
 FloatArray = NDArray[np.float64]
 DEFAULT_LIMITS = Limits()
@@ -420,16 +428,20 @@ class Trainer:
             return self._new_record(rows), net.theta
         rec = self._record
         if rec.layers_dropped:  # a large finished step: recompute its arrays, keep none
-            rec = self._replayed(self.stage, rec.indices)[0]
+            light, rec = rec, self._replayed(self.stage, rec.indices)[0]
+            rec.update_grad, rec.state_before = light.update_grad, light.state_before
+            rec.settings = light.settings
+            rec.grad_norm_total, rec.clipped = light.grad_norm_total, light.clipped
         if self.stage == self.program.last:
             return rec, net.theta_prev
         return rec, net.theta
 
     def trace(self, sample: int = 0) -> StepTrace:
         """The current (or last completed) step's per-layer trace. Arrays are copies."""
-        rec, _ = self._current_pass()
+        rec, theta = self._current_pass()
         settings = self._settings
         with np.errstate(all="ignore"):
+            dead = dead_units(self.network.shadow(theta), self.x_train)
             reg = (
                 rec.regularization_loss
                 if rec.loss is not None
@@ -444,6 +456,7 @@ class Trainer:
                 self._last_delta,
                 self._last_update_ratio,
                 reg,
+                dead,
             )
 
     def chain(self, layer: int, i: int, j: int, sample: int) -> ChainRule:
@@ -451,14 +464,7 @@ class Trainer:
         If this step's backward pass has not reached ``layer`` yet, the numbers come from a
         complete side-effect-free pass on the same batch with the same weights."""
         net = self.network
-        L = net.n_layers
-        for name, value, hi in (
-            ("layer", layer, L - 1),
-            ("i", i, net.sizes[min(max(layer, 0), L - 1)] - 1),
-            ("j", j, net.sizes[min(max(layer, 0), L - 1) + 1] - 1),
-        ):
-            if not 0 <= value <= hi:
-                raise ConfigError(name, f"must be an integer in 0..{hi}, got {value}")
+        self._check_weight_index(layer, i, j)
         with np.errstate(all="ignore"):
             rec, theta = self._current_pass()
             B = rec.x.shape[0]
@@ -468,8 +474,70 @@ class Trainer:
                 rec = full_pass(net, rec.x, rec.targets, theta)
             weights = param_views(theta, net.sizes)[0]
             return chain_rule(
-                rec, weights, layer, i, j, sample, self._settings.l1, self._settings.l2
+                rec, weights, self.head, layer, i, j, sample, self._settings.l1, self._settings.l2
             )
+
+    def update_rule(self, layer: int, i: int, j: int) -> ParameterUpdate | None:
+        """How weight W_layer[i, j] changed at this step's update, term by term; None before
+        this step's update has run (mid-step, or after a reset or an import)."""
+        self._check_weight_index(layer, i, j)
+        rec = self._record
+        if self.stage != self.program.last or rec is None or rec.delta is None:
+            return None
+        settings = rec.settings
+        if rec.update_grad is None or rec.state_before is None or settings is None:
+            return None
+        net = self.network
+        k = net.weight_offset(layer) + i * net.sizes[layer + 1] + j
+        w = float(net.theta_prev[k])
+        grad_data = float(net.grad[k])
+        l2_term = settings.l2 * w
+        l1_term = settings.l1 * float(np.sign(w))
+        clip_scale = None
+        if settings.grad_clip is not None and rec.grad_norm_total is not None:
+            clip_scale = settings.grad_clip / rec.grad_norm_total if rec.clipped else 1.0
+        t_after = int(rec.state_before.get("t", 0)) + 1
+        terms = optimizer_terms(
+            settings.optimizer,
+            settings.params,
+            settings.learning_rate,
+            float(rec.update_grad[k]),
+            w,
+            state_values(rec.state_before, k),
+            t_after,
+            decays=True,
+        )
+        delta = float(rec.delta[k])
+        return ParameterUpdate(
+            layer,
+            i,
+            j,
+            settings.optimizer,
+            settings.learning_rate,
+            dict(settings.params),
+            t_after,
+            w,
+            grad_data,
+            l2_term,
+            l1_term,
+            clip_scale,
+            rec.grad_norm_total,
+            float(rec.update_grad[k]),
+            terms,
+            delta,
+            float(net.theta[k]),
+        )
+
+    def _check_weight_index(self, layer: int, i: int, j: int) -> None:
+        net = self.network
+        L = net.n_layers
+        for name, value, hi in (
+            ("layer", layer, L - 1),
+            ("i", i, net.sizes[min(max(layer, 0), L - 1)] - 1),
+            ("j", j, net.sizes[min(max(layer, 0), L - 1) + 1] - 1),
+        ):
+            if not 0 <= value <= hi:
+                raise ConfigError(name, f"must be an integer in 0..{hi}, got {value}")
 
     def gradient_check(self, eps: float = 1e-5, max_entries: int | None = 64) -> GradientCheck:
         """Backprop vs central differences of the total loss at the current parameters, on the

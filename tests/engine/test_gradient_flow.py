@@ -21,7 +21,9 @@ factor is 1: the same ratio stays within [0.1, 10].
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from engine.activations import ACTIVATIONS
 from engine.config import DatasetConfig, InitConfig, LayerConfig, NetworkConfig
 from engine.trace import StepTrace
 from engine.trainer import Trainer
@@ -83,3 +85,62 @@ def test_large_normal_init_on_linear_layers_explodes() -> None:
 def test_lecun_init_on_linear_layers_keeps_the_scale() -> None:
     for seed in SEEDS:
         assert 0.1 <= _dz_ratio(step0_trace("linear", "lecun_normal", None, seed)) <= 10.0
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_flow_ratio_is_exactly_the_product_of_its_two_gains(activation: str) -> None:
+    """‖dz_l‖/‖dz_{l+1}‖ = (‖da_l‖/‖dz_{l+1}‖)·(‖dz_l‖/‖da_l‖) for every layer, to rounding
+    (relative 1e-12), and each gain is the norm ratio it names."""
+    t = Trainer(
+        NetworkConfig(
+            dataset=DatasetConfig(name="circle", n_samples=100),
+            layers=(LayerConfig(8, activation),) * 4,
+            init=InitConfig("normal", 0.7),
+            batch_size=16,
+        )
+    )
+    t.train(2)
+    t.backward(None)
+    tr = t.trace()
+    assert len(tr.gradient_flow) == 4
+    for f in tr.gradient_flow:
+        lo, hi = tr.layers[f.layer], tr.layers[f.layer + 1]
+        assert lo.da is not None and lo.dz is not None and hi.dz is not None
+        if f.status == "no_gradient":  # e.g. every relu unit above is dead
+            assert np.linalg.norm(hi.dz) == 0.0 or np.linalg.norm(lo.da) == 0.0
+            continue
+        assert f.status == "ok"
+        assert f.ratio is not None and f.weight_gain is not None and f.activation_gain is not None
+        assert f.weight_gain * f.activation_gain == pytest.approx(f.ratio, rel=1e-12)
+        assert f.weight_gain == pytest.approx(
+            np.linalg.norm(lo.da) / np.linalg.norm(hi.dz), rel=1e-12
+        )
+        assert f.activation_gain == pytest.approx(
+            np.linalg.norm(lo.dz) / np.linalg.norm(lo.da), rel=1e-12
+        )
+
+
+def test_flow_before_the_backward_pass_says_not_computed_and_dead_layers_say_no_gradient() -> None:
+    def fresh() -> Trainer:
+        return Trainer(
+            NetworkConfig(
+                dataset=DatasetConfig(name="circle", n_samples=100),
+                layers=(LayerConfig(8, "relu"),) * 3,
+                batch_size=16,
+            )
+        )
+
+    t = fresh()
+    t.backward(1)  # only the output layer's dz exists
+    assert {f.status for f in t.trace().gradient_flow} == {"not_computed"}
+    # Every unit of the last hidden layer dead: no gradient reaches below it. That is a
+    # result — zeros, and "no gradient" where a ratio has no value — not a missing number.
+    t = fresh()
+    t.network.biases[2][...] = -1e6
+    t.backward(None)
+    tr = t.trace()
+    assert tr.layers[2].dead_fraction == 1.0
+    assert tr.layers[1].grad_norm == 0.0 and tr.layers[0].grad_norm == 0.0
+    top = tr.gradient_flow[2]
+    assert top.status == "ok" and top.ratio == 0.0 and top.activation_gain == 0.0
+    assert [f.status for f in tr.gradient_flow[:2]] == ["no_gradient", "no_gradient"]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.activations import ACTIVATIONS, get_activation
+from engine.activations import ACTIVATIONS, SATURATION_SHARE, get_activation, saturation_zone
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES, TASK_LOSSES, default_loss, output_head
 
@@ -158,3 +158,30 @@ def test_cross_entropies_are_stable_and_averaged() -> None:
     assert loss == pytest.approx((1000.0 - math.log(p[2])) / 2)
     np.testing.assert_allclose(g[1], (p - [0, 0, 1]) / 2)
     np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_saturation_zone_says_where_the_slope_is_below_five_percent(name: str) -> None:
+    """Each bound in the description sits where |f′| crosses 5% of its largest slope."""
+    act = ACTIVATIONS[name]
+    text = saturation_zone(act).replace("−", "-")
+    limit = SATURATION_SHARE * act.max_slope
+
+    def flat(z: float) -> bool:
+        return bool(abs(act.grad(np.array([z]))[0]) < limit)
+
+    if text == "nowhere":
+        assert not any(flat(z) for z in np.linspace(-10, 10, 2001))
+        return
+    for zone in text.split(" or "):
+        if zone.startswith("|z| > "):
+            c = float(zone[6:])
+            assert flat(c + 0.02) and flat(-c - 0.02) and not flat(c - 0.02)
+        elif zone.startswith("z < ") or zone == "z ≤ 0":
+            c = 0.0 if zone == "z ≤ 0" else float(zone[4:])
+            assert flat(c - 0.02) and not flat(c + 0.02)
+        elif " < z < " in zone:
+            lo, hi = (float(v) for v in zone.split(" < z < "))
+            assert flat((lo + hi) / 2) and not flat(lo - 0.02) and not flat(hi + 0.02)
+        else:
+            assert name == "sine" and flat(np.pi / 2) and not flat(0.0)

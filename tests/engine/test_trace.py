@@ -147,6 +147,35 @@ def test_dead_units_are_counted() -> None:
     assert t.trace().layers[1].dead_fraction == pytest.approx(0.4)
 
 
+def test_dead_on_the_training_set_is_dead_for_every_training_row() -> None:
+    t = Trainer(CFG)
+    t.network.biases[1][[0, 3]] = -1e3  # relu layer: two units never fire on any input
+    t.train(2)
+    tr = t.trace()
+    dead = tr.layers[1].dead_units_train
+    assert dead is not None and dead.tolist() == [True, False, False, True, False]
+    # Independently: the relu layer's outputs over every training row, at the trace's weights.
+    x = t.x_train
+    h0 = np.tanh(x @ tr.layers[0].W + tr.layers[0].b)
+    h1 = np.maximum(h0 @ tr.layers[1].W + tr.layers[1].b, 0.0)
+    assert dead.tolist() == np.all(h1 == 0.0, axis=0).tolist()
+    assert tr.layers[-1].dead_units_train is None  # the output layer is linear
+
+
+def test_loss_stage_gives_each_sample_its_loss() -> None:
+    t = Trainer(CFG)
+    t.forward(None)
+    assert t.trace().sample_losses is None  # not before the loss stage
+    t.compute_loss()
+    tr = t.trace()
+    assert tr.sample_losses is not None and tr.prediction is not None and tr.loss is not None
+    assert tr.sample_losses.shape == (10,)
+    p, y = tr.prediction[:, 0], tr.targets[:, 0]
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    np.testing.assert_allclose(tr.sample_losses, bce, rtol=1e-9)
+    assert float(np.mean(tr.sample_losses)) == pytest.approx(tr.loss, rel=1e-12)
+
+
 def test_saturation_definition_per_activation() -> None:
     z = np.array([[-10.0, -0.5, 0.0, 0.5, 10.0]])
     lin, relu, tanh = ACTIVATIONS["linear"], ACTIVATIONS["relu"], ACTIVATIONS["tanh"]
@@ -190,15 +219,18 @@ def test_chain_rule(stepped: Trainer, layer: int, i: int, j: int, sample: int) -
     assert c.batch_size == B
     assert c.w_ij == lt.W[i, j]
     assert c.a_i == a_in[sample, i] and c.z_j == lt.z[sample, j]
-    assert c.fprime_z_j == pytest.approx(ACTIVATIONS[lt.activation].grad(lt.z)[sample, j], rel=RTOL)
     if layer < len(tr.layers) - 1:
+        fprime = ACTIVATIONS[lt.activation].grad(lt.z)[sample, j]
+        assert c.fprime_z_j == pytest.approx(fprime, rel=RTOL) and c.output is None
         nxt = tr.layers[layer + 1]
         assert [k for k, _, _ in c.terms] == list(range(nxt.fan_out))
         assert c.downstream == pytest.approx(sum(w * d for _, w, d in c.terms), rel=1e-12)
         for k, w, d in c.terms:
             assert w == nxt.W[j, k] and d == pytest.approx(B * nxt.dz[sample, k], rel=RTOL)
-    else:
-        assert c.terms == [] and c.fprime_z_j == 1.0
+    else:  # sigmoid + binary cross-entropy: fused, δ = ŷ − y
+        assert c.terms == [] and c.fprime_z_j is None and c.downstream is None
+        assert c.output is not None and c.output.case == "fused"
+        assert c.delta_j == pytest.approx(c.output.y_hat - c.output.target, rel=1e-10)
     # δ_j is the per-sample gradient (no 1/B): B·dz; the batch average of δ·a is dW.
     assert c.delta_j == pytest.approx(B * lt.dz[sample, j], rel=1e-10, abs=1e-300)
     assert c.grad_sample == c.delta_j * c.a_i
@@ -206,6 +238,44 @@ def test_chain_rule(stepped: Trainer, layer: int, i: int, j: int, sample: int) -
     assert c.dW_ij == lt.dW[i, j]
     assert c.regularization_grad == pytest.approx(0.01 * c.w_ij, rel=RTOL)
     assert c.total_grad == c.dW_ij + c.regularization_grad
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loss", "case"),
+    [
+        ("circle", "binary_cross_entropy", "fused"),
+        ("circle", "softmax_cross_entropy", "fused"),
+        ("spiral3", "softmax_cross_entropy", "fused"),
+        ("plane", "mse", "identity"),
+        ("circle", "mse", "through_head"),
+        ("spiral3", "mse", "through_head"),
+    ],
+)
+def test_output_delta_is_what_the_head_and_loss_say(dataset: str, loss: str, case: str) -> None:
+    """δ_j at the output, as backprop computed it (B·dz), equals the formula ``case`` names,
+    evaluated with the terms /chain sends."""
+    t = Trainer(config(dataset=dataset, loss=loss, batch_size=8))
+    t.train(3)
+    t.backward(1)
+    last = t.n_layers - 1
+    for j in range(t.network.sizes[-1]):
+        for sample in (0, 5):
+            c = t.chain(last, 1, j, sample)
+            out = c.output
+            assert out is not None and out.case == case and out.loss == loss
+            if case == "fused":
+                expected = out.y_hat - out.target
+                assert out.dloss_dyhat is None
+            elif case == "identity":
+                assert out.dloss_dyhat is not None and out.y_hat == c.z_j
+                expected = out.dloss_dyhat
+            elif out.head == "sigmoid":
+                assert out.dloss_dyhat is not None and out.head_derivative is not None
+                expected = out.dloss_dyhat * out.head_derivative
+            else:  # softmax through the head
+                assert out.dloss_dyhat is not None and out.head_coupling is not None
+                expected = out.y_hat * (out.dloss_dyhat - out.head_coupling)
+            assert c.delta_j == pytest.approx(expected, rel=1e-9, abs=1e-15)
 
 
 def test_chain_rule_before_backward_matches_after() -> None:
