@@ -36,7 +36,8 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
 EXPORT_FORMAT = "backprop-lab/trainer"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the history has minibatch losses and marks the evaluated rows
+READABLE_VERSIONS = (1, 2)
 MAX_COUNT = 10**12  # steps and epochs: far beyond any real run, small enough for every reader
 _STAGE_KINDS: tuple[str, ...] = get_args(StageKind)
 _DIVERGENCE_STAGES = ("forward", "loss", "backward", "update")
@@ -117,8 +118,10 @@ class TrainerExport:
         d = _object(data, ())
         if d.get("format") != EXPORT_FORMAT:
             raise ConfigError("format", f"must be {EXPORT_FORMAT!r} (not a Backprop Lab export)")
-        if d.get("version") != EXPORT_VERSION or isinstance(d.get("version"), bool):
-            raise ConfigError("version", f"must be {EXPORT_VERSION}, got {d.get('version')!r}")
+        version = d.get("version")
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            valid = " or ".join(str(v) for v in READABLE_VERSIONS)
+            raise ConfigError("version", f"must be {valid}, got {version!r}")
         known = {*_FIELDS, "format", "version"}
         unknown = [str(k) for k in d if k not in known]
         if unknown:
@@ -166,7 +169,7 @@ class TrainerExport:
             raise ConfigError("stage.kind", "'idle' only at step 0")
         if divergence is not None and divergence.layer is not None and divergence.layer >= L:
             raise ConfigError("divergence.layer", f"must be null or an integer in 0..{L - 1}")
-        history = _history_from(d["history"], L, step)
+        history = _history_from(d["history"], L, step, version == 1)
         return cls(
             config,
             dataset,
@@ -377,8 +380,12 @@ def _divergence_from(value: object) -> Divergence | None:
     return Divergence(step, stage, layer)
 
 
-def _history_from(value: object, L: int, step: int) -> History:
+def _history_from(value: object, L: int, step: int, before_v2: bool) -> History:
     d = _object(value, ("history",))
+    known = {"n_layers", "step", "evaluated", *SCALARS, *PER_LAYER}
+    unknown = [str(k) for k in d if k not in known]
+    if unknown:
+        raise ConfigError(("history", unknown[0]), f"unknown column; valid: {', '.join(known)}")
     if d.get("n_layers") != L or isinstance(d.get("n_layers"), bool):
         raise ConfigError("history.n_layers", f"must be {L} (the network's weight layers)")
     steps = d.get("step")
@@ -390,7 +397,16 @@ def _history_from(value: object, L: int, step: int) -> History:
     if any(b <= a for a, b in itertools.pairwise(steps)):
         raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
     columns: dict[str, Any] = {"n_layers": L, "step": steps}
+    if not before_v2 or "evaluated" in d:
+        evaluated = d.get("evaluated")
+        if not isinstance(evaluated, list) or len(evaluated) != n:
+            raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
+        if not all(isinstance(v, bool) for v in evaluated):
+            raise ConfigError("history.evaluated", "must hold only true or false")
+        columns["evaluated"] = evaluated
     for name in SCALARS:
+        if before_v2 and name == "batch_loss" and name not in d:
+            continue  # version 1 did not record it: the history reads it as unknown (NaN)
         columns[name] = _floats(d.get(name), (n,), ("history", name), allow_null=True)
     for name in PER_LAYER:
         rows = d.get(name)

@@ -1,11 +1,16 @@
 """Compact per-step training history: one row per completed update.
 
-Row ``k`` describes update number ``step[k]`` (1, 2, …): the train/test loss and accuracy are
-measured on the full train and test sets with the parameters *after* that update; the per-layer
-columns describe the update itself: ‖dW‖ (data-loss gradient), mean |dz| over the minibatch
-(dz = ∂L/∂z of the batch-mean loss, so it carries the 1/B), and the update ratio ‖ΔW‖/‖W‖
-with W the weights before the update. Accuracy is NaN for
-regression. Values may be NaN/Inf after divergence.
+Row ``k`` describes update number ``step[k]`` (1, 2, …). Every row has the minibatch loss of
+that step (``batch_loss``, the loss backprop differentiated, before the update) and the
+per-layer columns describing the update itself: ‖dW‖ (data-loss gradient), mean |dz| over
+the minibatch (dz = ∂L/∂z of the batch-mean loss, so it carries the 1/B), and the update
+ratio ‖ΔW‖/‖W‖ with W the weights before the update.
+
+The full-data evaluation — train/test loss and accuracy on the whole train and test sets
+with the parameters *after* the update — costs more than a small step itself, so fast
+training runs it every few steps and at the end of every call; ``evaluated`` marks the rows
+that have it (the others hold NaN there). Accuracy is NaN for regression. Values may be
+NaN/Inf after divergence.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
-SCALARS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+SCALARS = ("batch_loss", "train_loss", "test_loss", "train_accuracy", "test_accuracy")
+EVALUATION = SCALARS[1:]  # the columns of the full-data evaluation
 PER_LAYER = ("grad_norm", "mean_abs_dz", "update_ratio")
 # A session may train for hours: past this many rows the older half is thinned to every other
 # row, so memory and exports stay bounded while recent steps keep full resolution.
@@ -46,6 +52,8 @@ class HistorySlice:
     """
 
     step: NDArray[np.int64]
+    evaluated: NDArray[np.bool_]
+    batch_loss: FloatArray
     train_loss: FloatArray
     test_loss: FloatArray
     train_accuracy: FloatArray
@@ -69,17 +77,19 @@ class History:
         old = None if not hasattr(self, "_step") else self._columns()
         self._cap = cap
         self._step = np.zeros(cap, dtype=np.int64)
+        self._evaluated = np.zeros(cap, dtype=np.bool_)
         self._scalars = np.full((len(SCALARS), cap), np.nan)
         self._layers = np.full((len(PER_LAYER), cap, self.n_layers), np.nan)
         if old is not None:
             n = self._n
             self._step[:n] = old[0]
-            self._scalars[:, :n] = old[1]
-            self._layers[:, :n] = old[2]
+            self._evaluated[:n] = old[1]
+            self._scalars[:, :n] = old[2]
+            self._layers[:, :n] = old[3]
 
-    def _columns(self) -> tuple[NDArray[np.int64], FloatArray, FloatArray]:
+    def _columns(self) -> tuple[NDArray[np.int64], NDArray[np.bool_], FloatArray, FloatArray]:
         n = self._n
-        return self._step[:n], self._scalars[:, :n], self._layers[:, :n]
+        return self._step[:n], self._evaluated[:n], self._scalars[:, :n], self._layers[:, :n]
 
     def __len__(self) -> int:
         return self._n
@@ -87,28 +97,47 @@ class History:
     @property
     def nbytes(self) -> int:
         """Bytes allocated for the columns (capacity, not only the rows in use)."""
-        return self._step.nbytes + self._scalars.nbytes + self._layers.nbytes
+        arrays = (self._step, self._evaluated, self._scalars, self._layers)
+        return sum(a.nbytes for a in arrays)
 
     def append(
         self,
         step: int,
-        scalars: tuple[float, float, float, float],
+        batch_loss: float,
+        evaluation: tuple[float, float, float, float] | None,
         grad_norm: FloatArray,
         mean_abs_dz: FloatArray,
         update_ratio: FloatArray,
     ) -> None:
-        """Add one row: ``scalars`` in the order of ``SCALARS``; per-layer arrays (L,)."""
+        """Add one row. ``evaluation`` in the order of ``EVALUATION``, or None when this step
+        was not evaluated; per-layer arrays (L,)."""
         if self._n >= self.max_rows:
             self._thin()
         if self._n == self._cap:
             self._alloc(2 * self._cap)
         n = self._n
         self._step[n] = step
-        self._scalars[:, n] = scalars
+        self._scalars[0, n] = batch_loss
+        if evaluation is not None:
+            self._scalars[1:, n] = evaluation
+            self._evaluated[n] = True
+        else:
+            self._scalars[1:, n] = np.nan
+            self._evaluated[n] = False
         self._layers[0, n] = grad_norm
         self._layers[1, n] = mean_abs_dz
         self._layers[2, n] = update_ratio
         self._n = n + 1
+
+    def evaluate_last(self, evaluation: tuple[float, float, float, float]) -> None:
+        """Fill in the full-data evaluation of the last row (taken after it was appended)."""
+        n = self._n - 1
+        self._scalars[1:, n] = evaluation
+        self._evaluated[n] = True
+
+    @property
+    def last_evaluated(self) -> bool:
+        return bool(self._n == 0 or self._evaluated[self._n - 1])
 
     def _thin(self) -> None:
         """Keep every other row of the older half (its first row included), all of the rest."""
@@ -116,6 +145,7 @@ class History:
         keep = np.concatenate([np.arange(0, half, 2), np.arange(half, n)])
         m = keep.size
         self._step[:m] = self._step[keep]
+        self._evaluated[:m] = self._evaluated[keep]
         self._scalars[:, :m] = self._scalars[:, keep]
         self._layers[:, :m] = self._layers[:, keep]
         self._n = m
@@ -123,17 +153,21 @@ class History:
     def copy(self) -> History:
         """An independent copy (same rows, same thinning threshold)."""
         other = History(self.n_layers, capacity=max(self._n, 16), max_rows=self.max_rows)
-        step, scalars, layers = self._columns()
+        step, evaluated, scalars, layers = self._columns()
         n = self._n
-        other._step[:n], other._scalars[:, :n], other._layers[:, :n] = step, scalars, layers
+        other._step[:n], other._evaluated[:n] = step, evaluated
+        other._scalars[:, :n], other._layers[:, :n] = scalars, layers
         other._n = n
         return other
 
-    def column(self, name: str) -> FloatArray | NDArray[np.int64]:
-        """A copy of one column: "step", a scalar name (N,) or a per-layer name (N, L)."""
+    def column(self, name: str) -> NDArray[Any]:
+        """A copy of one column: "step", "evaluated", a scalar name (N,) or a per-layer name
+        (N, L)."""
         n = self._n
         if name == "step":
             return self._step[:n].copy()
+        if name == "evaluated":
+            return self._evaluated[:n].copy()
         if name in SCALARS:
             return self._scalars[SCALARS.index(name), :n].copy()
         return self._layers[PER_LAYER.index(name), :n].copy()
@@ -152,13 +186,27 @@ class History:
         s = self._scalars[:, idx]
         lay = self._layers[:, idx]
         return HistorySlice(
-            self._step[idx].copy(), s[0], s[1], s[2], s[3], lay[0], lay[1], lay[2], self._n
+            self._step[idx].copy(),
+            self._evaluated[idx].copy(),
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            lay[0],
+            lay[1],
+            lay[2],
+            self._n,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able columns (exact floats via repr; NaN/Inf become None)."""
-        step, sc, lay = self._columns()
-        out: dict[str, Any] = {"n_layers": self.n_layers, "step": step.tolist()}
+        step, evaluated, sc, lay = self._columns()
+        out: dict[str, Any] = {
+            "n_layers": self.n_layers,
+            "step": step.tolist(),
+            "evaluated": evaluated.tolist(),
+        }
         for i, name in enumerate(SCALARS):
             out[name] = json_list(sc[i])
         for i, name in enumerate(PER_LAYER):
@@ -172,8 +220,11 @@ class History:
         h = cls(n_layers, capacity=max(1024, 2 * steps.size))
         n = steps.size
         h._step[:n] = steps
+        # Exports written before decoupled evaluation have neither column: every row of
+        # theirs was evaluated, and their minibatch losses were not recorded.
+        h._evaluated[:n] = np.asarray(data.get("evaluated", [True] * n), dtype=np.bool_)
         for i, name in enumerate(SCALARS):
-            h._scalars[i, :n] = np.asarray(data[name], dtype=np.float64)
+            h._scalars[i, :n] = np.asarray(data.get(name, [None] * n), dtype=np.float64)
         for i, name in enumerate(PER_LAYER):
             h._layers[i, :n] = np.asarray(data[name], dtype=np.float64).reshape(n, n_layers)
         h._n = n

@@ -318,15 +318,27 @@ class Trainer:
 
     # --- the fast path --------------------------------------------------------------------------
 
-    def train(self, steps: int, should_stop: Callable[[], bool] | None = None) -> int:
+    def train(
+        self,
+        steps: int,
+        should_stop: Callable[[], bool] | None = None,
+        evaluate_every: int | None = None,
+    ) -> int:
         """Run up to ``steps`` full steps; returns how many ran. Mid-step, the current staged
         step is completed first and counts as one. ``should_stop`` is asked before every step
         after the first: long work can be interrupted between steps, never inside one, so the
-        run always stays at a step boundary. Never raises on NaN/Inf; see :attr:`divergence`."""
+        run always stays at a step boundary. Never raises on NaN/Inf; see :attr:`divergence`.
+
+        The full-data evaluation runs after every ``evaluate_every``-th step (counted in run
+        steps; None = :attr:`evaluation_interval`, 0 = never in between) and always after
+        the last step, so :meth:`state` is never stale. It changes no parameter: the run is
+        the same whatever the interval.
+        """
         steps = int(steps)
         if steps < 0 or steps > self.limits.max_steps:
             hi = self.limits.max_steps
             raise ConfigError("steps", f"must be an integer in 0..{hi}, got {steps}")
+        every = self.evaluation_interval if evaluate_every is None else int(evaluate_every)
         done = 0
         net, state, settings = self.network, self.optimizer_state, self._settings
         stages = self.program.stages
@@ -339,12 +351,26 @@ class Trainer:
                 for stage in stages:
                     run_stage(net, rec, stage, state, settings)
                 self.stage = self.program.last
-                self._after_update(rec, check=True)
+                evaluate = done + 1 == steps or (every > 0 and (self.step + 1) % every == 0)
+                self._after_update(rec, check=True, evaluate=evaluate)
                 self._record = rec if rec.layer_bytes <= self.keep_layer_bytes else None
                 done += 1
             if self._record is None:  # keep the batch, the loss and the update, not the arrays
                 self._record = rec.without_layer_arrays()
+            if not self.history.last_evaluated:  # stopped early: the state must be current
+                self._evaluate()
+                self.history.evaluate_last(self._evaluation_row())
         return done
+
+    @property
+    def evaluation_interval(self) -> int:
+        """Steps between full-data evaluations in fast training: the fewest that keep the
+        evaluation's estimated cost at most a quarter of training's (so at most 20 % of the
+        total), 1 when it is cheap."""
+        cost = self.cost
+        train = cost.shape.step_seconds(cost.batch)
+        evaluation = cost.shape.forward_seconds(cost.n_eval)
+        return max(1, math.ceil(evaluation / (0.25 * train)))
 
     def memory_bytes(self) -> int:
         """Bytes held by this run's arrays: parameters and their buffers, data, evaluation
@@ -374,8 +400,9 @@ class Trainer:
             self.network.n_layers, idx, self.x_train[idx], self.y_train[idx], self.t_train[idx]
         )
 
-    def _after_update(self, rec: StepRecord, check: bool) -> None:
-        """Bookkeeping after an update: step count, evaluation, history, divergence."""
+    def _after_update(self, rec: StepRecord, check: bool, evaluate: bool = True) -> None:
+        """Bookkeeping after an update: step count, history, divergence and (if ``evaluate``)
+        the full-data evaluation."""
         net = self.network
         assert rec.delta is not None
         w_sq = net.weight_sq_norms(net.theta_prev)
@@ -394,19 +421,24 @@ class Trainer:
             if not cheap or not np.isfinite(net.theta).all():
                 self.divergence = locate_divergence(net, rec, self.step, self.program)
         self.step += 1
-        self._evaluate()
-        ev = self.evaluation
+        if evaluate:
+            self._evaluate()
         self.history.append(
             self.step,
-            (
-                ev.train_loss,
-                ev.test_loss,
-                math.nan if ev.train_accuracy is None else ev.train_accuracy,
-                math.nan if ev.test_accuracy is None else ev.test_accuracy,
-            ),
+            math.nan if rec.loss is None else rec.loss,
+            self._evaluation_row() if evaluate else None,
             np.sqrt(g_sq),
             mean_abs_dz,
             update_ratio,
+        )
+
+    def _evaluation_row(self) -> tuple[float, float, float, float]:
+        ev = self.evaluation
+        return (
+            ev.train_loss,
+            ev.test_loss,
+            math.nan if ev.train_accuracy is None else ev.train_accuracy,
+            math.nan if ev.test_accuracy is None else ev.test_accuracy,
         )
 
     def _evaluate(self) -> None:

@@ -322,6 +322,35 @@ def test_history_rows_and_since(stepped: Trainer) -> None:
     assert h.since(10).step.tolist() == []
 
 
+def test_evaluation_every_k_steps_and_a_minibatch_loss_every_step() -> None:
+    every, sparse = Trainer(CFG), Trainer(CFG)
+    every.train(12, evaluate_every=1)
+    sparse.train(12, evaluate_every=5)
+    evaluated = sparse.history.column("evaluated")
+    assert np.flatnonzero(evaluated).tolist() == [4, 9, 11]  # steps 5, 10 and the last, 12
+    for name in ("train_loss", "test_accuracy"):
+        dense_col, sparse_col = every.history.column(name), sparse.history.column(name)
+        assert np.array_equal(dense_col[evaluated], sparse_col[evaluated])  # same parameters
+        assert np.isnan(sparse_col[~evaluated]).all()  # never a stale number in between
+    # The minibatch loss is the loss each step's backward pass started from.
+    staged = Trainer(CFG)
+    for _ in range(12):
+        staged.compute_loss()
+        loss = staged.state().loss
+        staged.update()
+        assert loss == staged.history.column("batch_loss")[-1]
+    assert np.array_equal(staged.history.column("batch_loss"), sparse.history.column("batch_loss"))
+
+
+def test_evaluation_interval_keeps_evaluation_a_small_share_of_training() -> None:
+    small_batch_big_data = Trainer(config(n_samples=2000, batch_size=8))
+    k = small_batch_big_data.evaluation_interval
+    assert k > 1  # evaluating 2000 points after every 8-point step would dominate
+    cost = small_batch_big_data.cost
+    train, evaluation = cost.shape.step_seconds(cost.batch), cost.shape.forward_seconds(cost.n_eval)
+    assert evaluation / (k * train) <= 0.25 < evaluation / ((k - 1) * train)
+
+
 def test_history_downsampling_keeps_the_last_point() -> None:
     t = Trainer(CFG)
     t.train(1001)
@@ -456,7 +485,7 @@ def test_history_stays_bounded_and_keeps_recent_steps_at_full_resolution() -> No
 
     history = History(n_layers=2, max_rows=100)
     for step in range(1, 1001):
-        history.append(step, (1.0 / step, 0.0, 0.5, 0.5), np.ones(2), np.ones(2), np.ones(2))
+        history.append(step, 1.0 / step, (1.0 / step, 0.0, 0.5, 0.5), *[np.ones(2)] * 3)
     steps = history.column("step")
     assert len(history) <= 100
     assert steps[0] == 1  # the first step survives thinning
