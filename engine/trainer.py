@@ -150,6 +150,7 @@ class Trainer:
         self._last_delta: FloatArray | None = None
         self._last_update_ratio: FloatArray | None = None
         self._evaluate()
+        self.initial_evaluation = self.evaluation  # at step 0, before any update
 
     # A finished fast step whose per-layer arrays take more than this keeps only its batch,
     # loss and update; a trace recomputes the arrays (bit-identical) when asked. A class's
