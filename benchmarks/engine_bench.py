@@ -1,17 +1,23 @@
-"""Engine benchmark: µs per fast training step, with and without a full trace per step.
+"""Engine benchmark: µs per training step, side by side with PyTorch, in one run.
 
 Nets [2,8,8,1], [2,8,8,8,8,8,8,1] and [2,16×10,1] (tanh hidden layers, Adam, Xavier init)
 on the 500-point circle dataset (250 train / 250 test) at batch 32 and at full batch (250).
-A fast step is one minibatch forward/backward/update plus the per-step history record, which
-evaluates loss and accuracy on the full train and test sets. "trace on" = a fast step plus one
-full ``Trainer.trace()`` per step. Also times a 64×64 grid evaluation (``Trainer.boundary``).
 
-If PyTorch is importable, the same nets run in PyTorch on one thread (float64, Adam,
-BCE-with-logits, the same minibatch schedule) with the same per-step work: one training step
-plus loss and accuracy on the full train and test sets (no_grad). The ratio printed is
-PyTorch time / engine time (> 1 means the engine is faster).
+Two kinds of step are timed, each beside PyTorch doing the same work on one thread (float64,
+Adam, BCE-with-logits, the same minibatch schedule):
 
-Run: python benchmarks/engine_bench.py [--quick]
+- **train step**: forward, loss, backward and the optimiser step, plus the per-step history
+  row (minibatch loss, ‖dW‖, mean |dz|, update ratio); the full-data evaluation is left to
+  the end of the run (``evaluate_every=0``), as live training does once per frame.
+  PyTorch: ``zero_grad``, forward, loss, ``backward``, ``step``.
+- **evaluated step**: a train step plus loss and accuracy on the full train and test sets
+  after every step (the engine's behaviour before evaluation was decoupled).
+
+Also: the cost of one full ``Trainer.trace()`` in train steps, and a 64×64 grid evaluation.
+Ratios are PyTorch time ÷ engine time (> 1: the engine is faster); every figure is the best
+of the repeats, and each ratio also shows min/median/max over the repeats, paired run by run.
+
+Run: python -m benchmarks.engine_bench [--quick]
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import itertools  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
@@ -51,49 +58,33 @@ def make_config(hidden: list[int], batch: int) -> NetworkConfig:
     )
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Smallest wall time of ``repeats`` calls, in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def engine_step_us(hidden: list[int], batch: int, steps: int, trace: bool, repeats: int) -> float:
+def engine_steps(
+    hidden: list[int], batch: int, steps: int, evaluate: bool, trace: bool = False
+) -> Callable[[], object]:
     t = Trainer(make_config(hidden, batch))
     t.train(20)  # warm-up
+    every = 1 if evaluate else 0
 
     def run() -> None:
         if trace:
             for _ in range(steps):
-                t.train(1)
+                t.train(1, evaluate_every=0)
                 t.trace()
         else:
-            t.train(steps)
+            t.train(steps, evaluate_every=every)
 
-    return best_of(run, repeats) / steps * 1e6
-
-
-def eval_us(hidden: list[int], repeats: int) -> float:
-    """The full train+test evaluation that every fast step includes (one forward pass)."""
-    t = Trainer(make_config(hidden, 32))
-
-    def run() -> None:
-        for _ in range(50):
-            t._evaluate()
-
-    return best_of(run, repeats) / 50 * 1e6
+    return run
 
 
 def grid_us(hidden: list[int], grid: int = 64) -> float:
     t = Trainer(make_config(hidden, 32))
     t.boundary(grid)
-    return best_of(lambda: t.boundary(grid), 20) * 1e6
+    return min(timed(lambda: t.boundary(grid), 20)) * 1e6
 
 
-def torch_step_us(hidden: list[int], batch: int, steps: int, repeats: int) -> float | None:
+def torch_steps(
+    hidden: list[int], batch: int, steps: int, evaluate: bool
+) -> Callable[[], object] | None:
     try:
         import torch
     except ImportError:
@@ -101,10 +92,11 @@ def torch_step_us(hidden: list[int], batch: int, steps: int, repeats: int) -> fl
     torch.set_num_threads(1)
     torch.manual_seed(0)
     t = Trainer(make_config(hidden, batch))
+    n_train = t.eval_set.n_train
     x_tr = torch.tensor(t.x_train)
     y_tr = torch.tensor(t.t_train)
-    x_te = torch.tensor(t.x_test)
-    y_te = torch.tensor(t.t_test)
+    x_te = torch.tensor(t.eval_set.x[n_train:])
+    y_te = torch.tensor(t.eval_set.targets[n_train:])
     sizes = [x_tr.shape[1], *hidden, 1]
     mods: list[torch.nn.Module] = []
     for n_in, n_out in itertools.pairwise(sizes):
@@ -132,11 +124,12 @@ def torch_step_us(hidden: list[int], batch: int, steps: int, repeats: int) -> fl
         loss = loss_fn(model(xb), yb)
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            for x, y in ((x_tr, y_tr), (x_te, y_te)):
-                logits = model(x)
-                float(loss_fn(logits, y))
-                float(((logits > 0).to(y.dtype) == y).to(torch.float64).mean())
+        if evaluate:
+            with torch.no_grad():
+                for x, y in ((x_tr, y_tr), (x_te, y_te)):
+                    logits = model(x)
+                    float(loss_fn(logits, y))
+                    float(((logits > 0).to(y.dtype) == y).to(torch.float64).mean())
 
     for _ in range(20):
         one_step()
@@ -145,7 +138,36 @@ def torch_step_us(hidden: list[int], batch: int, steps: int, repeats: int) -> fl
         for _ in range(steps):
             one_step()
 
-    return best_of(run, repeats) / steps * 1e6
+    return run
+
+
+def timed(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Wall time of each of ``repeats`` calls, in seconds."""
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def paired(
+    engine: Callable[[], object], torch: Callable[[], object] | None, repeats: int, steps: int
+) -> tuple[float, float | None, str]:
+    """Best µs per step of each, and the ratio torch ÷ engine as min/median/max over the
+    repeats, each repeat timing the engine and PyTorch back to back (so a noisy moment of the
+    machine hits both)."""
+    eng, tor = [], []
+    for _ in range(repeats):
+        eng += timed(engine, 1)
+        if torch is not None:
+            tor += timed(torch, 1)
+    best = min(eng) / steps * 1e6
+    if torch is None:
+        return best, None, "n/a"
+    ratios = sorted(t / e for t, e in zip(tor, eng, strict=True))
+    spread = f"{ratios[0]:.1f}/{statistics.median(ratios):.1f}/{ratios[-1]:.1f}"
+    return best, min(tor) / steps * 1e6, spread
 
 
 def main() -> None:
@@ -155,34 +177,44 @@ def main() -> None:
     steps, repeats = (50, 5) if args.quick else (100, 15)
     print(
         f"{N_POINTS} points (250 train / 250 test), tanh, Adam; "
-        f"best of {repeats} runs of {steps} steps"
+        f"best of {repeats} runs of {steps} steps; ratio = PyTorch ÷ engine (min/median/max)"
     )
     header = (
-        f"{'net':<20}{'batch':>6}{'fast µs':>10}{'steps/s':>10}{'eval µs':>9}{'trace µs':>10}"
-        f"{'trace/fast':>11}{'torch µs':>10}{'torch/eng':>10}"
+        f"{'net':<20}{'batch':>6}{'train µs':>10}{'torch µs':>10}{'ratio':>15}"
+        f"{'eval. µs':>10}{'torch µs':>10}{'ratio':>15}{'trace/step':>11}"
     )
     print(header)
     print("-" * len(header))
     for name, hidden in NETS.items():
         for batch, label in ((32, "32"), (N_POINTS, "full")):
-            fast = engine_step_us(hidden, batch, steps, False, repeats)
-            traced = engine_step_us(hidden, batch, steps // 2, True, repeats)
-            torch_us = torch_step_us(hidden, batch, steps, repeats)
-            evaluation = eval_us(hidden, repeats)
-            extra = (traced - fast) / fast
-            tcol = "n/a" if torch_us is None else f"{torch_us:.0f}"
-            rcol = "n/a" if torch_us is None else f"{torch_us / fast:.2f}x"
+            train, torch_train, train_ratio = paired(
+                engine_steps(hidden, batch, steps, evaluate=False),
+                torch_steps(hidden, batch, steps, evaluate=False),
+                repeats,
+                steps,
+            )
+            evaluated, torch_eval, eval_ratio = paired(
+                engine_steps(hidden, batch, steps, evaluate=True),
+                torch_steps(hidden, batch, steps, evaluate=True),
+                repeats,
+                steps,
+            )
+            traced = min(timed(engine_steps(hidden, batch, steps // 2, False, True), repeats))
+            trace_cost = (traced / (steps // 2) * 1e6 - train) / train
             print(
-                f"{name:<20}{label:>6}{fast:>10.0f}{1e6 / fast:>10.0f}{evaluation:>9.0f}"
-                f"{traced:>10.0f}"
-                f"{extra:>11.2f}{tcol:>10}{rcol:>10}"
+                f"{name:<20}{label:>6}{train:>10.0f}{_us(torch_train):>10}{train_ratio:>15}"
+                f"{evaluated:>10.0f}{_us(torch_eval):>10}{eval_ratio:>15}{trace_cost:>11.2f}"
             )
     print()
-    print("eval = the full train+test loss/accuracy evaluation included in every fast step.")
-    print("trace/fast = (trace-on step − fast step) / fast step: the cost of one full trace")
-    print("in fast steps.")
+    print("train = forward, loss, backward, update (+ the history row); eval. = the same plus")
+    print("loss and accuracy on the full train and test sets after every step.")
+    print("trace/step = the cost of one full Trainer.trace(), in train steps.")
     for name, hidden in NETS.items():
         print(f"64×64 grid evaluation {name}: {grid_us(hidden):.0f} µs")
+
+
+def _us(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
 
 
 if __name__ == "__main__":
