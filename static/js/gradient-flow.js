@@ -130,6 +130,8 @@ export class GradientFlowView {
     } else if (last > 0) {
       const reached = norms.findIndex((n) => n > 0);
       setText(this.readout, `Backward pass has reached ${layerName(reached, norms.length, true)}; keep stepping (→) to reach L1.`);
+    } else if (this.state.trace?.diverged) {
+      setText(this.readout, "No finite gradients: training diverged (press Reset).");
     } else {
       setText(this.readout, "Run a backward pass to see gradients per layer.");
     }

@@ -24,13 +24,15 @@ const NEURON_GRID = 24;
 const FIRST_RENDER = "backprop-lab:first-render";
 const FIRST_LAYER = Object.freeze({ kind: "layer", layer: 0 });
 
-// The server call behind each transport action: the stages state.next names, and whole steps.
+// The server call behind each transport action (the stages state.next names, a whole step, a
+// reset), each resolving to the session state it leaves.
 const CALLS = {
   forward: (id) => api.forward(id, 1),
   loss: (id) => api.loss(id),
   backward: (id) => api.backward(id, 1),
   update: (id) => api.update(id),
   step: (id) => api.step(id, 1),
+  reset: async (id) => (await api.reset(id)).state, // answers the whole session
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -241,10 +243,10 @@ function stageAction(kind) {
   if (store.state.playing || !store.state.sessionId || pending > 2) return;
   serialise(async () => {
     const { sessionId: id, sim } = store.state;
-    const next = kind === "reset" ? (await api.reset(id)).state : await CALLS[kind === "next" ? sim.next.stage : kind](id);
+    const after = await CALLS[kind === "next" ? sim.next.stage : kind](id);
     showError(null);
-    const weightsChanged = next.step !== sim.step || kind === "reset";
-    await refresh({ sim: next }, { boundary: weightsChanged, history: weightsChanged });
+    const weightsChanged = after.step !== sim.step || kind === "reset";
+    await refresh({ sim: after }, { boundary: weightsChanged, history: weightsChanged });
   });
 }
 
