@@ -12,6 +12,7 @@ import { fmt, layerName } from "./format.js";
 import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
+import { unchanged } from "./store.js";
 
 const LABEL_SPACE = 32;
 // Column captions when columns are narrow (deep networks).
@@ -196,7 +197,10 @@ export class NetworkView {
       this.signature = signature;
       force = true;
     }
-    const sim = state.sim;
+    const { trace, boundary, sim, selection, view, config, data, playing } = state;
+    const drawn = { trace, boundary, sim, selection, view, config, data, playing };
+    if (!force && unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
     const lit = this.litColumns(sim, sizes.length);
     this.svg.dataset.lit = String(lit);
     this.svg.dataset.columns = String(sizes.length);
