@@ -148,11 +148,6 @@ export class TrainingStream {
     }
   }
 
-  /** Apply a partial config between frames without stopping (hyperparameters). */
-  patch(config) {
-    this.send({ action: "patch", config });
-  }
-
   /** Ask the server to pause; resolves once its last frame arrived and the socket closed. */
   stop() {
     this.playing = false;

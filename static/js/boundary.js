@@ -4,6 +4,8 @@
 
 import { byteValue, decodeGrid, paintClassGrid, paintScalarGrid } from "./heatmap.js";
 import { classColour, diverging } from "./palette.js";
+import { datasetInfo } from "./catalog.js";
+import { unchanged } from "./store.js";
 
 export class BoundaryView {
   constructor(element, { onToggle }) {
@@ -14,7 +16,7 @@ export class BoundaryView {
     this.testToggle.addEventListener("change", () => onToggle({ test: this.testToggle.checked }));
     this.discreteToggle.addEventListener("change", () => onToggle({ discrete: this.discreteToggle.checked }));
     this.offscreen = document.createElement("canvas");
-    this.key = "";
+    this.drawn = null;
   }
 
   update(state) {
@@ -22,9 +24,9 @@ export class BoundaryView {
     this.discreteToggle.checked = state.view.discrete;
     // Capped by the panel's height too, so the loss chart below stays in view on a tablet.
     const size = Math.max(160, Math.min(320, Math.floor(this.root.clientWidth - 16), this.root.clientHeight - 240));
-    const key = `${state.boundaryVersion}|${state.dataVersion}|${state.view.test}|${state.view.discrete}|${size}`;
-    if (key === this.key) return;
-    this.key = key;
+    const drawn = { boundary: state.boundary, data: state.data, test: state.view.test, discrete: state.view.discrete, size };
+    if (unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
     const ratio = window.devicePixelRatio || 1;
     this.canvas.width = size * ratio;
     this.canvas.height = size * ratio;
@@ -34,11 +36,10 @@ export class BoundaryView {
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.fillStyle = "#fff";
     context.fillRect(0, 0, size, size);
-    const dataset = state.catalog.datasetByName[state.config.dataset.name] ?? {};
     const boundary = state.boundary;
     if (!boundary?.output) return;
     const output = decodeGrid(boundary.output);
-    const task = dataset.task ?? "binary";
+    const task = datasetInfo(state)?.task ?? "binary";
     if (output.shape.length === 2 && output.shape[0] === 1) this.drawCurve(context, size, state, output);
     else this.drawPlane(context, size, state, output, task);
     this.canvas.dataset.task = task;

@@ -1,11 +1,12 @@
 // Setup panel: every control is built from /api/catalog; changes flow up as config patches.
 //
-// Emits `change(patch)` with a partial config in the API's shape. Structural changes
-// (dataset, features, layers, initialiser, loss, seeds) make the server rebuild the network;
-// hyperparameters (learning rate, batch size, optimiser, regularisation, clipping) apply live.
+// Emits `change(patch)` with a partial config in the API's shape whose every value is a whole
+// top-level field (the whole dataset object, the whole layer list), so the page can show the
+// change at once by replacing those fields until the server answers with its config. Which
+// fields apply live and which rebuild the network is the server's call (catalog.live_fields).
 // Every group carries data-control="…" so a classroom link can hide it (?hide=…).
 
-import { lossesForTask, optimizerDefaults } from "./catalog.js";
+import { datasetInfo, lossesForTask, optimizerDefaults } from "./catalog.js";
 import { classColour, diverging } from "./palette.js";
 import { clear, html } from "./dom.js";
 import { displayName } from "./names.js";
@@ -20,6 +21,7 @@ let catalog;
 let emit;
 let upload;
 let current = null; // last config drawn, to rebuild only the parts whose shape changed
+let currentInfo = null; // what the catalog says about the data of that config
 const inputs = {};
 
 function group(control, title, ...children) {
@@ -90,9 +92,9 @@ function drawThumbnail(canvas, dataset) {
   ctx.fillRect(0, 0, THUMB, THUMB);
   const preview = dataset.preview;
   if (!preview?.x?.length) return;
-  const [xmin, xmax, ymin, ymax] = preview.domain ?? [-6, 6, -6, 6];
+  const [xmin, xmax, ymin, ymax] = dataset.domain;
   const ys = preview.y;
-  const oneD = preview.x[0].length === 1 || dataset.input_dim === 1;
+  const oneD = dataset.input_dim === 1;
   const yRange = oneD ? [Math.min(...ys), Math.max(...ys)] : null;
   const regression = dataset.task === "regression";
   const yAbs = regression ? Math.max(...ys.map(Math.abs)) || 1 : 1;
@@ -112,24 +114,25 @@ function drawThumbnail(canvas, dataset) {
   }
 }
 
-/** Inputs a dataset provides: 1-D data (sine) has only x1. */
-function datasetInputs(name) {
-  return catalog.datasetByName[name]?.input_dim === 1 ? ["x1"] : ["x1", "x2"];
+/** A change to one dataset field, sent as the whole dataset object. */
+function datasetChange(fields) {
+  return { dataset: { ...current.dataset, ...fields } };
 }
 
-function featureFits(feature, inputs) {
-  return (feature.inputs ?? [feature.name]).every((input) => inputs.includes(input));
-}
-
-/** Switching dataset also drops features the new data cannot provide (x2 for 1-D data). */
+/**
+ * Switching dataset keeps the chosen features the new data can feed (catalog: dataset.features)
+ * and drops the rest; when none is left, or the new data feeds more than the old (1-D to 2-D),
+ * it starts from the default features that fit.
+ */
 function datasetPatch(dataset) {
-  const inputs = datasetInputs(dataset.name);
-  const fits = current.features.filter((name) => featureFits(catalog.features.find((f) => f.name === name) ?? { name }, inputs));
-  const wasOneD = datasetInputs(current.dataset.name).length === 1;
-  const features = fits.length && !(wasOneD && inputs.length === 2) ? fits : inputs;
+  const usable = dataset.features;
+  const kept = current.features.filter((name) => usable.includes(name));
+  const richer = usable.length > (currentInfo?.features.length ?? 0);
+  const fallback = catalog.defaults.features.filter((name) => usable.includes(name));
+  const features = kept.length && !richer ? kept : fallback.length ? fallback : usable.slice(0, 1);
   // Leaving uploaded data: its row count (as few as 4) is no sample count for a generator.
   const samples = current.dataset.name === "csv" ? { n_samples: catalog.defaults.dataset.n_samples } : {};
-  return { dataset: { name: dataset.name, ...samples }, loss: null, features };
+  return { ...datasetChange({ name: dataset.name, ...samples }), loss: null, features };
 }
 
 function buildDatasetPicker() {
@@ -145,12 +148,12 @@ function buildDatasetPicker() {
         class: "dataset",
         role: "radio",
         "aria-checked": "false",
-        title: dataset.description || dataset.name,
+        title: dataset.description,
         "data-dataset": dataset.name,
         onclick: () => emit(datasetPatch(dataset)),
       },
       canvas,
-      html("span", { text: dataset.label || dataset.name }),
+      html("span", { text: dataset.name }),
     );
     inputs.datasetButtons[dataset.name] = button;
     list.append(button);
@@ -175,11 +178,11 @@ function buildDatasetPicker() {
 
 function buildDataGroup() {
   inputs.noise = html("input", { type: "range", min: 0, max: 0.5, step: 0.01, "aria-label": "Noise" });
-  inputs.noise.addEventListener("change", () => emit({ dataset: { noise: Number(inputs.noise.value) } }));
+  inputs.noise.addEventListener("change", () => emit(datasetChange({ noise: Number(inputs.noise.value) })));
   inputs.noiseValue = html("output");
   inputs.noise.addEventListener("input", () => (inputs.noiseValue.textContent = inputs.noise.value));
   inputs.split = html("input", { type: "range", min: 0.1, max: 0.9, step: 0.05, "aria-label": "Training data fraction" });
-  inputs.split.addEventListener("change", () => emit({ dataset: { train_fraction: Number(inputs.split.value) } }));
+  inputs.split.addEventListener("change", () => emit(datasetChange({ train_fraction: Number(inputs.split.value) })));
   inputs.splitValue = html("output");
   inputs.split.addEventListener("input", () => (inputs.splitValue.textContent = `${Math.round(inputs.split.value * 100)}%`));
   inputs.samples = numberInput({
@@ -187,7 +190,7 @@ function buildDataGroup() {
     max: catalog.limits.max_samples,
     step: 1,
     ariaLabel: "Number of samples",
-    onChange: (v) => emit({ dataset: { n_samples: Number.parseInt(v, 10) } }),
+    onChange: (v) => emit(datasetChange({ n_samples: Number.parseInt(v, 10) })),
   });
   inputs.features = html("div", { class: "features", role: "group", "aria-label": "Input features" });
   inputs.featureBoxes = {};
@@ -202,7 +205,7 @@ function buildDataGroup() {
       emit({ features: chosen });
     });
     inputs.featureBoxes[feature.name] = box;
-    inputs.features.append(html("label", { class: "chip" }, box, html("span", { text: feature.label || feature.name })));
+    inputs.features.append(html("label", { class: "chip" }, box, html("span", { text: feature.label })));
   }
   return group(
     "data",
@@ -222,7 +225,7 @@ function layersPatch(mutate) {
 }
 
 function buildNetworkGroup() {
-  const activationOptions = catalog.activations.map((a) => ({ value: a.name, label: a.label || displayName(a.name) }));
+  const activationOptions = catalog.activations.map((a) => ({ value: a.name, label: displayName(a.name) }));
   const depth = stepper(
     "Hidden layers",
     () => current.layers.length > 0 && emit(layersPatch((layers) => layers.pop())),
@@ -245,7 +248,7 @@ function buildNetworkGroup() {
   inputs.layerRows = html("ol", { class: "layer-rows", "data-control": "layers" });
   inputs.activationOptions = activationOptions;
   inputs.init = select(
-    catalog.initializers.map((i) => ({ value: i.name, label: i.label || displayName(i.name) })),
+    catalog.initializers.map((i) => ({ value: i.name, label: displayName(i.name) })),
     (name) => emit({ init: { name, scale: null } }),
     "Weight initialiser",
   );
@@ -261,7 +264,7 @@ function buildNetworkGroup() {
     min: 0,
     step: 1,
     ariaLabel: "Data seed",
-    onChange: (v) => emit({ dataset: { seed: Number.parseInt(v, 10) || 0 } }),
+    onChange: (v) => emit(datasetChange({ seed: Number.parseInt(v, 10) || 0 })),
   });
   return group(
     "network",
@@ -305,7 +308,7 @@ function buildLayerRows(config) {
 function buildTrainingGroup() {
   inputs.loss = select([], (name) => emit({ loss: name || null }), "Loss function");
   inputs.optimizer = select(
-    catalog.optimizers.map((o) => ({ value: o.name, label: o.label || displayName(o.name) })),
+    catalog.optimizers.map((o) => ({ value: o.name, label: displayName(o.name) })),
     (name) => emit({ optimizer: { name, ...optimizerDefaults(catalog, name) } }),
     "Optimiser",
   );
@@ -364,13 +367,12 @@ function buildOptimizerParams(config) {
   }
 }
 
-function buildLossOptions(config) {
-  const task = catalog.datasetByName[config.dataset.name]?.task;
+function buildLossOptions(task) {
   const options = lossesForTask(catalog, task);
   clear(inputs.loss);
-  const fallback = options[0]?.name ?? "";
-  inputs.loss.append(html("option", { value: "", text: `default: ${displayName(fallback)}` }));
-  for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: loss.label || displayName(loss.name) }));
+  const fallback = options[0] ? `default: ${displayName(options[0].name)}` : "default";
+  inputs.loss.append(html("option", { value: "", text: fallback }));
+  for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: displayName(loss.name) }));
 }
 
 export function mountControls(element, normalisedCatalog, onChange, onUpload) {
@@ -388,6 +390,9 @@ export function updateControls(state) {
   if (!config || !root) return;
   const previous = current;
   current = config;
+  currentInfo = datasetInfo(state);
+  // A change the server has not answered yet: the controls show it, the server's config follows.
+  root.setAttribute("aria-busy", String(state.configPending > 0));
   for (const [name, button] of Object.entries(inputs.datasetButtons)) {
     button.setAttribute("aria-checked", String(name === config.dataset.name));
   }
@@ -407,10 +412,8 @@ export function updateControls(state) {
     else input.removeAttribute("aria-description");
   }
   for (const [name, box] of Object.entries(inputs.featureBoxes)) box.checked = config.features.includes(name);
-  const available = datasetInputs(config.dataset.name);
-  for (const feature of catalog.features) {
-    inputs.featureBoxes[feature.name].disabled = !featureFits(feature, available);
-  }
+  const usable = currentInfo?.features ?? [];
+  for (const feature of catalog.features) inputs.featureBoxes[feature.name].disabled = !usable.includes(feature.name);
 
   inputs.depth.textContent = String(config.layers.length);
   if (!previous || previous.layers.length !== config.layers.length) buildLayerRows(config);
@@ -425,10 +428,10 @@ export function updateControls(state) {
   setValue(inputs.seed, config.seed);
   setValue(inputs.dataSeed, config.dataset.seed);
 
-  const task = catalog.datasetByName[config.dataset.name]?.task;
+  const task = currentInfo?.task;
   if (inputs.lossTask !== task || inputs.loss.options.length === 0) {
     inputs.lossTask = task;
-    buildLossOptions(config);
+    buildLossOptions(task);
   }
   setValue(inputs.loss, config.loss ?? "");
   setValue(inputs.optimizer, config.optimizer.name);

@@ -5,7 +5,8 @@
 import { clear, setAttrs, setText, svg } from "./dom.js";
 import { fmt, layerName } from "./format.js";
 import { SEQUENTIAL_TABLE } from "./palette.js";
-import { layerStat } from "./trace-fields.js";
+import { layerStat, traceText } from "./trace-fields.js";
+import { unchanged } from "./store.js";
 
 const HEIGHT = 150;
 const PAD = { left: 40, right: 8, top: 8, bottom: 20 };
@@ -70,6 +71,9 @@ export class GradientFlowView {
     const layers = state.trace?.layers ?? [];
     const count = layers.length || state.config.layers.length + 1;
     const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
+    const drawn = { trace: state.trace, history: state.history, width, count };
+    if (unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
     const signature = `${count}|${width}`;
     if (signature !== this.signature) {
       this.build(count, width);
@@ -91,7 +95,8 @@ export class GradientFlowView {
       const meanDz = dzs[l];
       group.dataset.gradNorm = norm === null || norm === undefined ? "" : String(norm);
       group.dataset.meanAbsDz = meanDz === null || meanDz === undefined ? "" : String(meanDz);
-      group.setAttribute("aria-label", `Layer ${l + 1}: ‖dW‖ ${fmt(norm)}, mean |dz| ${fmt(meanDz)}`);
+      const text = (value) => traceText(state.trace, value, fmt);
+      group.setAttribute("aria-label", `${layerName(l, count)}: ‖dW‖ ${text(norm)}, mean |dz| ${text(meanDz)}`);
       for (const [bar, value] of [
         [dW, norm],
         [dz, meanDz],
@@ -125,6 +130,8 @@ export class GradientFlowView {
     } else if (last > 0) {
       const reached = norms.findIndex((n) => n > 0);
       setText(this.readout, `Backward pass has reached ${layerName(reached, norms.length, true)}; keep stepping (→) to reach L1.`);
+    } else if (this.state.trace?.diverged) {
+      setText(this.readout, "No finite gradients: training diverged (press Reset).");
     } else {
       setText(this.readout, "Run a backward pass to see gradients per layer.");
     }
@@ -138,7 +145,8 @@ export class GradientFlowView {
     const factor = flow.find((f) => f.layer === l);
     const layer = layers[l];
     const name = (k) => layerName(k, layers.length, true);
-    const parts = [`${name(l)}: ‖dW‖ ${fmt(layerStat(layer, "grad_norm"))}, mean |dz| ${fmt(layerStat(layer, "mean_abs_dz"))}`];
+    const text = (field) => traceText(this.state.trace, layerStat(layer, field), fmt);
+    const parts = [`${name(l)}: ‖dW‖ ${text("grad_norm")}, mean |dz| ${text("mean_abs_dz")}`];
     if (factor) {
       parts.push(
         `ratio to ${name(l + 1)}: ${fmt(factor.ratio)} ≈ mean |f′(z)| ${fmt(factor.mean_abs_fprime)} × ‖W‖ of ${name(l + 1)} ${fmt(factor.next_weight_norm)}`,

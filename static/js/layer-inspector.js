@@ -5,8 +5,19 @@
 import { clear, html, svg } from "./dom.js";
 import { fmt, percent } from "./format.js";
 import { histogramChart, linePath } from "./charts.js";
-import { layerHistogram, layerStat } from "./trace-fields.js";
+import { layerHistogram, layerStat, NOT_YET, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
+import { unchanged } from "./store.js";
+
+// Per-layer statistics of the trace: label, field, how to show it.
+const STATS = [
+  ["dead", "dead_fraction", percent],
+  ["saturated", "saturated_fraction", percent],
+  ["update ratio ‖ΔW‖/‖W‖", "update_ratio", fmt],
+  ["‖dW‖", "grad_norm", fmt],
+  ["mean |dz|", "mean_abs_dz", fmt],
+  ["mean |f′(z)|", "mean_abs_fprime", fmt],
+];
 
 const HISTOGRAMS = [
   ["z", "z (pre-activation)", "#6b7785"],
@@ -68,30 +79,43 @@ function activationPlot(curve, zHistogram, { width, height, name }) {
   return chart;
 }
 
-function statRow(label, value, field) {
-  return html("div", { class: "stat", "data-field": field }, html("dt", { text: label }), html("dd", { text: value }));
+/** One statistic; a value the server has not computed (null) says why instead of a number. */
+function statRow(trace, layer, [label, field, format]) {
+  const value = layerStat(layer, field);
+  const missing = value === null ? "true" : null;
+  return html(
+    "div",
+    { class: "stat", "data-field": field, "data-missing": missing },
+    html("dt", { text: label }),
+    html("dd", { text: traceText(trace, value, format) }),
+  );
 }
 
 export class LayerInspector {
   constructor(element) {
     this.root = element;
-    this.key = "";
+    this.drawn = null;
+  }
+
+  /** The inspector body was cleared for another view: draw from scratch next time. */
+  forget() {
+    this.drawn = null;
   }
 
   /** Rebuilds only when the selected layer's numbers changed (the trace object is replaced). */
   update(state) {
     const l = state.selection?.layer;
     const layer = state.trace?.layers?.[l];
-    const key = `${l}|${state.traceVersion}|${this.root.clientWidth}`;
-    if (key === this.key) return;
-    this.key = key;
+    const drawn = { layer: l, trace: state.trace, width: this.root.clientWidth };
+    if (unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
     clear(this.root);
     this.root.dataset.layer = String(l);
     if (!layer) {
       this.root.append(html("p", { class: "hint", text: "Layer not computed yet: step forward first." }));
       return;
     }
-    const activationName = layer.activation ?? state.config.layers[l]?.activation;
+    const activationName = layer.activation;
     const isOutput = l === state.trace.layers.length - 1;
     this.root.append(
       html("h3", { text: `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${displayName(activationName)} · ${layer.fan_in} → ${layer.fan_out}` }),
@@ -103,7 +127,7 @@ export class LayerInspector {
       grid.append(
         histogram
           ? histogramChart(histogram, { width, height: 62, colour, title })
-          : html("div", { class: "histogram empty", text: `${title}: not computed yet` }),
+          : html("div", { class: "histogram empty", text: `${title}: ${NOT_YET}` }),
       );
     }
     this.root.append(grid);
@@ -119,12 +143,7 @@ export class LayerInspector {
       html(
         "dl",
         { class: "stats" },
-        statRow("dead", percent(layerStat(layer, "dead_fraction")), "dead_fraction"),
-        statRow("saturated", percent(layerStat(layer, "saturated_fraction")), "saturated_fraction"),
-        statRow("update ratio ‖ΔW‖/‖W‖", fmt(layerStat(layer, "update_ratio")), "update_ratio"),
-        statRow("‖dW‖", fmt(layerStat(layer, "grad_norm")), "grad_norm"),
-        statRow("mean |dz|", fmt(layerStat(layer, "mean_abs_dz")), "mean_abs_dz"),
-        statRow("mean |f′(z)|", fmt(layerStat(layer, "mean_abs_fprime")), "mean_abs_fprime"),
+        ...STATS.map((stat) => statRow(state.trace, layer, stat)),
       ),
     );
   }

@@ -3,6 +3,7 @@
 import { clear, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
 import { linePath } from "./charts.js";
+import { unchanged } from "./store.js";
 
 const HEIGHT = 130;
 const PAD = { left: 44, right: 8, top: 8, bottom: 18 };
@@ -33,8 +34,11 @@ export class LossChart {
   }
 
   update(state) {
-    this.state = state;
     const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
+    const drawn = { history: state.history, sim: state.sim, scale: state.view.scale, width };
+    if (unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
+    this.state = state;
     setAttrs(this.chart, { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}` });
     this.width = width;
     for (const button of this.scaleButtons) button.setAttribute("aria-pressed", String(button.dataset.scale === state.view.scale));

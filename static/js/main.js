@@ -1,5 +1,7 @@
-// The controller: owns the page state, talks to the server through api.js, and redraws every
-// view from that state. Views never call the server; they emit events that land here.
+// The controller: turns user actions into server calls (through api.js) and puts the answers
+// into the store, which redraws every view. Views never call the server; they emit events that
+// land here. The rules (what comes next, what applies live, what a config merges to) are the
+// server's: the page sends what the user did and shows what the server answers.
 
 import { api, TrainingStream } from "./api.js";
 import { normaliseCatalog } from "./catalog.js";
@@ -13,97 +15,89 @@ import { SPEEDS, Transport } from "./transport.js";
 import { WeightInspector } from "./weight-inspector.js";
 import { readUrl, writeUrl } from "./url-state.js";
 import { Dialogs } from "./dialogs.js";
+import { createStore } from "./store.js";
+import { appendHistory } from "./history-rows.js";
 
 // Output plot resolution, and the smaller one for the ~36 px neuron thumbnails.
 const BOUNDARY_GRID = 64;
 const NEURON_GRID = 24;
 const FIRST_RENDER = "backprop-lab:first-render";
-const MAX_LOCAL_HISTORY = 4000;
+const FIRST_LAYER = Object.freeze({ kind: "layer", layer: 0 });
 
-const state = {
-  catalog: null,
-  config: null,
-  sessionId: null,
-  sim: null,
-  trace: null,
-  traceVersion: 0,
-  boundary: null,
-  boundaryVersion: 0,
-  data: null,
-  dataVersion: 0,
-  history: null,
-  view: null,
-  selection: null,
-  sample: 0,
-  chain: null,
-  chainVersion: 0,
-  chainError: null,
-  playing: false,
+// The server call behind each transport action (the stages state.next names, a whole step, a
+// reset), each resolving to the session state it leaves.
+const CALLS = {
+  forward: (id) => api.forward(id, 1),
+  loss: (id) => api.loss(id),
+  backward: (id) => api.backward(id, 1),
+  update: (id) => api.update(id),
+  step: (id) => api.step(id, 1),
+  reset: async (id) => (await api.reset(id)).state, // answers the whole session
 };
 
 const $ = (selector) => document.querySelector(selector);
 const errorBanner = $(".error-banner");
+const store = createStore(
+  {
+    catalog: null,
+    config: null,
+    configPending: 0, // config changes sent and not yet answered
+    sessionId: null,
+    sim: null, // the session state, with `next`: the stage the next stepping call runs
+    trace: null,
+    boundary: null,
+    data: null,
+    history: null,
+    view: null,
+    selection: null,
+    sample: 0,
+    chain: null,
+    chainError: null,
+    playing: false,
+  },
+  { render, writeUrl: syncUrl },
+);
 let views;
 let stream = null;
 let busy = Promise.resolve();
 let pending = 0;
-let renderQueued = false;
+let configTicket = 0; // the latest config change; older answers must not replace its echo
 
 // ---------------------------------------------------------------------------- rendering
 
-function render() {
-  renderQueued = false;
+function render(state) {
   updateControls(state);
-  views.transport.update(state);
-  views.network.update(state);
-  views.flow.update(state);
-  views.boundary.update(state);
-  views.loss.update(state);
-  updateInspector();
+  for (const view of [views.transport, views.network, views.flow, views.boundary, views.loss]) view.update(state);
+  updateInspector(state);
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.setAttribute("aria-pressed", String(button.dataset.edges === state.view.edges));
   }
-  applyClassroomHiding();
+  const hidden = new Set(state.view.hide);
+  for (const node of document.querySelectorAll("[data-control]")) {
+    node.classList.toggle("is-hidden", hidden.has(node.dataset.control));
+  }
   if (state.sessionId && state.boundary && !performance.getEntriesByName(FIRST_RENDER).length) {
     performance.mark(FIRST_RENDER); // read by the benchmark: time to a fully drawn page
   }
 }
 
-function scheduleRender() {
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(render);
-}
-
-function updateInspector() {
+function updateInspector(state) {
   const body = $("#inspector .inspector-body");
   const kind = state.selection?.kind ?? "none";
   if (body.dataset.kind !== kind) {
     for (const key of Object.keys(body.dataset)) delete body.dataset[key];
     body.dataset.kind = kind;
-    views.layerInspector.key = "";
-    views.weightInspector.key = "";
+    views.layerInspector.forget();
+    views.weightInspector.forget();
     if (kind === "none") return;
     body.replaceChildren();
   }
-  if (kind === "layer") {
-    views.layerInspector.root = body;
-    views.layerInspector.update(state);
-  } else if (kind === "edge") {
-    views.weightInspector.root = body;
-    views.weightInspector.update(state);
-  }
+  if (kind === "layer") views.layerInspector.update(state);
+  else if (kind === "edge") views.weightInspector.update(state);
 }
 
-function applyClassroomHiding() {
-  const hidden = new Set(state.view.hide);
-  for (const node of document.querySelectorAll("[data-control]")) {
-    node.classList.toggle("is-hidden", hidden.has(node.dataset.control));
-  }
-}
-
-function syncUrl() {
-  const query = writeUrl(state.config, state.view);
+function syncUrl({ config, view }) {
+  const query = writeUrl(config, view);
   if (location.search.slice(1) !== query) history.replaceState(null, "", `${location.pathname}?${query}`);
 }
 
@@ -125,13 +119,13 @@ function serialise(work) {
   busy = busy
     .then(work)
     .catch((error) => {
-      if (error.status === 404 && state.config) {
+      if (error.status === 404 && store.state.config) {
         // Idle sessions expire on the server: rebuild the same setup and carry on.
         showError(new Error("The session had expired; started a fresh one with the same setup."));
-        return startSession(state.config).catch(showError);
+        return startSession(store.state.config).catch(showError);
       }
       showError(error);
-      scheduleRender();
+      store.redraw();
     })
     .finally(() => {
       pending -= 1;
@@ -141,288 +135,196 @@ function serialise(work) {
   return busy;
 }
 
-async function refresh({ boundary = false, history = false, data = false } = {}) {
-  const id = state.sessionId;
-  const jobs = [api.trace(id, "summary", state.sample)];
-  jobs.push(boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null);
-  jobs.push(history ? api.history(id, 0) : null);
-  jobs.push(data ? api.data(id) : null);
-  const [trace, grid, past, points] = await Promise.all(jobs);
-  if (id !== state.sessionId) return;
-  state.trace = trace;
-  state.traceVersion += 1;
-  if (grid) {
-    state.boundary = grid;
-    state.boundaryVersion += 1;
-  }
-  if (past) state.history = past;
-  if (points) {
-    // Uploaded data has no catalog entry: its task and shape come from the data itself.
-    if (points.name === "csv") state.catalog.datasetByName.csv = { ...points, train: null, test: null };
-    state.data = points;
-    state.dataVersion += 1;
-  }
-  await refreshChain();
-  scheduleRender();
+/**
+ * Fetch what the views draw (the trace, the selected weight's chain rule; the boundary, the
+ * history and the data when asked) and put it in the store together with `changes`, in one
+ * update, so no redraw mixes numbers from before and after a call.
+ */
+async function refresh(changes = {}, { boundary = false, history = false, data = false } = {}) {
+  const { sessionId: id, sample, selection } = { ...store.state, ...changes };
+  const [trace, grid, past, points, chain] = await Promise.all([
+    api.trace(id, "summary", sample),
+    boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
+    history ? api.history(id, 0) : null,
+    data ? api.data(id) : null,
+    fetchChain(id, selection, sample),
+  ]);
+  if (!("sessionId" in changes) && id !== store.state.sessionId) return; // a newer session won
+  const loaded = { trace, ...chain };
+  if (grid) loaded.boundary = grid;
+  if (past) loaded.history = past;
+  if (points) loaded.data = points;
+  store.set({ ...changes, ...loaded });
 }
 
-async function refreshChain() {
-  if (state.selection?.kind !== "edge") {
-    state.chain = null;
-    return;
-  }
-  const { layer, i, j } = state.selection;
+/** The chain rule of the selected weight, or why there is none (before a backward pass). */
+async function fetchChain(id, selection, sample) {
+  if (selection?.kind !== "edge") return { chain: null, chainError: null };
+  const { layer, i, j } = selection;
   try {
-    state.chain = await api.chain(state.sessionId, layer, i, j, state.sample);
-    state.chainVersion += 1;
-    state.chainError = null;
+    return { chain: await api.chain(id, layer, i, j, sample), chainError: null };
   } catch (error) {
-    state.chain = null;
-    state.chainError = error.status === 409 || error.status === 422 ? error.message : null;
-    if (!state.chainError) throw error;
+    if (error.status === 409 || error.status === 422) return { chain: null, chainError: error.message };
+    throw error;
   }
 }
 
 async function startSession(config) {
   const session = await api.createSession(config);
-  state.sessionId = session.id;
-  document.getElementById("app").dataset.sessionId = session.id;
-  state.config = session.config;
-  state.sim = session.state;
-  state.history = null;
+  $("#app").dataset.sessionId = session.id;
   // Start with the first layer open in the inspector: it is where gradients vanish first.
-  state.selection = { kind: "layer", layer: 0 };
-  state.sample = 0;
-  syncUrl();
-  await refresh({ boundary: true, history: true, data: true });
+  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0 };
+  await refresh(changes, { boundary: true, history: true, data: true });
 }
 
 // ---------------------------------------------------------------------------- actions
 
-function mergePatch(config, patch) {
-  const merged = { ...config, ...patch };
-  if (patch.dataset) merged.dataset = { ...config.dataset, ...patch.dataset };
-  return merged;
-}
-
-// Changes the server applies without rebuilding the network (PATCH answers reset: false).
-const HYPERPARAMETERS = new Set(["learning_rate", "batch_size", "l1", "l2", "grad_clip", "optimizer"]);
-
+/**
+ * Send a config change. The controls emit whole top-level fields, so replacing those fields is
+ * an exact echo of what the user chose; the server's answer (its merged config) replaces it.
+ * Live fields (catalog.live_fields) apply while playing; anything else stops, rebuilds, resumes.
+ */
 function changeConfig(patch) {
-  if (state.playing && Object.keys(patch).every((key) => HYPERPARAMETERS.has(key))) {
-    // Live while playing: the stream applies it between frames, training carries on.
-    stream.patch(patch);
-    state.config = mergePatch(state.config, patch);
-    syncUrl();
-    scheduleRender();
+  const { catalog, config, playing } = store.state;
+  const ticket = ++configTicket;
+  store.set({ config: { ...config, ...patch }, configPending: store.state.configPending + 1 });
+  if (playing && Object.keys(patch).every((key) => catalog.liveFields.has(key))) {
+    // The server applies it between two frames; training carries on, nothing is rebuilt.
+    sendConfig(patch)
+      .then((response) => ticket === configTicket && store.set({ config: response.config }))
+      .catch(showError);
     return;
   }
-  const wasPlaying = state.playing;
-  if (wasPlaying) stopPlaying();
-  state.sample = 0; // the batch may shrink: the focus sample must stay inside it
+  if (playing) stopPlaying();
   serialise(async () => {
-    let response;
-    try {
-      response = await api.patchSession(state.sessionId, patch);
-    } catch (error) {
-      // Rejected (e.g. a value out of range): put the controls back to what the server has.
-      const session = await api.getSession(state.sessionId);
-      state.config = session.config;
-      syncUrl();
-      throw error;
-    }
-    state.config = response.config;
-    state.sim = response.state;
+    const response = await sendConfig(patch);
     showError(null);
-    syncUrl();
-    if (response.reset) {
-      // A rebuilt network has new shapes: drop selections that may no longer exist.
-      state.selection = { kind: "layer", layer: 0 };
-      state.chain = null;
-      state.history = null;
-    }
-    const datasetChanged = patch.dataset !== undefined || patch.features !== undefined;
-    await refresh({ boundary: response.reset, history: true, data: response.reset && datasetChanged });
-    if (wasPlaying) startPlaying();
+    // The server's config lands with the numbers computed from it, unless a newer change is
+    // out (its echo stays). A rebuilt network has new shapes: drop selections that may no
+    // longer exist. The batch may shrink: the focus sample goes back to the first.
+    const changes = { sim: response.state, sample: 0 };
+    if (ticket === configTicket) changes.config = response.config;
+    if (response.reset) Object.assign(changes, { selection: FIRST_LAYER, chain: null });
+    const dataChanged = response.reset && ("dataset" in patch || "features" in patch);
+    await refresh(changes, { boundary: response.reset, history: true, data: dataChanged });
+    if (playing) startPlaying();
   });
-  // Optimistic: show the change at once, the server's answer replaces it.
-  state.config = mergePatch(state.config, patch);
-  scheduleRender();
+}
+
+/** PATCH the session; a rejected change puts the controls back to the server's config. */
+async function sendConfig(patch) {
+  const id = store.state.sessionId;
+  try {
+    return await api.patchSession(id, patch);
+  } catch (error) {
+    // Rejected (e.g. a value out of range): put the controls back to what the server has.
+    if (error.status !== 404) store.set({ config: (await api.getSession(id)).config });
+    throw error;
+  } finally {
+    store.set({ configPending: store.state.configPending - 1 });
+  }
 }
 
 function uploadCsv(file) {
   stopPlaying();
   serialise(async () => {
-    const response = await api.uploadCsv(state.sessionId, await file.text());
-    state.config = response.config;
-    state.sim = response.state;
-    state.selection = { kind: "layer", layer: 0 };
-    state.chain = null;
-    state.history = null;
-    state.sample = 0;
+    const response = await api.uploadCsv(store.state.sessionId, await file.text());
     showError(null);
-    syncUrl();
-    await refresh({ boundary: true, history: true, data: true });
+    const changes = { config: response.config, sim: response.state, selection: FIRST_LAYER, chain: null, sample: 0 };
+    await refresh(changes, { boundary: true, history: true, data: true });
   });
 }
 
-function nextStageCall(sim) {
-  const id = state.sessionId;
-  const last = sim.n_layers - 1;
-  switch (sim.stage) {
-    case "forward":
-      return sim.layer < last ? () => api.forward(id, 1) : () => api.loss(id);
-    case "loss":
-      return () => api.backward(id, 1);
-    case "backward":
-      return sim.layer > 0 ? () => api.backward(id, 1) : () => api.update(id);
-    default:
-      return () => api.forward(id, 1);
-  }
-}
-
+/** Run a transport action: a stage ("next" = the one the server says comes next), a whole
+ * step, or a reset. */
 function stageAction(kind) {
   if (kind === "reset") stopPlaying();
   // A held-down key repeats fast: drop presses beyond a short queue instead of piling up.
-  if (state.playing || !state.sessionId || pending > 2) return;
+  if (store.state.playing || !store.state.sessionId || pending > 2) return;
   serialise(async () => {
-    const id = state.sessionId;
-    const sim = state.sim;
-    let call;
-    if (kind === "next") call = nextStageCall(sim);
-    else if (kind === "forward") {
-      const forwardDone = sim.stage === "forward" && sim.layer === sim.n_layers - 1;
-      call = forwardDone ? () => api.loss(id) : () => api.forward(id, 1);
-    } else if (kind === "backward") call = () => api.backward(id, 1);
-    else if (kind === "update") call = () => api.update(id);
-    else if (kind === "step") call = () => api.step(id, 1);
-    else if (kind === "reset") call = () => api.reset(id);
-    const before = state.sim.step;
-    const response = await call();
-    state.sim = response.state ?? response;
+    const { sessionId: id, sim } = store.state;
+    const after = await CALLS[kind === "next" ? sim.next.stage : kind](id);
     showError(null);
-    const weightsChanged = state.sim.step !== before || kind === "reset";
-    if (kind === "reset") state.history = null;
-    await refresh({ boundary: weightsChanged, history: weightsChanged });
+    const weightsChanged = after.step !== sim.step || kind === "reset";
+    await refresh({ sim: after }, { boundary: weightsChanged, history: weightsChanged });
   });
 }
 
 // ---------------------------------------------------------------------------- play
 
 function startPlaying() {
-  if (state.playing || !state.sessionId) return;
-  state.playing = true;
-  stream = new TrainingStream(state.sessionId, {
+  if (store.state.playing || !store.state.sessionId) return;
+  stream = new TrainingStream(store.state.sessionId, {
     onFrame: async (frame) => {
       applyFrame(frame);
       await nextPaint();
     },
     onError: (error) => showError(error),
     onLost: () => {
-      state.playing = false;
       stream = null;
+      store.set({ playing: false });
       showError(new Error("Training stopped: the server closed the live connection. Press Play to try again."));
-      serialise(() => refresh({ boundary: true, history: true }));
-      scheduleRender();
+      serialise(() => refresh({}, { boundary: true, history: true }));
     },
   });
-  stream.start(SPEEDS[state.view.speed]);
+  stream.start(SPEEDS[store.state.view.speed]);
+  store.set({ playing: true });
   // Stepping waits until this stream has finished, so REST calls never race its frames.
   const playing = stream;
   serialise(() => playing.finished);
-  scheduleRender();
 }
 
 function stopPlaying() {
-  if (!state.playing) return;
-  state.playing = false;
+  if (!store.state.playing) return;
   stream?.stop();
   stream = null;
-  scheduleRender();
+  store.set({ playing: false });
 }
 
 function nextPaint() {
   return new Promise((resolve) => requestAnimationFrame(() => resolve()));
 }
 
-function appendHistory(rows) {
-  if (!rows?.step?.length) return;
-  if (!state.history || rows.since === 0) {
-    state.history = rows;
-    return;
-  }
-  const merged = state.history;
-  for (const key of ["step", "train_loss", "test_loss", "train_accuracy", "test_accuracy"]) {
-    merged[key] = merged[key].concat(rows[key]);
-  }
-  for (const key of ["grad_norm", "mean_abs_dz", "update_ratio"]) {
-    merged[key] = merged[key].map((series, l) => series.concat(rows[key]?.[l] ?? []));
-  }
-  if (merged.step.length > MAX_LOCAL_HISTORY) thinHistory(merged);
-}
-
-/** Keep every other point (and the last) so a long run stays cheap to draw. */
-function thinHistory(history) {
-  const keep = (series) => series.filter((_, k) => k % 2 === 0 || k === series.length - 1);
-  for (const key of ["step", "train_loss", "test_loss", "train_accuracy", "test_accuracy"]) {
-    history[key] = keep(history[key]);
-  }
-  for (const key of ["grad_norm", "mean_abs_dz", "update_ratio"]) history[key] = history[key].map(keep);
-}
-
 function applyFrame(frame) {
-  if (frame.state) state.sim = frame.state;
-  if (frame.reset) state.history = null;
-  appendHistory(frame.history);
-  if (frame.trace) {
-    state.trace = frame.trace;
-    state.traceVersion += 1;
-  }
+  const { boundary, history, playing } = store.state;
+  const changes = { sim: frame.state, trace: frame.trace, history: appendHistory(frame.reset ? null : history, frame.history) };
   if (frame.boundary) {
     // Input features never change while training: keep their grids if a frame omits them.
-    if (!frame.boundary.inputs && state.boundary?.inputs) frame.boundary.inputs = state.boundary.inputs;
-    state.boundary = frame.boundary;
-    state.boundaryVersion += 1;
+    const inputs = frame.boundary.inputs ?? boundary?.inputs ?? null;
+    changes.boundary = { ...frame.boundary, inputs };
   }
-  if (frame.reason === "pause" && state.sessionId) {
-    // Frames carry a coarse boundary; once paused, fetch a crisp one for a closer look.
-    serialise(() => refresh({ boundary: true }));
-  }
-  if (frame.playing === false && state.playing) {
-    state.playing = false; // the server stopped by itself (e.g. training diverged)
+  if (frame.playing === false && playing) {
+    changes.playing = false; // the server stopped by itself (e.g. training diverged)
     stream = null;
   }
-  render();
+  store.set(changes);
+  // Frames carry a coarse boundary; once paused, fetch a crisp one for a closer look.
+  if (frame.reason === "pause") serialise(() => refresh({}, { boundary: true }));
 }
 
 function togglePlay() {
-  if (state.playing) stopPlaying();
+  if (store.state.playing) stopPlaying();
   else startPlaying();
 }
 
 // ---------------------------------------------------------------------------- events
 
 function onSelect(selection) {
-  state.selection = selection;
-  state.chain = null;
-  state.chainError = null;
-  scheduleRender();
-  if (selection.kind === "edge") serialise(async () => {
-    await refreshChain();
-    scheduleRender();
+  store.set({ selection, chain: null, chainError: null });
+  if (selection.kind !== "edge") return;
+  serialise(async () => {
+    const chain = await fetchChain(store.state.sessionId, selection, store.state.sample);
+    if (store.state.selection === selection) store.set(chain);
   });
 }
 
 function onSample(sample) {
-  const batch = state.trace?.batch_size ?? state.sim?.batch_size ?? 1;
-  state.sample = Math.max(0, Math.min(batch - 1, sample));
-  serialise(() => refresh());
+  const batch = store.state.trace?.batch_size ?? 1;
+  serialise(() => refresh({ sample: Math.max(0, Math.min(batch - 1, sample)) }));
 }
 
 function setView(changes) {
-  state.view = { ...state.view, ...changes };
-  syncUrl();
-  scheduleRender();
+  store.set({ view: { ...store.state.view, ...changes } });
 }
 
 function onAction(action) {
@@ -444,7 +346,7 @@ function onKey(event) {
   } else if (event.key === "r" || event.key === "R") {
     stageAction("reset");
   } else if (event.key === "w") {
-    setView({ edges: state.view.edges === "W" ? "dW" : "W" });
+    setView({ edges: store.state.view.edges === "W" ? "dW" : "W" });
   } else if (event.key === "?" || event.key === "h") {
     views.dialogs.openHelp();
   }
@@ -452,19 +354,9 @@ function onKey(event) {
 
 // ---------------------------------------------------------------------------- start
 
-async function main() {
-  const catalog = normaliseCatalog(await api.catalog());
-  state.catalog = catalog;
-  const { config, view } = readUrl(location.search, catalog.defaults);
-  if (config.dataset.name === "csv") {
-    // Uploaded rows live on the server only, never in a link: fall back to the default data.
-    config.dataset.name = catalog.defaults.dataset.name;
-    showError(new Error("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset."));
-  }
-  state.view = view;
-  state.config = config;
+function mountViews(catalog) {
   views = {
-    transport: new Transport(document.querySelector(".topbar"), {
+    transport: new Transport($(".topbar"), {
       onAction,
       onSpeed: (speed) => {
         setView({ speed });
@@ -478,9 +370,9 @@ async function main() {
     boundary: new BoundaryView($("#output"), { onToggle: setView }),
     loss: new LossChart($("#output"), { onScale: (scale) => setView({ scale }) }),
     dialogs: new Dialogs({
-      getHidden: () => state.view.hide,
+      getHidden: () => store.state.view.hide,
       onHide: (hide) => setView({ hide }),
-      isUploaded: () => state.config.dataset.name === "csv",
+      isUploaded: () => store.state.config.dataset.name === "csv",
     }),
   };
   mountControls($("#controls"), catalog, changeConfig, uploadCsv);
@@ -488,17 +380,37 @@ async function main() {
     button.addEventListener("click", () => setView({ edges: button.dataset.edges }));
   }
   document.addEventListener("keydown", onKey);
-  new ResizeObserver(scheduleRender).observe($("#app"));
+  new ResizeObserver(() => store.redraw()).observe($("#app"));
+  window.addEventListener("pagehide", () => stream?.stop());
+}
+
+async function loadCatalog() {
+  try {
+    return normaliseCatalog(await api.catalog());
+  } catch (error) {
+    throw new Error(`Could not load the catalog from the server (${error.message}): without it the page cannot build its controls. Reload to try again.`);
+  }
+}
+
+async function main() {
   $("#app").setAttribute("aria-busy", "true");
+  const catalog = await loadCatalog();
+  const { config, view } = readUrl(location.search, catalog.defaults);
+  if (config.dataset.name === "csv") {
+    // Uploaded rows live on the server only, never in a link: fall back to the default data.
+    config.dataset.name = catalog.defaults.dataset.name;
+    showError(new Error("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset."));
+  }
+  mountViews(catalog);
+  store.set({ catalog, config, view });
   try {
     await startSession(config);
   } catch (error) {
     // A hand-edited link may hold an invalid setup: say why, then fall back to the defaults.
     showError(new Error(`This link's setup was rejected (${error.message}); using the defaults.`));
-    state.config = catalog.defaults;
+    store.set({ config: catalog.defaults });
     await startSession(catalog.defaults);
   }
-  window.addEventListener("pagehide", () => stream?.stop());
   requestAnimationFrame(() => pending === 0 && $("#app").setAttribute("aria-busy", "false"));
 }
 

@@ -9,8 +9,10 @@ import { decodeGrid, paintScalarInto } from "./heatmap.js";
 import { clear, setAttrs, setText, svg } from "./dom.js";
 import { CLASS_COLOURS, diverging, NEGATIVE, POSITIVE } from "./palette.js";
 import { fmt, layerName } from "./format.js";
-import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation } from "./trace-fields.js";
+import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
+import { datasetInfo } from "./catalog.js";
+import { unchanged } from "./store.js";
 
 const LABEL_SPACE = 32;
 // Column captions when columns are narrow (deep networks).
@@ -67,17 +69,23 @@ export class NetworkView {
     new ResizeObserver(() => this.state && this.update(this.state, { force: true })).observe(this.stage);
   }
 
-  /** Column sizes: inputs, hidden units..., outputs. */
+  /**
+   * Column sizes (inputs, hidden units…, outputs) of the network the trace comes from, so a
+   * config change still on its way to the server never reshapes numbers it did not produce.
+   * Before the first trace: the config's.
+   */
   columnSizes(state) {
-    const hidden = state.config.layers.map((l) => l.units);
-    const traceLayers = state.trace?.layers;
-    let outputs = traceLayers?.length ? traceLayers[traceLayers.length - 1].fan_out : null;
-    if (!outputs) {
-      const dataset = state.catalog.datasetByName[state.config.dataset.name];
-      outputs = dataset?.task === "multiclass" ? dataset.n_classes : 1;
-    }
-    const inputs = traceLayers?.length ? traceLayers[0].fan_in : state.config.features.length;
-    return [inputs, ...hidden, outputs];
+    const layers = state.trace?.layers;
+    if (layers?.length) return [layers[0].fan_in, ...layers.map((layer) => layer.fan_out)];
+    const dataset = datasetInfo(state);
+    const outputs = dataset?.task === "multiclass" ? dataset.n_classes : 1;
+    return [state.config.features.length, ...state.config.layers.map((l) => l.units), outputs];
+  }
+
+  /** Activation of column c (1 … last; the output's is the head), from the trace if any. */
+  activationOf(state, c) {
+    if (c === this.layout.sizes.length - 1) return state.trace?.head ?? null;
+    return state.trace?.layers?.[c - 1]?.activation ?? state.config.layers[c - 1]?.activation;
   }
 
   computeLayout(sizes, width, height) {
@@ -189,7 +197,10 @@ export class NetworkView {
       this.signature = signature;
       force = true;
     }
-    const sim = state.sim;
+    const { trace, boundary, sim, selection, view, config, data, playing } = state;
+    const drawn = { trace, boundary, sim, selection, view, config, data, playing };
+    if (!force && unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
     const lit = this.litColumns(sim, sizes.length);
     this.svg.dataset.lit = String(lit);
     this.svg.dataset.columns = String(sizes.length);
@@ -219,14 +230,13 @@ export class NetworkView {
 
   drawLabels(state) {
     const { sizes } = this.layout;
-    const layers = state.config.layers;
     const narrow = this.layout.gap < 64;
     this.labels.forEach((label, c) => {
       let text = narrow ? "in" : "Input";
       if (c === sizes.length - 1) text = narrow ? "out" : "Output";
       else if (c > 0) text = narrow ? `L${c}` : `Layer ${c}`;
       setText(label, text);
-      const activation = c === sizes.length - 1 ? state.trace?.head : layers[c - 1]?.activation;
+      const activation = c === 0 ? null : this.activationOf(state, c);
       setText(this.activationLabels[c], c === 0 || !activation ? "" : narrow ? SHORT_NAMES[activation] ?? activation.slice(0, 4) : displayName(activation).replace(/ \(.*\)$/, ""));
     });
     const featureLabels = Object.fromEntries(state.catalog.features.map((f) => [f.name, f.label || f.name]));
@@ -239,9 +249,9 @@ export class NetworkView {
    */
   atlasFor(state) {
     const { sizes } = this.layout;
-    const task = state.catalog.datasetByName[state.config.dataset.name]?.task;
+    const task = datasetInfo(state)?.task;
     const centres = sizes.map((_, c) => {
-      const activation = c > 0 && c < sizes.length - 1 ? state.config.layers[c - 1]?.activation : null;
+      const activation = c > 0 && c < sizes.length - 1 ? this.activationOf(state, c) : null;
       return activation ? activationCentre(state.catalog, activation) : 0;
     });
     const key = `${task}|${centres.join()}|${sizes.join()}`;
@@ -332,8 +342,6 @@ export class NetworkView {
     const { sizes, node } = this.layout;
     const sim = state.sim;
     const layers = state.trace?.layers ?? [];
-    const backwardDone = (l) =>
-      sim && ((sim.stage === "backward" && sim.layer !== null && l >= sim.layer) || sim.stage === "update");
     for (let c = 0; c < sizes.length; c++) {
       const column = this.columns[c];
       const isLit = c < lit;
@@ -341,7 +349,8 @@ export class NetworkView {
       column.classList.toggle("current", sim?.stage === "forward" && c === (sim.layer ?? -1) + 1);
       const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
       const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
-      const dz = c > 0 && backwardDone(c - 1) ? neuronMeanAbsDz(layers[c - 1]) : null;
+      // Null until the backward pass has reached this layer: no marker, never a made-up size.
+      const dz = c > 0 ? neuronMeanAbsDz(layers[c - 1]) : null;
       for (let k = 0; k < sizes[c]; k++) {
         const cell = this.neurons[c][k];
         const colour = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
@@ -529,7 +538,8 @@ export class NetworkView {
     const layer = this.state.trace?.layers?.[edge.layer];
     const w = layerMatrix(layer, "W")?.[edge.i]?.[edge.j];
     const dW = layerMatrix(layer, "dW")?.[edge.i]?.[edge.j];
-    this.tooltip.textContent = `w[${edge.i + 1}→${edge.j + 1}] into ${layerName(edge.layer, this.edges.length)}: ${fmt(w)} · dW ${fmt(dW)} · click for its chain rule`;
+    const trace = this.state.trace;
+    this.tooltip.textContent = `w[${edge.i + 1}→${edge.j + 1}] into ${layerName(edge.layer, this.edges.length)}: ${traceText(trace, w, fmt)} · dW ${traceText(trace, dW, fmt)} · click for its chain rule`;
     this.tooltip.hidden = false;
     this.tooltip.style.left = `${Math.min(x + 12, this.layout.width - 180)}px`;
     this.tooltip.style.top = `${y + 12}px`;

@@ -1,58 +1,43 @@
-// Reading per-layer arrays out of a /trace response. Kept in one place so the views agree on
-// what "the weights of layer l" or "mean |dz| of neuron j" means.
+// Reading a layer of a /trace answer (app/schemas.py LayerTraceModel), exactly as the server
+// sends it. A value the server has not computed yet (dz before the backward pass, the update
+// ratio before the first update) is null here, and views say so instead of drawing a number.
+
+/** The server's word for a value that does not exist yet at this stage. */
+export const NOT_YET = "not computed yet";
 
 /** The (fan_in, fan_out) matrix `name` ("W" or "dW") of a trace layer, or null. */
 export function layerMatrix(layer, name) {
-  const value = layer?.[name] ?? layer?.arrays?.[name];
-  return Array.isArray(value) && Array.isArray(value[0]) ? value : null;
+  return layer?.[name] ?? null;
 }
 
-function columnMeans(matrix, transform) {
-  if (!Array.isArray(matrix) || !Array.isArray(matrix[0])) return null;
-  const sums = new Array(matrix[0].length).fill(0);
-  let rows = 0;
-  for (const row of matrix) {
-    rows += 1;
-    for (let j = 0; j < row.length; j++) sums[j] += transform(row[j] ?? Number.NaN);
-  }
-  return sums.map((s) => s / rows);
-}
-
-/** Mean activation of each neuron over the batch (for lighting neurons in the forward pass). */
+/** Mean activation of each neuron over the batch (`a_mean`), null before its forward stage. */
 export function neuronMeanActivation(layer) {
-  if (Array.isArray(layer?.a_mean)) return layer.a_mean;
-  if (Array.isArray(layer?.neurons?.a_mean)) return layer.neurons.a_mean;
-  return columnMeans(layer?.a ?? layer?.arrays?.a, (v) => v);
+  return layer?.a_mean ?? null;
 }
 
-/** Mean |dz| of each neuron over the batch (sizes the backward pulses), or null. */
+/** Mean |dz| of each neuron over the batch (`dz_mean_abs`), null before its backward stage. */
 export function neuronMeanAbsDz(layer) {
-  if (Array.isArray(layer?.dz_mean_abs)) return layer.dz_mean_abs;
-  if (Array.isArray(layer?.mean_abs_dz_per_neuron)) return layer.mean_abs_dz_per_neuron;
-  if (Array.isArray(layer?.neurons?.dz_mean_abs)) return layer.neurons.dz_mean_abs;
-  const fromBatch = columnMeans(layer?.dz ?? layer?.arrays?.dz, Math.abs);
-  if (fromBatch) return fromBatch;
-  const mean = layer?.mean_abs_dz;
-  return typeof mean === "number" ? new Array(layer.fan_out).fill(mean) : null;
+  return layer?.dz_mean_abs ?? null;
 }
 
-/** A named statistic of a layer: top-level field first, then summaries. */
+/** A per-layer statistic (grad_norm, mean_abs_dz, dead_fraction, …), or null. */
 export function layerStat(layer, name) {
-  const value = layer?.[name] ?? layer?.stats?.[name];
-  return typeof value === "number" ? value : null;
+  return layer?.[name] ?? null;
 }
 
-/** `{counts, edges}` histogram of one array (z, a, dz, dW, W) of a layer, or null. */
+/** `{counts, edges}` of the histogram of one array (W, z, a, dz, dW), or null when the layer
+ * has no summary of it yet. The server sends equal bins from lo to hi. */
 export function layerHistogram(layer, name) {
-  const summary = layer?.summaries?.[name] ?? layer?.summary?.[name];
-  const histogram = summary?.histogram;
-  if (!histogram) return null;
-  if (Array.isArray(histogram)) return { counts: histogram[0], edges: histogram[1] };
-  if (histogram.edges) return histogram;
-  // Equal bins from lo to hi: edge k = lo + k·(hi − lo)/bins.
+  const histogram = layer?.summaries?.[name]?.histogram;
+  if (!histogram || histogram.lo === null || histogram.hi === null) return null;
   const { counts, lo, hi } = histogram;
-  if (!counts?.length || lo === null || hi === null || lo === undefined) return null;
   const edges = Array.from({ length: counts.length + 1 }, (_, k) => lo + (k * (hi - lo)) / counts.length);
   return { counts, edges };
 }
 
+/** A trace number as text: formatted when present; when null, why (after divergence a null
+ * is a non-finite value, otherwise the stage that computes it has not run yet). */
+export function traceText(trace, value, format) {
+  if (value !== null && value !== undefined) return format(value);
+  return trace?.diverged ? "n/a (diverged)" : NOT_YET;
+}

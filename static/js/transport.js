@@ -24,11 +24,14 @@ export function describeStage(sim, playing) {
   return text;
 }
 
-/** The button that → presses next: the stage machine's order, forward → loss → backward → update. */
-export function nextAction(sim) {
-  if (sim?.stage === "loss" || (sim?.stage === "backward" && sim.layer > 0)) return "backward";
-  return sim?.stage === "backward" ? "update" : "forward";
-}
+// The server names the stage the next stepping call runs (state.next); these say which button
+// runs it and what to call it. The loss closes the forward pass, so the Forward button runs it.
+const STAGE_BUTTON = { forward: "forward", loss: "forward", backward: "backward", update: "update" };
+const STAGE_LABEL = { forward: "Forward", loss: "Loss", backward: "Backward", update: "Update" };
+const FORWARD_BUTTON = {
+  forward: { text: "Forward ▸", title: "Forward one layer (→ steps through every stage)" },
+  loss: { text: "Loss ▸", title: "Compute the loss of this batch (→ steps through every stage)" },
+};
 
 export class Transport {
   constructor(header, { onAction, onSpeed }) {
@@ -38,6 +41,7 @@ export class Transport {
       [...header.querySelectorAll(".transport [data-action]")].map((button) => [button.dataset.action, button]),
     );
     for (const button of Object.values(this.buttons)) {
+      // Read at click time: the Forward button's action follows the next stage (forward or loss).
       button.addEventListener("click", () => onAction(button.dataset.action));
     }
     this.speed = header.querySelector("input[name=speed]");
@@ -55,18 +59,23 @@ export class Transport {
     setText(play, state.playing ? "❚❚ Pause" : "▶ Play");
     play.setAttribute("aria-pressed", String(state.playing));
     const ready = Boolean(state.sessionId) && !state.playing;
-    const inBackwardPhase = sim && (sim.stage === "loss" || sim.stage === "backward");
-    this.buttons.forward.disabled = !ready || inBackwardPhase;
-    this.buttons.backward.disabled = !ready || (sim?.stage === "backward" && sim.layer === 0);
+    const next = sim?.next?.stage;
+    const forward = this.buttons.forward;
+    const forwardStage = next === "loss" ? "loss" : "forward";
+    forward.dataset.action = forwardStage;
+    setText(forward, FORWARD_BUTTON[forwardStage].text);
+    forward.title = FORWARD_BUTTON[forwardStage].title;
+    forward.disabled = !ready || next !== forwardStage;
+    this.buttons.backward.disabled = !ready || next === "update";
     this.buttons.update.disabled = !ready;
     this.buttons.step.disabled = !ready;
     this.buttons.reset.disabled = !state.sessionId;
     play.disabled = !state.sessionId;
-    // Ring the button that comes next, so a learner is never left facing only greyed-out arrows.
-    const next = ready ? nextAction(sim) : null;
-    for (const [action, button] of Object.entries(this.buttons)) button.classList.toggle("is-next", action === next);
-    const label = next && this.buttons[next].textContent.replace(/[^A-Za-z]/g, "");
-    setText(this.nextHint, next ? `next: ${label} (→)` : "");
+    // Ring the button that runs the next stage, so a learner is never left facing only
+    // greyed-out arrows.
+    const ringed = ready && next ? STAGE_BUTTON[next] : null;
+    for (const [action, button] of Object.entries(this.buttons)) button.classList.toggle("is-next", action === ringed);
+    setText(this.nextHint, ringed ? `next: ${STAGE_LABEL[next]} (→)` : "");
     if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
     setText(this.speedLabel, SPEEDS[state.view.speed]?.label ?? "");
   }

@@ -6,6 +6,7 @@
 import { clear, html } from "./dom.js";
 import { exact, fmt, layerName } from "./format.js";
 import { layerMatrix } from "./trace-fields.js";
+import { unchanged } from "./store.js";
 
 const MAX_TERMS = 12;
 
@@ -23,15 +24,19 @@ export class WeightInspector {
   constructor(element, { onSample }) {
     this.root = element;
     this.onSample = onSample;
-    this.key = "";
+    this.drawn = null;
+  }
+
+  /** The inspector body was cleared for another view: draw from scratch next time. */
+  forget() {
+    this.drawn = null;
   }
 
   update(state) {
-    const selection = state.selection;
-    const chain = state.chain;
-    const key = `${JSON.stringify(selection)}|${state.traceVersion}|${chain ? state.chainVersion : "-"}|${state.chainError}`;
-    if (key === this.key) return;
-    this.key = key;
+    const { selection, chain } = state;
+    const drawn = { selection, trace: state.trace, chain, chainError: state.chainError, sample: state.sample };
+    if (unchanged(this.drawn, drawn)) return;
+    this.drawn = drawn;
     clear(this.root);
     const { layer, i, j } = selection;
     // Which weight and sample these numbers belong to, readable without parsing the text.
@@ -72,19 +77,19 @@ export class WeightInspector {
         quantity(downstreamLabel, chain.downstream, "downstream"),
         quantity(`δ_${j + 1} = f′(z) · ${isOutput ? "∂L/∂a" : "Σ"}`, chain.delta_j, "delta_j"),
         quantity("∂L_n/∂w = δ · a (this sample)", chain.grad_sample, "grad_sample"),
-        quantity(`batch average over ${chain.batch_size ?? "the batch"}`, chain.batch_average, "batch_average"),
+        quantity(`batch average over ${chain.batch_size}`, chain.batch_average, "batch_average"),
         quantity("dW shown on the edge", chain.dW_ij, "dW_ij", this.agreement(chain, state)),
       ),
     );
-    const terms = chain.terms ?? [];
+    const terms = chain.terms;
     if (terms.length) {
       const rows = terms.slice(0, MAX_TERMS).map((term) =>
         html(
           "tr",
           {},
-          html("td", { text: String((term.k ?? term[0]) + 1) }),
-          html("td", { text: fmt(term.w_jk ?? term[1], 4) }),
-          html("td", { text: fmt(term.delta_k ?? term[2], 4) }),
+          html("td", { text: String(term.k + 1) }),
+          html("td", { text: fmt(term.w_jk, 4) }),
+          html("td", { text: fmt(term.delta_k, 4) }),
         ),
       );
       this.root.append(

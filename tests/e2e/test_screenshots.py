@@ -2,12 +2,14 @@
 
 Each test drives the page into one state, checks the state is really on screen, and saves a
 PNG into the screenshot folder: overview after training, forward stepping, backward through a
-deep sigmoid network, the weight inspector, divergence, a multiclass run and the tablet layout.
+deep sigmoid network, the weight inspector, divergence, a multiclass run, the tablet layout,
+and the next-stage hint at every viewport size from desktop to phone.
 """
 
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PageWatch
@@ -21,6 +23,9 @@ from tests.e2e.test_visualiser import (
 
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 1024, "height": 768}
+# The sizes the page is looked at before front-end work counts as done: desktop, landscape and
+# portrait tablet, phone.
+VIEWPORTS = [(1440, 900), (1024, 768), (768, 1024), (390, 844)]
 
 
 def train_until(page: Page, at_least: str) -> None:
@@ -118,4 +123,24 @@ def test_screenshot_divergence_stops_play_and_says_where(
     )
     settled(page)
     page.screenshot(path=screenshot_dir / "divergence.png")
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_screenshot_next_stage_at_every_size(
+    page: Page, watch: PageWatch, screenshot_dir: Path, width: int, height: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    open_page(page, "/?data=xor&layers=6:tanh,6:tanh")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+        settled(page)
+    expect(page.locator(".next-hint")).to_have_text("next: Loss (→)")
+    # Nothing spills sideways, and the whole transport and its status are on screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for button in page.locator(".transport button").all():
+        expect(button).to_be_in_viewport(ratio=1)
+    expect(page.locator(STATUS)).to_be_in_viewport(ratio=1)
+    expect(page.locator(".next-hint")).to_be_in_viewport(ratio=1)
+    page.screenshot(path=screenshot_dir / f"next-loss-{width}x{height}.png")
     watch.assert_clean()

@@ -8,7 +8,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, WebSocket, expect
 
 from tests.e2e.conftest import PageWatch
 
@@ -419,3 +419,233 @@ def test_uploaded_csv_disables_noise_and_samples_until_a_built_in_dataset(
     expect(noise).not_to_have_attribute("aria-description", re.compile("."))
     settled(page)
     watch.assert_clean()
+
+
+# The transport's words for the stages the server names in state.next.
+STAGE_WORDS = {"forward": "Forward", "loss": "Loss", "backward": "Backward", "update": "Update"}
+
+
+def server_state(page: Page) -> dict:
+    session = page.locator("#app").get_attribute("data-session-id")
+    return page.request.get(f"/api/sessions/{session}").json()["state"]
+
+
+def server_trace(page: Page) -> dict:
+    session = page.locator("#app").get_attribute("data-session-id")
+    return page.request.get(f"/api/sessions/{session}/trace").json()
+
+
+def test_next_stage_hint_and_ring_follow_the_server_through_a_whole_step(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, TWO_TANH)  # three weight layers: forward ×3, loss, backward ×3, update
+    hint = page.locator(".next-hint")
+    ringed = page.locator(".transport .is-next")
+    seen = []
+    for _ in range(8):
+        settled(page)
+        word = STAGE_WORDS[server_state(page)["next"]["stage"]]
+        seen.append(word)
+        expect(hint).to_have_text(f"next: {word} (→)")
+        expect(ringed).to_have_count(1)
+        expect(ringed).to_have_text(re.compile(word))
+        expect(ringed).to_be_enabled()
+        page.keyboard.press("ArrowRight")
+    assert seen == ["Forward"] * 3 + ["Loss"] + ["Backward"] * 3 + ["Update"], seen
+    expect(page.locator(STATUS)).to_have_text("step 1 · update")
+    settled(page)
+    expect(hint).to_have_text("next: Forward (→)")
+    watch.assert_clean()
+
+
+def test_after_the_last_forward_layer_the_forward_button_runs_the_loss(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, TWO_TANH)
+    for _ in range(3):
+        page.get_by_role("button", name="Forward").click()
+        settled(page)
+    expect(page.locator(STATUS)).to_have_text("step 0 · forward · output layer")
+    expect(page.locator(".next-hint")).to_have_text("next: Loss (→)")
+    expect(page.get_by_role("button", name="Forward")).to_have_count(0)
+    loss = page.get_by_role("button", name="Loss")
+    expect(loss).to_have_class(re.compile(r"\bis-next\b"))
+    loss.click()
+    expect(page.locator(STATUS)).to_have_text("step 0 · loss")
+    settled(page)
+    assert server_state(page)["stage"] == "loss"
+    # In the backward half the Forward button is back to its name, greyed out.
+    expect(page.get_by_role("button", name="Forward")).to_be_disabled()
+    expect(page.locator(".next-hint")).to_have_text("next: Backward (→)")
+    watch.assert_clean()
+
+
+def test_no_dz_is_shown_before_the_backward_pass_reaches_a_layer(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, TWO_TANH)
+    for _ in range(4):  # forward through all three layers, then the loss
+        page.keyboard.press("ArrowRight")
+        settled(page)
+    expect(page.locator(STATUS)).to_have_text("step 0 · loss")
+    marks = page.locator("svg.network-svg .dz-mark")
+    expect(marks).to_have_count(8 + 8 + 1)
+    sizes = marks.evaluate_all("(ms) => ms.map((m) => [m.dataset.dz, m.getAttribute('r')])")
+    assert {(dz, float(r)) for dz, r in sizes} == {("", 0.0)}  # no value, no marker
+    inspector = page.locator("#inspector .inspector-body")
+    expect(inspector).to_have_attribute("data-layer", "0")
+    expect(inspector.locator(".histogram.empty")).to_have_text(
+        ["dz = ∂L/∂z: not computed yet", "dW = ∂L/∂W: not computed yet"]
+    )
+    expect(inspector.locator("[data-field=mean_abs_dz] dd")).to_have_text("not computed yet")
+    bars = page.locator("#flow .flow-bar")
+    for k in range(3):
+        expect(bars.nth(k)).to_have_attribute("data-mean-abs-dz", "")
+
+    page.keyboard.press("ArrowRight")  # backward through the output layer only
+    expect(page.locator(STATUS)).to_have_text("step 0 · backward · output layer")
+    settled(page)
+    trace = server_trace(page)
+    assert [layer["dz_mean_abs"] is None for layer in trace["layers"]] == [True, True, False]
+    output = page.locator("svg.network-svg .column[data-column='3'] .dz-mark")
+    assert [float(v) for v in output.evaluate_all("(ms) => ms.map((m) => m.dataset.dz)")] == (
+        trace["layers"][2]["dz_mean_abs"]
+    )
+    hidden = page.locator("svg.network-svg .column[data-column='1'] .dz-mark")
+    assert set(hidden.evaluate_all("(ms) => ms.map((m) => m.dataset.dz)")) == {""}
+    expect(inspector.locator("[data-field=mean_abs_dz] dd")).to_have_text("not computed yet")
+    expect(bars.nth(2)).to_have_attribute(
+        "data-mean-abs-dz", str(trace["layers"][2]["mean_abs_dz"])
+    )
+    watch.assert_clean()
+
+
+def test_switching_to_one_dimensional_data_keeps_only_the_features_it_can_feed(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, "/?data=circle&features=x1,x2,x1_sq,x1x2&layers=4:tanh")
+    catalog = page.request.get("/api/catalog").json()
+    usable = next(d for d in catalog["datasets"] if d["name"] == "sine")["features"]
+    page.get_by_role("radio", name="sine").click()
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    settled(page)
+    expect(page).to_have_url(re.compile(r"features=x1,x1_sq(&|$)"))
+    boxes = page.locator(".features input[type=checkbox]")
+    for k in range(boxes.count()):
+        box = boxes.nth(k)
+        name = box.get_attribute("value")
+        if name in usable:
+            expect(box).to_be_enabled()
+        else:
+            expect(box).to_be_disabled()
+    checked = boxes.evaluate_all("(bs) => bs.filter((b) => b.checked).map((b) => b.value)")
+    assert checked == ["x1", "x1_sq"]
+    session = page.locator("#app").get_attribute("data-session-id")
+    assert page.request.get(f"/api/sessions/{session}").json()["config"]["features"] == checked
+    expect(page.locator("svg.network-svg .input-label")).to_have_text(["x₁", "x₁²"])
+    expect(page.locator("canvas.boundary")).to_have_attribute("data-task", "regression")
+    # Back to 2-D data, which feeds more: the default features that fit, x2 included again.
+    page.get_by_role("radio", name="circle").click()
+    expect(page).to_have_url(re.compile(r"features=x1,x2(&|$)"))
+    settled(page)
+    expect(page.get_by_role("checkbox", name="x₂", exact=True)).to_be_enabled()
+    watch.assert_clean()
+
+
+def test_a_live_field_changed_while_playing_applies_without_a_rebuild(
+    page: Page, watch: PageWatch
+) -> None:
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    open_page(page, TWO_TANH + "&batch=16&speed=2")
+    session = page.locator("#app").get_attribute("data-session-id")
+    page.get_by_role("button", name="Play").click()
+    status = page.locator(STATUS)
+    expect(status).not_to_have_attribute("data-step", re.compile(r"^[0-2]$"))
+    changed_at = step_status(page)
+    page.get_by_label("Batch size", exact=True).select_option("4")
+    expect(page).to_have_url(re.compile(r"batch=4(&|$)"))
+    # Training went on: same session, same socket, the step count kept climbing from there.
+    expect(status).to_contain_text("playing")
+    expect(status).not_to_have_attribute(
+        "data-step", re.compile(rf"^({'|'.join(str(s) for s in range(changed_at + 3))})$")
+    )
+    page.get_by_role("button", name="Pause").click()
+    expect(status).not_to_contain_text("playing")
+    settled(page)
+    assert page.locator("#app").get_attribute("data-session-id") == session
+    assert len(sockets) == 1
+    answer = page.request.get(f"/api/sessions/{session}").json()
+    assert answer["config"]["batch_size"] == 4
+    # No rebuild: the history still holds every step from the first one.
+    history = page.request.get(f"/api/sessions/{session}/history").json()
+    assert history["total"] == answer["state"]["step"] > changed_at
+    expect(page.locator("#controls")).to_have_attribute("aria-busy", "false")
+    expect(page.get_by_label("Batch size", exact=True)).to_have_value("4")
+    watch.assert_clean()
+
+
+def test_which_fields_apply_live_comes_from_the_catalog(page: Page, watch: PageWatch) -> None:
+    """With a catalog listing no live field, a change while playing stops, applies, resumes."""
+
+    def without_live_fields(route: Route) -> None:
+        route.fulfill(json={**route.fetch().json(), "live_fields": []})
+
+    page.route("**/api/catalog", without_live_fields)
+    sockets: list[WebSocket] = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    open_page(page, TWO_TANH + "&speed=2")
+    page.get_by_role("button", name="Play").click()
+    expect(page.locator(STATUS)).to_contain_text("playing")
+    with page.expect_websocket():  # playing starts again on a new connection
+        page.get_by_label("Learning rate", exact=True).select_option("0.1")
+    expect(page).to_have_url(re.compile(r"lr=0\.1(&|$)"))
+    expect(page.locator(STATUS)).to_contain_text("playing")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator(STATUS)).not_to_contain_text("playing")
+    settled(page)
+    assert len(sockets) == 2
+    session = page.locator("#app").get_attribute("data-session-id")
+    assert page.request.get(f"/api/sessions/{session}").json()["config"]["learning_rate"] == 0.1
+    watch.assert_clean()
+
+
+def test_a_config_change_shows_at_once_and_the_server_answer_replaces_it(
+    page: Page, watch: PageWatch
+) -> None:
+    open_page(page, TWO_TANH + "&lr=0.03")
+    held: list[Route] = []
+
+    def hold_patches(route: Route) -> None:
+        if route.request.method == "PATCH":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/sessions/*", hold_patches)
+    page.get_by_label("Learning rate", exact=True).select_option("0.1")
+    # While the server has not answered: the link and the control show the choice, the setup
+    # panel says it is waiting.
+    expect(page).to_have_url(re.compile(r"lr=0\.1(&|$)"))
+    controls = page.locator("#controls")
+    expect(controls).to_have_attribute("aria-busy", "true")
+    for _ in range(200):  # each call lets Playwright hand the held request to the handler
+        if held:
+            break
+        page.evaluate("0")
+    assert len(held) == 1
+    expect(page.get_by_label("Learning rate", exact=True)).to_have_value("0.1")
+    held[0].continue_()
+    expect(controls).to_have_attribute("aria-busy", "false")
+    settled(page)
+    expect(page.get_by_label("Learning rate", exact=True)).to_have_value("0.1")
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    watch.assert_clean()
+
+
+def test_a_page_without_its_catalog_says_so(page: Page) -> None:
+    page.route("**/api/catalog", lambda route: route.fulfill(status=503, body="down"))
+    page.goto("/")
+    expect(page.locator(".error-banner")).to_contain_text("Could not load the catalog")
+    expect(page.locator(STATUS)).to_have_text("Could not reach the server")
+    expect(page.locator("#controls select")).to_have_count(0)
