@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real server on a free loopback port."""
+"""Fixtures shared by every test folder: a real server on a free loopback port, and the
+``slow`` group (whole-tool checks) that only ``pytest --run-slow`` runs."""
 
 import os
 import socket
@@ -12,6 +13,37 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+_SLOW_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the slow whole-tool checks (wheel, Dockerfile replay, mypy, pytest "
+        "in a subprocess); plain pytest deselects them",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --run-slow, deselect (not skip) the tests marked slow: the quick loop."""
+    if config.getoption("--run-slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.stash[_SLOW_DESELECTED] = len(slow)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    deselected = config.stash.get(_SLOW_DESELECTED, 0)
+    if deselected:
+        terminalreporter.write_line(
+            f"{deselected} slow whole-tool checks deselected; pytest --run-slow runs them too"
+        )
 
 
 def free_port() -> int:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -20,7 +22,7 @@ def readme_commands() -> list[str]:
 def test_readme_has_the_install_and_the_test_command() -> None:
     commands = readme_commands()
     assert "pip install -e . && backprop-lab serve" in commands[0]
-    assert commands[1].endswith("pytest")
+    assert commands[1].endswith("pytest --run-slow")  # the run-everything command
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
@@ -39,6 +41,7 @@ def test_every_setting_is_documented() -> None:
         assert f"`BACKPROP_LAB_{name.upper()}`" in README, name
 
 
+@pytest.mark.slow
 def test_mypy_passes_on_engine_and_app() -> None:
     result = subprocess.run(
         [str(BIN / "mypy"), "engine", "app"], cwd=ROOT, capture_output=True, text=True
@@ -55,6 +58,7 @@ def test_no_third_party_or_foreign_assets_in_the_page() -> None:
             assert ".min." not in path.name, path
 
 
+@pytest.mark.slow
 def test_browser_tests_fail_rather_than_skip_under_ci_without_chromium(tmp_path: Path) -> None:
     """Under CI=true a missing Chromium is an error; elsewhere a skip with the install hint."""
     test = "tests/e2e/test_page_loads.py::test_page_loads_without_errors_or_foreign_requests"
