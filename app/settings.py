@@ -5,13 +5,12 @@ here, so a classroom host can tighten or loosen it without touching code.
 """
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import DirectoryPath, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_ROOT = Path(__file__).resolve().parent.parent
+from app.resources import page_dir
 
 
 class Settings(BaseSettings):
@@ -22,8 +21,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port the server listens on.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    static_dir: Path = Field(_ROOT / "static", description="Folder served at /static.")
-    templates_dir: Path = Field(_ROOT / "templates", description="Jinja2 page templates.")
+    static_dir: DirectoryPath = Field(
+        default_factory=lambda: page_dir("static"), description="Folder served at /static."
+    )
+    templates_dir: DirectoryPath = Field(
+        default_factory=lambda: page_dir("templates"), description="Jinja2 page templates."
+    )
 
     # Session store.
     session_ttl_seconds: float = Field(1800.0, gt=0, description="Idle time before a session ends.")

@@ -1,9 +1,11 @@
 """The project's front door stays true: README commands, CI script, code quality."""
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,21 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
     assert "ruff check" in CI_SCRIPT
     assert "ruff format --check" in CI_SCRIPT
+
+
+def test_minimum_constraints_match_pyproject() -> None:
+    """CI installs .ci/minimum-constraints.txt; it must still say what pyproject.toml declares."""
+    spec = importlib.util.spec_from_file_location("pins", ROOT / ".ci" / "pins.py")
+    assert spec is not None and spec.loader is not None
+    pins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pins)
+    written = (ROOT / ".ci" / "minimum-constraints.txt").read_text()
+    assert written == pins.minimum_constraints(), "run: python .ci/pins.py minimums"
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert len([line for line in written.splitlines() if "==" in line]) == len(dependencies)
+    for step in ("pins.py build-minimum", "-c .ci/minimum-constraints.txt", "pytest -q"):
+        assert step in CI_SCRIPT, step
+    assert "tests/api" in CI_SCRIPT
 
 
 def test_every_setting_is_documented() -> None:
