@@ -99,7 +99,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "proxy_headers": True,  # X-Forwarded-* from the proxies below give the client's address
+        "proxy_headers": True,  # honoured only from the addresses in forwarded_allow_ips
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "ws_max_size": settings.max_request_bytes,  # one WebSocket message, like one body
         "ws_per_message_deflate": settings.ws_compression,
