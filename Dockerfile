@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 
-# Build stage: install the package and its dependencies into a self-contained venv.
+# Build stage: the pinned dependencies in a layer of their own (a code change does not reinstall
+# them), then the package itself, whose wheel carries the page's static files and templates.
 FROM python:3.12-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -8,26 +9,33 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Exact versions for reproducible builds; regenerate with `python .ci/pins.py image`.
+COPY .ci/image-requirements.txt ./
+RUN pip install --no-cache-dir --requirement image-requirements.txt
+COPY pyproject.toml README.md LICENSE ./
 COPY app ./app
 COPY engine ./engine
-RUN pip install --no-cache-dir .
+COPY static ./static
+COPY templates ./templates
+# Built with the pinned setuptools above; `pip check` proves the pinned set is complete.
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . && pip check
 
-# Runtime stage: the venv, the page's templates and static files, nothing else.
+# Runtime stage: the venv and nothing else.
 FROM python:3.12-slim AS runtime
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    BACKPROP_LAB_STATIC_DIR=/app/static \
-    BACKPROP_LAB_TEMPLATES_DIR=/app/templates
+    BACKPROP_LAB_HOST=0.0.0.0 \
+    BACKPROP_LAB_PORT=8000 \
+    BACKPROP_LAB_FORWARDED_ALLOW_IPS=*
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY static ./static
-COPY templates ./templates
 USER 10001:10001
 EXPOSE 8000
-# The slim image has no curl: probe /healthz with the standard library.
+# The slim image has no curl: probe /healthz with the standard library, on the port in use.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
-# One worker: sessions live in the process's memory. Behind a reverse proxy, trust its headers.
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "*"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('BACKPROP_LAB_PORT', '8000'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status != 200)"]
+# The same command as outside the image: every BACKPROP_LAB_* setting means the same here.
+# One process: sessions live in its memory. Proxy headers are trusted from any address (the
+# container sits behind a reverse proxy); set BACKPROP_LAB_FORWARDED_ALLOW_IPS to narrow that.
+CMD ["backprop-lab", "serve"]

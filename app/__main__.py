@@ -1,10 +1,10 @@
-"""``python -m app [--host H] [--port P]`` does what ``backprop-lab serve`` does."""
+"""``python -m app [options]`` does what ``backprop-lab serve [options]`` does."""
 
 import sys
 
 from app.cli import main
 
 _argv = sys.argv[1:]
-if not _argv or _argv[0] not in {"serve", "--version", "-h", "--help"}:
-    _argv = ["serve", *_argv]
-raise SystemExit(main(_argv))
+if _argv[:1] not in (["serve"], ["--version"]):
+    _argv = ["serve", *_argv]  # --help included: it lists the server's options
+raise SystemExit(main(_argv, prog="python -m app"))

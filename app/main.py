@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -70,7 +70,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     templates = Jinja2Templates(directory=settings.templates_dir)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    # HEAD too: uptime monitors and link checkers probe with it.
+    @app.api_route(
+        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     def page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "index.html", {"version": __version__})
 
@@ -82,6 +85,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     def healthz() -> Health:
         """Liveness probe for containers and load balancers."""
         return Health(status="ok", version=__version__)
+
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers ask for /favicon.ico by themselves; the page's SVG icon answers."""
+        icon = settings.static_dir / "favicon.svg"
+        if not icon.is_file():  # a replacement static folder without an icon
+            raise HTTPException(404, "no favicon.svg in the static folder")
+        return FileResponse(icon, media_type="image/svg+xml")
 
     return app
 

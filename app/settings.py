@@ -5,25 +5,36 @@ here, so a classroom host can tighten or loosen it without touching code.
 """
 
 from functools import lru_cache
-from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
-from pydantic import Field
+from pydantic import DirectoryPath, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_ROOT = Path(__file__).resolve().parent.parent
+from app.resources import page_dir
+
+ENV_PREFIX = "BACKPROP_LAB_"
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 class Settings(BaseSettings):
     """Configuration of one server process; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(env_prefix="BACKPROP_LAB_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
     host: str = Field("127.0.0.1", description="Interface the server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port the server listens on.")
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    static_dir: Path = Field(_ROOT / "static", description="Folder served at /static.")
-    templates_dir: Path = Field(_ROOT / "templates", description="Jinja2 page templates.")
+    log_level: LogLevel = Field("info", description="Least severe server log message shown.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto headers are trusted: comma-separated "
+        "addresses or networks, or * for any.",
+    )
+    static_dir: DirectoryPath = Field(
+        default_factory=lambda: page_dir("static"), description="Folder served at /static."
+    )
+    templates_dir: DirectoryPath = Field(
+        default_factory=lambda: page_dir("templates"), description="Jinja2 page templates."
+    )
 
     # Session store.
     session_ttl_seconds: float = Field(1800.0, gt=0, description="Idle time before a session ends.")
@@ -80,6 +91,35 @@ class Settings(BaseSettings):
     busy_retry_after_seconds: int = Field(
         5, ge=1, le=3600, description="Retry-After of a 503 when every session slot is busy."
     )
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def allowed_values(field: str) -> str:
+    """What ``field`` accepts, in words, from its own type and bounds (for error messages)."""
+    info = Settings.model_fields[field]
+    annotation = info.annotation
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in get_args(annotation))
+    if annotation is bool:
+        return "true or false"
+    kinds: dict[object, str] = {int: "an integer", float: "a number", str: "text"}
+    kind = kinds.get(annotation, "an existing folder")
+    # pydantic keeps ge=/le=/gt=/lt= as annotated-types rules, each with one attribute.
+    bounds = {
+        name: getattr(rule, name)
+        for rule in info.metadata
+        for name in ("gt", "ge", "lt", "le")
+        if hasattr(rule, name)
+    }
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} from {bounds['ge']} to {bounds['le']}"
+    symbols = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    limits = " and ".join(f"{symbols[name]} {value}" for name, value in bounds.items())
+    return f"{kind} {limits}" if limits else kind
 
 
 @lru_cache

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real server on a free loopback port."""
+"""Fixtures shared by every test folder: a real server on a free loopback port, and the
+``slow`` group (whole-tool checks) that only ``pytest --run-slow`` runs."""
 
 import os
 import socket
@@ -7,11 +8,44 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+_SLOW_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the slow whole-tool checks (wheel, Dockerfile replay, mypy, pytest "
+        "in a subprocess); plain pytest deselects them",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --run-slow, deselect (not skip) the tests marked slow: the quick loop."""
+    if config.getoption("--run-slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.stash[_SLOW_DESELECTED] = len(slow)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    deselected = config.stash.get(_SLOW_DESELECTED, 0)
+    if deselected:
+        checks = "check" if deselected == 1 else "checks"
+        terminalreporter.write_line(
+            f"{deselected} slow whole-tool {checks} deselected; pytest --run-slow runs them too"
+        )
 
 
 def free_port() -> int:
@@ -21,12 +55,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``backprop-lab serve`` (via ``python -m app``) and wait for /healthz."""
+def start_server(
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+    cwd: Path = ROOT,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``backprop-lab serve`` (by default via ``python -m app``) and wait for /healthz.
+
+    ``command`` replaces the start of the command line (``[".../backprop-lab", "serve"]`` for
+    an installed copy); ``--host`` and ``--port`` are added to it.
+    """
     port = free_port()
+    start = command or [sys.executable, "-m", "app", "serve"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
+        [*start, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=cwd,
         env={**os.environ, "BACKPROP_LAB_LOG_LEVEL": "warning", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
@@ -50,6 +93,45 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# What pip prints when it cannot reach the package index (as opposed to any other failure).
+_UNREACHABLE = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "Connection refused",
+    "ConnectTimeoutError",
+    "Read timed out",
+)
+
+
+def run_needing_index(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command that installs from the package index (a pip install, a Dockerfile RUN).
+
+    Offline, the test is skipped saying so rather than failing with a network error; under
+    ``CI=true`` it fails with the same one-line reason, as CI always has the index. Any other
+    failure fails the test with the command's output.
+    """
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    output = result.stdout + result.stderr
+    if result.returncode != 0 and not _index_reachable(kwargs.get("env")):
+        signs = [line for line in output.splitlines() if any(s in line for s in _UNREACHABLE)]
+        cause = (signs or ["pip could not reach it"])[0].strip()[:200]
+        reason = f"needs the package index, which is unreachable: {cause}"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    assert result.returncode == 0, f"{command} failed:\n{output[-4000:]}"
+    return result
+
+
+def _index_reachable(env: dict[str, str] | None) -> bool:
+    """Whether pip, configured as for the failed command, can list a package's versions."""
+    probe = [sys.executable, "-m", "pip", "index", "versions", "pip", "--retries", "1"]
+    return subprocess.run(probe, capture_output=True, env=env, timeout=120).returncode == 0
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,23 @@ def test_page_is_rendered_from_the_template_with_security_headers() -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
+def test_head_answers_like_get_for_the_page_and_health() -> None:
+    c = client()
+    for path in ("/", "/healthz"):
+        head, get = c.head(path), c.get(path)
+        assert head.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_favicon_is_the_page_icon() -> None:
+    response = client().get("/favicon.ico")
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.content == client().get("/static/favicon.svg").content
+    assert response.content.startswith(b"<svg")
+    assert '<link rel="icon" href="/static/favicon.svg"' in client().get("/").text
+
+
 def test_page_has_no_inline_script_and_no_foreign_urls() -> None:
     html = client().get("/").text
     assert "<script>" not in html  # every script is an external module file

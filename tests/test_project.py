@@ -1,10 +1,14 @@
 """The project's front door stays true: README commands, CI script, code quality."""
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -20,7 +24,7 @@ def readme_commands() -> list[str]:
 def test_readme_has_the_install_and_the_test_command() -> None:
     commands = readme_commands()
     assert "pip install -e . && backprop-lab serve" in commands[0]
-    assert commands[1].endswith("pytest")
+    assert commands[1].endswith("pytest --run-slow")  # the run-everything command
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
@@ -32,6 +36,21 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "ruff format --check" in CI_SCRIPT
 
 
+def test_minimum_constraints_match_pyproject() -> None:
+    """CI installs .ci/minimum-constraints.txt; it must still say what pyproject.toml declares."""
+    spec = importlib.util.spec_from_file_location("pins", ROOT / ".ci" / "pins.py")
+    assert spec is not None and spec.loader is not None
+    pins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pins)
+    written = (ROOT / ".ci" / "minimum-constraints.txt").read_text()
+    assert written == pins.minimum_constraints(), "run: python .ci/pins.py minimums"
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert len([line for line in written.splitlines() if "==" in line]) == len(dependencies)
+    for step in ("pins.py build-minimum", "-c .ci/minimum-constraints.txt", "pytest -q"):
+        assert step in CI_SCRIPT, step
+    assert "tests/api" in CI_SCRIPT
+
+
 def test_every_setting_is_documented() -> None:
     from app.settings import Settings
 
@@ -39,6 +58,7 @@ def test_every_setting_is_documented() -> None:
         assert f"`BACKPROP_LAB_{name.upper()}`" in README, name
 
 
+@pytest.mark.slow
 def test_mypy_passes_on_engine_and_app() -> None:
     result = subprocess.run(
         [str(BIN / "mypy"), "engine", "app"], cwd=ROOT, capture_output=True, text=True
@@ -55,6 +75,7 @@ def test_no_third_party_or_foreign_assets_in_the_page() -> None:
             assert ".min." not in path.name, path
 
 
+@pytest.mark.slow
 def test_browser_tests_fail_rather_than_skip_under_ci_without_chromium(tmp_path: Path) -> None:
     """Under CI=true a missing Chromium is an error; elsewhere a skip with the install hint."""
     test = "tests/e2e/test_page_loads.py::test_page_loads_without_errors_or_foreign_requests"
