@@ -22,7 +22,7 @@ from app import __version__
 from tests.conftest import ROOT, run_needing_index, start_server, stop_server
 
 pytestmark = pytest.mark.slow
-PAGE_FOLDERS = ("static", "templates")
+PAGE_FOLDERS = ("static", "templates", "lessons")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def test_wheel_carries_every_module_and_page_file_inside_the_package(
     code = [path for path in files_under("app", "engine") if "__pycache__" not in path]
     page = [f"app/{path}" for path in files_under(*PAGE_FOLDERS)]  # static/x -> app/static/x
     assert not set(code + page) - names
-    assert not any(name.startswith(("static/", "templates/")) for name in names)
+    assert not any(name.startswith(tuple(f"{f}/" for f in PAGE_FOLDERS)) for name in names)
     assert metadata["License-Expression"] == "MIT"
     assert f"{info}/licenses/LICENSE" in names
     assert "backprop-lab = app.cli:main" in entry_points
