@@ -14,7 +14,8 @@ import orjson
 from pydantic import Field
 
 from app.errors import InputError
-from app.schemas import ConfigModel, Stage, StrictModel
+from app.schemas.requests import ConfigModel, StrictModel
+from app.schemas.session import Stage
 from engine.config import Limits
 from engine.errors import ConfigError
 from engine.trainer import Trainer

@@ -16,7 +16,7 @@ from app import __version__
 from app.bodylimit import BodySizeLimitMiddleware
 from app.errors import install_handlers
 from app.routers import catalog, inspect, sessions, stream, training
-from app.schemas import Health
+from app.schemas.health import Health
 from app.security import SecurityHeadersMiddleware
 from app.sessions import Clock, SessionStore, Workers
 from app.settings import Settings, get_settings
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(StreamBufferLimitMiddleware)  # outermost: sees the server's own send
     install_handlers(app)
     for module in (catalog, sessions, training, inspect, stream):
-        app.include_router(module.router)
+        app.include_router(module.build_router(settings))
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     app.mount(
         "/docs-assets",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas import PatchedSessionModel, SessionModel
+from app.schemas.session import PatchedSessionModel, SessionModel
 from engine.config import NetworkConfig
 from tests.api.conftest import create
 

@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas import (
-    BoundaryModel,
-    CatalogModel,
-    ChainModel,
-    DataModel,
-    GradcheckModel,
-    HistoryModel,
-    StateModel,
-    TraceModel,
-)
+from app.schemas.boundary import BoundaryModel
+from app.schemas.catalog import CatalogModel
+from app.schemas.data import DataModel
+from app.schemas.diagnostics import ChainModel, GradcheckModel
+from app.schemas.history import HistoryModel
+from app.schemas.session import StateModel
+from app.schemas.trace import TraceModel
 from tests.api.conftest import create, make_client
 
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from app.schemas import FrameModel
+from app.schemas.stream import FrameModel
 from tests.api.conftest import DIVERGING, create, make_client, strict_json
 
 

@@ -1,0 +1,193 @@
+"""What clients send: strict request models, integer ranges, and the network config.
+
+Requests are strict: a boolean is not a number (``"seed": false`` and ``"steps": true`` are
+refused), a string is not a number, NaN and Infinity are refused, and an unknown key is
+refused with the list of valid ones. The engine checks every config value against the
+server's limits (``ConfigError`` names the field); the models here check the JSON shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+from engine.config import SEED_MAX, NetworkConfig
+
+_DEFAULT = NetworkConfig().to_dict()
+_DEFAULT_LAYER: dict[str, Any] = (
+    _DEFAULT["layers"][0] if _DEFAULT["layers"] else {"units": 8, "activation": "tanh"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IntRange:
+    """``Annotated`` metadata: an integer in ``lo..hi`` (or one of ``words``, e.g. ``"all"``).
+
+    The bounds are published in the schema (``minimum``/``maximum``), and every refusal,
+    whatever was sent, is one error naming the whole range: ``must be an integer in 2..128,
+    got 500``. ``hi`` may be the name of a limit read from the validation context instead
+    (WebSocket messages: the server's settings are known only when one arrives).
+    """
+
+    lo: int
+    hi: int | str
+    words: tuple[str, ...] = ()
+
+    def bounds(self, context: Any) -> tuple[int, int]:
+        hi = context[self.hi] if isinstance(self.hi, str) else self.hi
+        return self.lo, int(hi)
+
+    def message(self, lo: int, hi: int) -> str:
+        words = "".join(f" or {word!r}" for word in self.words)
+        return f"must be an integer in {lo}..{hi}{words}, got {{got}}"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        inner = handler(source)
+
+        def check(value: Any, validate: Any, info: core_schema.ValidationInfo) -> Any:
+            lo, hi = self.bounds(info.context)
+            try:
+                checked = validate(value)
+            except ValidationError:
+                checked = None
+            if checked in self.words:
+                return checked
+            if isinstance(checked, int) and not isinstance(checked, bool):
+                if lo <= checked <= hi:
+                    return checked
+                value = checked  # parsed (from a query string, say): show it as a number
+            raise PydanticCustomError("int_range", self.message(lo, hi), {"got": repr(value)})
+
+        return core_schema.with_info_wrap_validator_function(check, inner)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        numbers = [out, *out.get("anyOf", [])]
+        for branch in numbers:
+            if branch.get("type") == "integer":
+                branch["minimum"] = self.lo
+                if isinstance(self.hi, int):
+                    branch["maximum"] = self.hi
+        return out
+
+
+class StrictModel(BaseModel):
+    """Strict types; unknown keys are refused with the list of valid ones; no NaN/Infinity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [str(k) for k in data if k not in cls.model_fields]
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_field",
+                    "unknown field '{field}'; valid: {valid}",
+                    {"field": unknown[0], "valid": ", ".join(cls.model_fields)},
+                )
+        return data
+
+
+# ----------------------------------------------------------------------------- the config
+# Ranges that depend on the server's limits are in the descriptions (GET /api/catalog lists
+# the limits); the engine checks them all and names the field.
+
+
+class DatasetModel(StrictModel):
+    name: str = Field(
+        _DEFAULT["dataset"]["name"], description="Dataset key (see /api/catalog) or 'csv'."
+    )
+    n_samples: int = Field(
+        _DEFAULT["dataset"]["n_samples"], description="Points, 10..max_samples (train + test)."
+    )
+    noise: float = Field(_DEFAULT["dataset"]["noise"], description="Noise level, 0..1.")
+    train_fraction: float = Field(
+        _DEFAULT["dataset"]["train_fraction"], description="Share used for training, 0.1..0.9."
+    )
+    seed: int = Field(_DEFAULT["dataset"]["seed"], description=f"Data seed, 0..{SEED_MAX}.")
+
+
+class LayerModel(StrictModel):
+    units: int = Field(_DEFAULT_LAYER["units"], description="Neurons, 1..max_width.")
+    activation: str = Field(_DEFAULT_LAYER["activation"], description="Activation key.")
+
+
+class InitModel(StrictModel):
+    name: str = Field(_DEFAULT["init"]["name"], description="Initialiser key.")
+    scale: float | None = Field(
+        _DEFAULT["init"]["scale"], description="Gain / σ / bound (> 0); null = its default."
+    )
+
+
+class OptimizerModel(BaseModel):
+    """``name`` plus the optimiser's hyperparameters, flat (e.g. ``beta1``, ``momentum``)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra={"additionalProperties": {"type": "number"}},
+    )
+    __pydantic_extra__: dict[str, float] = Field(init=False)
+
+    name: str = Field(_DEFAULT["optimizer"]["name"], description="Optimiser key.")
+
+
+class ConfigModel(StrictModel):
+    """A network configuration: every field optional; the defaults are the teaching defaults."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DEFAULT]})
+
+    dataset: DatasetModel = Field(default_factory=DatasetModel)
+    features: list[str] = Field(
+        list(_DEFAULT["features"]), description="Input features (see catalog), at least one."
+    )
+    layers: list[LayerModel] = Field(
+        default_factory=lambda: [LayerModel(**layer) for layer in _DEFAULT["layers"]],
+        description="Hidden layers only, 0..max_depth of them.",
+    )
+    init: InitModel = Field(default_factory=InitModel)
+    loss: str | None = Field(_DEFAULT["loss"], description="Loss key; null = the task's default.")
+    optimizer: OptimizerModel = Field(default_factory=OptimizerModel)
+    learning_rate: float = Field(_DEFAULT["learning_rate"], description="0 < η ≤ 100.")
+    batch_size: int = Field(
+        _DEFAULT["batch_size"], description="≥ 1; above the training set size = full batch."
+    )
+    l1: float = Field(_DEFAULT["l1"], description="L1 penalty, 0..1.")
+    l2: float = Field(_DEFAULT["l2"], description="L2 penalty, 0..1.")
+    grad_clip: float | None = Field(
+        _DEFAULT["grad_clip"], description="Max global gradient norm (> 0); null = off."
+    )
+    seed: int = Field(_DEFAULT["seed"], description=f"Weight and shuffle seed, 0..{SEED_MAX}.")
+
+    @classmethod
+    def from_engine(cls, config: NetworkConfig) -> ConfigModel:
+        """A session's (valid) config as the model answers carry."""
+        return cls.model_validate(config.to_dict())
+
+
+def config_patch(model: ConfigModel) -> dict[str, Any]:
+    """The fields a client actually sent, as config JSON (layers are always whole objects)."""
+    patch = model.model_dump(exclude_unset=True)
+    if "layers" in model.model_fields_set:
+        patch["layers"] = [layer.model_dump() for layer in model.layers]
+    return patch
