@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from app import __version__
 from app.bodylimit import BodySizeLimitMiddleware
 from app.errors import install_handlers
+from app.methods import MethodsMiddleware
 from app.routers import catalog, inspect, sessions, stream, training
 from app.schemas.health import Health
 from app.security import SecurityHeadersMiddleware
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, limit_for=_body_limits(settings))
+    app.add_middleware(MethodsMiddleware)  # HEAD, OPTIONS and 405s on the API
     app.add_middleware(SecurityHeadersMiddleware)  # every response carries it
     app.add_middleware(StreamBufferLimitMiddleware)  # outermost: sees the server's own send
     install_handlers(app)
