@@ -18,15 +18,23 @@ from app.sessions import Session, SessionNotFoundError, SessionStore
 
 T = TypeVar("T")
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": MessageBody, "description": "Unknown session (never created or expired)."},
+# The error answers a route documents: only those it can give. (FastAPI documents a 422 for
+# every route with a parameter, a path's session id included; INVALID gives it its shape.)
+Responses = dict[int | str, dict[str, Any]]
+INVALID: Responses = {
     422: {
         "model": ValidationErrorBody,
         "description": "Invalid input: `detail` lists `{loc, msg, type}` per problem.",
     },
 }
-TOO_LARGE: dict[int | str, dict[str, Any]] = {
+NOT_FOUND: Responses = {
+    404: {"model": MessageBody, "description": "Unknown session (never created or expired)."},
+}
+TOO_LARGE: Responses = {
     413: {"model": MessageBody, "description": "The body is larger than max_request_bytes."},
+}
+BUSY: Responses = {
+    503: {"model": MessageBody, "description": "Every session slot is in use (Retry-After)."},
 }
 
 

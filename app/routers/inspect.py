@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Response
 
 from app import operations as ops
 from app.deps import SessionDep, StoreDep
-from app.routers.common import ERROR_RESPONSES, JsonRoute, answer
+from app.routers.common import INVALID, NOT_FOUND, JsonRoute, answer
 from app.schemas.boundary import BoundaryModel
 from app.schemas.data import DataModel
 from app.schemas.diagnostics import ChainModel, GradcheckModel
@@ -32,7 +32,10 @@ HEAVY_GRID = 32  # boundaries above this side go to the pool of long work
 def build_router(settings: Settings) -> APIRouter:
     """The read-only routes, their query bounds taken from ``settings``."""
     router = APIRouter(
-        prefix="/api/sessions", tags=["inspect"], responses=ERROR_RESPONSES, route_class=JsonRoute
+        prefix="/api/sessions",
+        tags=["inspect"],
+        responses={**INVALID, **NOT_FOUND},
+        route_class=JsonRoute,
     )
     # The widest network and the largest batch any session on this server can have.
     last_row = max(settings.max_samples, settings.max_csv_rows) - 1

@@ -10,18 +10,15 @@ from app import operations as ops
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import BodyTooLarge, InputError
 from app.imports import ExportModel
-from app.routers.common import ERROR_RESPONSES, TOO_LARGE, JsonRoute, answer
+from app.routers.common import BUSY, INVALID, NOT_FOUND, TOO_LARGE, JsonRoute, answer
 from app.schemas.errors import MessageBody
 from app.schemas.requests import ConfigModel, config_patch
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel
 from app.settings import Settings
 
 router = APIRouter(
-    prefix="/api/sessions", tags=["sessions"], responses=ERROR_RESPONSES, route_class=JsonRoute
+    prefix="/api/sessions", tags=["sessions"], responses=INVALID, route_class=JsonRoute
 )
-BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"model": MessageBody, "description": "Every slot is in use (Retry-After)."}
-}
 
 CONFIG_EXAMPLES: dict[str, Any] = {
     "defaults": {"summary": "Teaching defaults (empty body)", "value": {}},
@@ -97,13 +94,15 @@ async def import_session(request: Request, store: StoreDep, settings: SettingsDe
     return await answer(store, session, ops.session, status=201)
 
 
-@router.get("/{session_id}", response_model=SessionModel)
+@router.get("/{session_id}", response_model=SessionModel, responses=NOT_FOUND)
 async def get_session(session: SessionDep, store: StoreDep) -> Response:
     """The session's config and state."""
     return await answer(store, session, ops.session)
 
 
-@router.patch("/{session_id}", response_model=PatchedSessionModel, responses=TOO_LARGE)
+@router.patch(
+    "/{session_id}", response_model=PatchedSessionModel, responses={**NOT_FOUND, **TOO_LARGE}
+)
 async def patch_session(
     session: SessionDep,
     store: StoreDep,
@@ -118,7 +117,7 @@ async def patch_session(
     return await answer(store, session, lambda s: ops.patch(s, changes, limits), heavy=True)
 
 
-@router.delete("/{session_id}", status_code=204, response_class=Response)
+@router.delete("/{session_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
 async def delete_session(session: SessionDep, store: StoreDep) -> Response:
     """End the session now (it would otherwise expire after the idle TTL)."""
     async with store.hold(session):
@@ -126,13 +125,15 @@ async def delete_session(session: SessionDep, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{session_id}/reset", response_model=SessionModel, responses=TOO_LARGE)
+@router.post(
+    "/{session_id}/reset", response_model=SessionModel, responses={**NOT_FOUND, **TOO_LARGE}
+)
 async def reset_session(session: SessionDep, store: StoreDep) -> Response:
     """Back to step 0 with the same config: same initial weights, history cleared."""
     return await answer(store, session, ops.reset)
 
 
-@router.get("/{session_id}/export", response_model=ExportModel)
+@router.get("/{session_id}/export", response_model=ExportModel, responses=NOT_FOUND)
 async def export_session(session: SessionDep, store: StoreDep) -> Response:
     """Everything needed to continue exactly: config, parameters, optimiser state, generator
     state, step, history (and uploaded data). Floats are exact; non-finite values (after
@@ -143,7 +144,10 @@ async def export_session(session: SessionDep, store: StoreDep) -> Response:
 @router.post(
     "/{session_id}/dataset",
     response_model=DatasetUploadModel,
-    responses={413: {"model": MessageBody, "description": "Larger than max_csv_bytes."}},
+    responses={
+        **NOT_FOUND,
+        413: {"model": MessageBody, "description": "Larger than max_csv_bytes."},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

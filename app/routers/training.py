@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 
 from app import operations as ops
 from app.deps import SessionDep, StoreDep
-from app.routers.common import ERROR_RESPONSES, TOO_LARGE, JsonRoute, answer
+from app.routers.common import INVALID, NOT_FOUND, TOO_LARGE, JsonRoute, answer
 from app.schemas.requests import IntRange, StrictModel
 from app.schemas.session import StateModel
 from app.settings import Settings
@@ -38,7 +38,7 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(
         prefix="/api/sessions",
         tags=["training"],
-        responses={**ERROR_RESPONSES, **TOO_LARGE},
+        responses={**INVALID, **NOT_FOUND, **TOO_LARGE},
         route_class=JsonRoute,
     )
 
