@@ -100,7 +100,7 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def fuzz_client() -> Iterator[TestClient]:
-    with make_client(**LIMITS) as client:
+    with make_client(None, **LIMITS) as client:
         yield client
 
 

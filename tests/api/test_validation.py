@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -173,7 +174,7 @@ def test_request_body_size_limit() -> None:
         response = client.post("/api/sessions", json=big)
         assert response.status_code == 413 and "2048" in response.json()["detail"]
 
-        def chunks():  # no Content-Length: counted while streaming
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
             yield b'{"features": ['
             for _ in range(500):
                 yield b'"x1", '
