@@ -8,6 +8,7 @@ server's limits (``ConfigError`` names the field); the models here check the JSO
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from engine.config import SEED_MAX, NetworkConfig
+from engine.config import POSITIVE, SEED_MAX, UNIT, Interval, NetworkConfig
 
 _DEFAULT = NetworkConfig().to_dict()
 _DEFAULT_LAYER: dict[str, Any] = (
@@ -108,8 +109,20 @@ class StrictModel(BaseModel):
 
 
 # ----------------------------------------------------------------------------- the config
-# Ranges that depend on the server's limits are in the descriptions (GET /api/catalog lists
-# the limits); the engine checks them all and names the field.
+# The engine checks every value and names the field (its messages say the allowed range).
+# Fixed ranges are published in the schema too (tests check they are the engine's); ranges
+# set by the server's limits are in the descriptions (GET /api/catalog lists the limits).
+
+
+def published(interval: Interval) -> dict[str, Any]:
+    """An engine range as JSON Schema keywords, for the schema only (the engine checks it)."""
+    out: dict[str, Any] = {"exclusiveMinimum" if interval.lo_open else "minimum": interval.lo}
+    if math.isfinite(interval.hi):
+        out["exclusiveMaximum" if interval.hi_open else "maximum"] = interval.hi
+    return {"json_schema_extra": out}
+
+
+SEEDS = published(Interval(0, SEED_MAX))
 
 
 class DatasetModel(StrictModel):
@@ -117,24 +130,34 @@ class DatasetModel(StrictModel):
         _DEFAULT["dataset"]["name"], description="Dataset key (see /api/catalog) or 'csv'."
     )
     n_samples: int = Field(
-        _DEFAULT["dataset"]["n_samples"], description="Points, 10..max_samples (train + test)."
+        _DEFAULT["dataset"]["n_samples"],
+        description="Points (train + test), 10..max_samples; uploaded data: its row count.",
+        **published(Interval(2)),
     )
-    noise: float = Field(_DEFAULT["dataset"]["noise"], description="Noise level, 0..1.")
+    noise: float = Field(
+        _DEFAULT["dataset"]["noise"], description="Noise level.", **published(UNIT)
+    )
     train_fraction: float = Field(
-        _DEFAULT["dataset"]["train_fraction"], description="Share used for training, 0.1..0.9."
+        _DEFAULT["dataset"]["train_fraction"],
+        description="Share used for training.",
+        **published(Interval(0.1, 0.9)),
     )
-    seed: int = Field(_DEFAULT["dataset"]["seed"], description=f"Data seed, 0..{SEED_MAX}.")
+    seed: int = Field(_DEFAULT["dataset"]["seed"], description="Data seed.", **SEEDS)
 
 
 class LayerModel(StrictModel):
-    units: int = Field(_DEFAULT_LAYER["units"], description="Neurons, 1..max_width.")
+    units: int = Field(
+        _DEFAULT_LAYER["units"], description="Neurons, 1..max_width.", **published(Interval(1))
+    )
     activation: str = Field(_DEFAULT_LAYER["activation"], description="Activation key.")
 
 
 class InitModel(StrictModel):
     name: str = Field(_DEFAULT["init"]["name"], description="Initialiser key.")
     scale: float | None = Field(
-        _DEFAULT["init"]["scale"], description="Gain / σ / bound (> 0); null = its default."
+        _DEFAULT["init"]["scale"],
+        description="Gain / σ / bound; null = the initialiser's default.",
+        **published(POSITIVE),
     )
 
 
@@ -159,7 +182,9 @@ class ConfigModel(StrictModel):
 
     dataset: DatasetModel = Field(default_factory=DatasetModel)
     features: list[str] = Field(
-        list(_DEFAULT["features"]), description="Input features (see catalog), at least one."
+        list(_DEFAULT["features"]),
+        description="Input features (see the catalog), at least one.",
+        json_schema_extra={"minItems": 1},
     )
     layers: list[LayerModel] = Field(
         default_factory=lambda: [LayerModel(**layer) for layer in _DEFAULT["layers"]],
@@ -168,16 +193,24 @@ class ConfigModel(StrictModel):
     init: InitModel = Field(default_factory=InitModel)
     loss: str | None = Field(_DEFAULT["loss"], description="Loss key; null = the task's default.")
     optimizer: OptimizerModel = Field(default_factory=OptimizerModel)
-    learning_rate: float = Field(_DEFAULT["learning_rate"], description="0 < η ≤ 100.")
+    learning_rate: float = Field(
+        _DEFAULT["learning_rate"],
+        description="η (up to 100: large values show divergence).",
+        **published(Interval(0.0, 100.0, lo_open=True)),
+    )
     batch_size: int = Field(
-        _DEFAULT["batch_size"], description="≥ 1; above the training set size = full batch."
+        _DEFAULT["batch_size"],
+        description="Above the training set size = full batch.",
+        **published(Interval(1)),
     )
-    l1: float = Field(_DEFAULT["l1"], description="L1 penalty, 0..1.")
-    l2: float = Field(_DEFAULT["l2"], description="L2 penalty, 0..1.")
+    l1: float = Field(_DEFAULT["l1"], description="L1 penalty.", **published(UNIT))
+    l2: float = Field(_DEFAULT["l2"], description="L2 penalty.", **published(UNIT))
     grad_clip: float | None = Field(
-        _DEFAULT["grad_clip"], description="Max global gradient norm (> 0); null = off."
+        _DEFAULT["grad_clip"],
+        description="Max global gradient norm; null = off.",
+        **published(POSITIVE),
     )
-    seed: int = Field(_DEFAULT["seed"], description=f"Weight and shuffle seed, 0..{SEED_MAX}.")
+    seed: int = Field(_DEFAULT["seed"], description="Weight and shuffle seed.", **SEEDS)
 
     @classmethod
     def from_engine(cls, config: NetworkConfig) -> ConfigModel:

@@ -422,3 +422,61 @@ def test_an_import_missing_any_key_names_it_without_internal_errors(
             assert error["loc"][0] == "body", (path, error)
             for internal in ("KeyError", "TypeError", "Traceback", "Error("):
                 assert internal not in error["msg"], (path, error)
+
+
+def _config_bounds(spec: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """(field path, schema) for every config field whose schema publishes a range."""
+    schemas = spec["components"]["schemas"]
+    nested = {"dataset": ("dataset",), "layers": ("layers", 0), "init": ("init",)}
+    for name, prop in schemas["ConfigModel"]["properties"].items():
+        if name in nested:
+            ref = json_ref(prop.get("items", prop))
+            for inner, inner_prop in schemas[ref]["properties"].items():
+                yield (*nested[name], inner), inner_prop
+        else:
+            yield (name,), prop
+
+
+def json_ref(prop: dict[str, Any]) -> str:
+    refs = [
+        p["$ref"] for p in [prop, *prop.get("anyOf", []), *prop.get("allOf", [])] if "$ref" in p
+    ]
+    return str(refs[0]).rsplit("/", 1)[-1]
+
+
+def _config_with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    if path[0] == "layers":
+        return {"layers": [{"units": value, "activation": "tanh"}]}
+    return {path[0]: value} if len(path) == 1 else {path[0]: {path[1]: value}}
+
+
+def test_config_ranges_in_the_schema_are_the_engines(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    checked = []
+    for path, prop in _config_bounds(spec):
+        integer = prop.get("type") == "integer"
+        step = 1 if integer else 1e-9
+        # /openapi.json writes every bound as a float (FastAPI's schema model): 2 → 2.0
+        prop = {k: int(v) if integer and k.endswith("imum") else v for k, v in prop.items()}
+        outside, inside = [], []
+        if "minimum" in prop:
+            outside.append(prop["minimum"] - step)
+            if path != ("dataset", "n_samples"):  # 2 is for uploaded data; built-in: 10
+                inside.append(prop["minimum"])
+        if "exclusiveMinimum" in prop:
+            outside.append(prop["exclusiveMinimum"])
+            inside.append(prop["exclusiveMinimum"] + 1e-6)
+        if "maximum" in prop:
+            outside.append(prop["maximum"] + step)
+            inside.append(prop["maximum"])
+        for value in outside:
+            response = client.post("/api/sessions", json=_config_with(path, value))
+            assert response.status_code == 422, (path, value)
+            assert response.json()["detail"][0]["loc"] == ["body", *path], (path, value)
+        for value in inside:
+            response = client.post("/api/sessions", json=_config_with(path, value))
+            assert response.status_code == 201, (path, value, response.text)
+        checked.append(path)
+    assert len(checked) >= 10, (
+        checked
+    )  # noise, fraction, seeds, units, scale, η, batch, l1, l2, clip
