@@ -55,7 +55,7 @@ def clean_errors(errors: Iterable[Mapping[str, Any]], prefix: Loc = ()) -> list[
         loc = [*prefix, *error.get("loc", ())]
         ctx = error.get("ctx") or {}
         kind = str(error.get("type", "value_error"))
-        msg = str(error.get("msg", "")).removeprefix("Value error, ")
+        msg = str(error.get("msg", ""))
         if kind == "unknown_field" and "field" in ctx:
             loc.append(str(ctx["field"]))
         if kind == "json_invalid" and loc and isinstance(loc[-1], int):

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from app.schemas.data import PointsModel, Task
 from app.schemas.requests import ConfigModel
-from app.schemas.wire import Floats, Real, ResponseModel, floats
+from app.schemas.wire import Floats, Real, ResponseModel, attributes, floats
 from engine.activations import ACTIVATIONS, ALIASES, Activation
 from engine.config import LIVE_FIELDS, DatasetConfig
 from engine.datasets import DATASETS, FEATURES, DatasetSpec, features_for, make_dataset
@@ -36,13 +36,8 @@ class ActivationInfo(ResponseModel):
     def from_engine(cls, act: Activation) -> ActivationInfo:
         with np.errstate(all="ignore"):
             f, fprime = act.fn(CURVE_Z.copy()), act.grad(CURVE_Z.copy())
-        return cls(
-            name=act.name,
-            formula=act.formula,
-            derivative_formula=act.derivative_formula,
-            max_slope=act.max_slope,
-            curve=CurveModel(z=floats(CURVE_Z), f=floats(f), fprime=floats(fprime)),
-        )
+        curve = CurveModel(z=floats(CURVE_Z), f=floats(f), fprime=floats(fprime))
+        return cls(**attributes(act, cls, curve=curve))
 
 
 class InitializerInfo(ResponseModel):
@@ -133,25 +128,13 @@ class CatalogModel(ResponseModel):
             activations=[ActivationInfo.from_engine(act) for act in ACTIVATIONS.values()],
             activation_aliases=dict(ALIASES),
             initializers=[
-                InitializerInfo(
-                    name=i.name,
-                    description=i.description,
-                    uses_scale=i.uses_scale,
-                    default_scale=i.default_scale,
-                )
-                for i in INITIALIZERS.values()
+                InitializerInfo(**attributes(i, InitializerInfo)) for i in INITIALIZERS.values()
             ],
-            losses=[LossInfo(name=loss.name, formula=loss.formula) for loss in LOSSES.values()],
+            losses=[LossInfo(**attributes(loss, LossInfo)) for loss in LOSSES.values()],
             task_losses={task: list(names) for task, names in TASK_LOSSES.items()},
-            optimizers=[
-                OptimizerInfo(name=o.name, defaults=dict(o.defaults), formula=o.formula)
-                for o in OPTIMIZERS.values()
-            ],
+            optimizers=[OptimizerInfo(**attributes(o, OptimizerInfo)) for o in OPTIMIZERS.values()],
             datasets=[DatasetInfo.from_engine(spec) for spec in DATASETS.values()],
-            features=[
-                FeatureInfo(name=f.name, label=f.label, inputs=list(f.inputs))
-                for f in FEATURES.values()
-            ],
+            features=[FeatureInfo(**attributes(f, FeatureInfo)) for f in FEATURES.values()],
             limits=limits,
             defaults=defaults,
             live_fields=list(LIVE_FIELDS),

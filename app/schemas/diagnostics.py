@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.schemas.wire import Real, ResponseModel
+from app.schemas.wire import Real, ResponseModel, attributes
 from engine.diagnostics import ChainRule, GradientCheck
 
 
@@ -36,26 +36,8 @@ class ChainModel(ResponseModel):
 
     @classmethod
     def from_engine(cls, chain: ChainRule, diverged: bool) -> ChainModel:
-        return cls(
-            layer=chain.layer,
-            i=chain.i,
-            j=chain.j,
-            sample=chain.sample,
-            batch_size=chain.batch_size,
-            w_ij=chain.w_ij,
-            a_i=chain.a_i,
-            z_j=chain.z_j,
-            fprime_z_j=chain.fprime_z_j,
-            downstream=chain.downstream,
-            delta_j=chain.delta_j,
-            grad_sample=chain.grad_sample,
-            batch_average=chain.batch_average,
-            dW_ij=chain.dW_ij,
-            regularization_grad=chain.regularization_grad,
-            total_grad=chain.total_grad,
-            terms=[ChainTerm(k=k, w_jk=w, delta_k=d) for k, w, d in chain.terms],
-            diverged=diverged,
-        )
+        terms = [ChainTerm(k=k, w_jk=w, delta_k=d) for k, w, d in chain.terms]
+        return cls(**attributes(chain, cls, terms=terms, diverged=diverged))
 
 
 class LayerCheckModel(ResponseModel):
@@ -77,21 +59,5 @@ class GradcheckModel(ResponseModel):
 
     @classmethod
     def from_engine(cls, check: GradientCheck, diverged: bool) -> GradcheckModel:
-        return cls(
-            layers=[
-                LayerCheckModel(
-                    layer=lc.layer,
-                    weight_error=lc.weight_error,
-                    bias_error=lc.bias_error,
-                    n_weights_checked=lc.n_weights_checked,
-                    n_biases_checked=lc.n_biases_checked,
-                )
-                for lc in check.layers
-            ],
-            max_relative_error=check.max_relative_error,
-            passed=check.passed,
-            eps=check.eps,
-            tolerance=check.tolerance,
-            batch_size=check.batch_size,
-            diverged=diverged,
-        )
+        layers = [LayerCheckModel(**attributes(lc, LayerCheckModel)) for lc in check.layers]
+        return cls(**attributes(check, cls, layers=layers, diverged=diverged))

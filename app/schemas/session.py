@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 from pydantic import Field
 
 from app.schemas.requests import ConfigModel
-from app.schemas.wire import Real, ResponseModel
+from app.schemas.wire import Real, ResponseModel, attributes
 from engine.config import NetworkConfig
 from engine.stages import Divergence as EngineDivergence
 from engine.stages import Stage as EngineStage
@@ -23,7 +23,7 @@ class Divergence(ResponseModel):
 
     @classmethod
     def from_engine(cls, div: EngineDivergence | None) -> Divergence | None:
-        return None if div is None else cls(step=div.step, stage=div.stage, layer=div.layer)
+        return None if div is None else cls(**attributes(div, cls))
 
 
 class NextStage(ResponseModel):
@@ -55,21 +55,14 @@ class StateModel(ResponseModel):
     @classmethod
     def from_engine(cls, state: TrainerState) -> StateModel:
         return cls(
-            step=state.step,
-            stage=state.stage,
-            layer=state.cursor_layer,
-            n_layers=state.n_layers,
-            epoch=state.epoch,
-            batch_size=state.batch_size,
-            loss=state.loss,
-            train_loss=state.train_loss,
-            test_loss=state.test_loss,
-            train_accuracy=state.train_accuracy,
-            test_accuracy=state.test_accuracy,
-            regularization_loss=state.regularization_loss,
-            diverged=state.divergence is not None,
-            divergence=Divergence.from_engine(state.divergence),
-            next=NextStage.from_engine(state.next_stage),
+            **attributes(
+                state,
+                cls,
+                layer=state.cursor_layer,
+                diverged=state.divergence is not None,
+                divergence=Divergence.from_engine(state.divergence),
+                next=NextStage.from_engine(state.next_stage),
+            )
         )
 
 

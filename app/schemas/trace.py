@@ -11,7 +11,7 @@ from pydantic import Field
 
 from app.schemas.rounding import FRAME_DIGITS, round_many, round_stats
 from app.schemas.session import Stage
-from app.schemas.wire import Floats, Matrix, Real, ResponseModel, floats, ints
+from app.schemas.wire import Floats, Matrix, Real, ResponseModel, attributes, floats, ints
 from engine.trace import LayerTrace, StepTrace, Summary
 
 SUMMARY_STATS = ("mean", "std", "min", "max", "l2_norm")
@@ -166,13 +166,7 @@ class TraceModel(ResponseModel):
             prediction=None if prediction is None else floats(prediction[sample]),
             layers=layers,
             gradient_flow=[
-                FlowFactorModel(
-                    layer=f.layer,
-                    ratio=f.ratio,
-                    mean_abs_fprime=f.mean_abs_fprime,
-                    next_weight_norm=f.next_weight_norm,
-                )
-                for f in trace.gradient_flow
+                FlowFactorModel(**attributes(f, FlowFactorModel)) for f in trace.gradient_flow
             ],
             diverged=diverged,
             **extra,
@@ -186,6 +180,19 @@ def _rows_that_fit(trace: StepTrace, max_values: int) -> int:
     return max(1, min(trace.batch_x.shape[0], max_values // max(per_row, 1)))
 
 
+# Per layer, the numbers a trace copies as they are from the engine's LayerTrace.
+_LAYER_SCALARS = (
+    "index",
+    "activation",
+    "fan_in",
+    "fan_out",
+    "saturated_fraction",
+    "dead_fraction",
+    "update_ratio",
+    "mean_abs_dz",
+    "grad_norm",
+    "mean_abs_fprime",
+)
 # Per layer, the arrays a trace carries, in this order (rounded together in frames).
 _ARRAYS = ("W", "b", "dW", "db", "a_mean", "dz_mean_abs", *(f"sample_{n}" for n in SAMPLE_ARRAYS))
 
@@ -217,29 +224,9 @@ def _layers(trace: StepTrace, compact: bool, rows: int) -> list[LayerTraceModel]
         extra: dict[str, Any] = {} if compact else {"dW_update": floats(lt.dW_update)}
         if rows:
             extra.update({name: floats(_head(getattr(lt, name), rows)) for name in SAMPLE_ARRAYS})
-        out.append(
-            LayerTraceModel(
-                index=lt.index,
-                activation=lt.activation,
-                fan_in=lt.fan_in,
-                fan_out=lt.fan_out,
-                W=v["W"],
-                b=v["b"],
-                dW=v["dW"],
-                db=v["db"],
-                a_mean=v["a_mean"],
-                dz_mean_abs=v["dz_mean_abs"],
-                sample=SampleValues(**{n: v[f"sample_{n}"] for n in SAMPLE_ARRAYS}),
-                summaries=summaries,
-                saturated_fraction=lt.saturated_fraction,
-                dead_fraction=lt.dead_fraction,
-                update_ratio=lt.update_ratio,
-                mean_abs_dz=lt.mean_abs_dz,
-                grad_norm=lt.grad_norm,
-                mean_abs_fprime=lt.mean_abs_fprime,
-                **extra,
-            )
-        )
+        sample = SampleValues(**{n: v.pop(f"sample_{n}") for n in SAMPLE_ARRAYS})
+        scalars = {name: getattr(lt, name) for name in _LAYER_SCALARS}
+        out.append(LayerTraceModel(**scalars, **v, sample=sample, summaries=summaries, **extra))
     return out
 
 

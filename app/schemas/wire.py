@@ -43,6 +43,14 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
 
+def attributes(source: object, model: type[BaseModel], **given: Any) -> dict[str, Any]:
+    """The fields of ``model`` read from ``source`` (an engine dataclass) by name, except those
+    ``given``: an engine result whose names are the model's becomes its model in one call."""
+    return {
+        name: given[name] if name in given else getattr(source, name) for name in model.model_fields
+    }
+
+
 def floats(a: ArrayLike | None) -> Any:
     """A NumPy array (any shape) as nested lists of Python floats (NaN stays NaN until
     :func:`render` writes it as null); ``None`` stays ``None``."""
