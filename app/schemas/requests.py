@@ -9,7 +9,7 @@ server's limits (``ConfigError`` names the field); the models here check the JSO
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,12 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from engine.config import POSITIVE, SEED_MAX, UNIT, Interval, NetworkConfig
+from engine.activations import ACTIVATIONS, ALIASES
+from engine.config import CSV_DATASET, POSITIVE, SEED_MAX, UNIT, Interval, NetworkConfig
+from engine.datasets import DATASETS, FEATURES
+from engine.initializers import INITIALIZERS
+from engine.losses import LOSSES
+from engine.optimizers import OPTIMIZERS
 
 _DEFAULT = NetworkConfig().to_dict()
 _DEFAULT_LAYER: dict[str, Any] = (
@@ -125,9 +130,17 @@ def published(interval: Interval) -> dict[str, Any]:
 SEEDS = published(Interval(0, SEED_MAX))
 
 
+def one_of(names: Iterable[str]) -> dict[str, Any]:
+    """A registry's names as a JSON Schema enum (schema only: the engine checks the name and
+    answers with the valid ones)."""
+    return {"json_schema_extra": {"enum": list(names)}}
+
+
 class DatasetModel(StrictModel):
     name: str = Field(
-        _DEFAULT["dataset"]["name"], description="Dataset key (see /api/catalog) or 'csv'."
+        _DEFAULT["dataset"]["name"],
+        description="Dataset key (see /api/catalog), or 'csv' for data uploaded to the session.",
+        **one_of([*DATASETS, CSV_DATASET]),
     )
     n_samples: int = Field(
         _DEFAULT["dataset"]["n_samples"],
@@ -149,11 +162,17 @@ class LayerModel(StrictModel):
     units: int = Field(
         _DEFAULT_LAYER["units"], description="Neurons, 1..max_width.", **published(Interval(1))
     )
-    activation: str = Field(_DEFAULT_LAYER["activation"], description="Activation key.")
+    activation: str = Field(
+        _DEFAULT_LAYER["activation"],
+        description="Activation key.",
+        **one_of([*ACTIVATIONS, *ALIASES]),
+    )
 
 
 class InitModel(StrictModel):
-    name: str = Field(_DEFAULT["init"]["name"], description="Initialiser key.")
+    name: str = Field(
+        _DEFAULT["init"]["name"], description="Initialiser key.", **one_of(INITIALIZERS)
+    )
     scale: float | None = Field(
         _DEFAULT["init"]["scale"],
         description="Gain / σ / bound; null = the initialiser's default.",
@@ -172,7 +191,9 @@ class OptimizerModel(BaseModel):
     )
     __pydantic_extra__: dict[str, float] = Field(init=False)
 
-    name: str = Field(_DEFAULT["optimizer"]["name"], description="Optimiser key.")
+    name: str = Field(
+        _DEFAULT["optimizer"]["name"], description="Optimiser key.", **one_of(OPTIMIZERS)
+    )
 
 
 class ConfigModel(StrictModel):
@@ -183,15 +204,19 @@ class ConfigModel(StrictModel):
     dataset: DatasetModel = Field(default_factory=DatasetModel)
     features: list[str] = Field(
         list(_DEFAULT["features"]),
-        description="Input features (see the catalog), at least one.",
-        json_schema_extra={"minItems": 1},
+        description="Input features (see the catalog; 1-D data feeds x1 only), at least one.",
+        json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(FEATURES)}},
     )
     layers: list[LayerModel] = Field(
         default_factory=lambda: [LayerModel(**layer) for layer in _DEFAULT["layers"]],
         description="Hidden layers only, 0..max_depth of them.",
     )
     init: InitModel = Field(default_factory=InitModel)
-    loss: str | None = Field(_DEFAULT["loss"], description="Loss key; null = the task's default.")
+    loss: str | None = Field(
+        _DEFAULT["loss"],
+        description="Loss key (it must fit the data's task); null = the task's default.",
+        json_schema_extra={"enum": [*LOSSES, None]},
+    )
     optimizer: OptimizerModel = Field(default_factory=OptimizerModel)
     learning_rate: float = Field(
         _DEFAULT["learning_rate"],

@@ -446,7 +446,7 @@ def json_ref(prop: dict[str, Any]) -> str:
 
 def _config_with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     if path[0] == "layers":
-        return {"layers": [{"units": value, "activation": "tanh"}]}
+        return {"layers": [{"units": 4, "activation": "tanh", path[2]: value}]}
     return {path[0]: value} if len(path) == 1 else {path[0]: {path[1]: value}}
 
 
@@ -480,3 +480,32 @@ def test_config_ranges_in_the_schema_are_the_engines(client: TestClient) -> None
     assert len(checked) >= 10, (
         checked
     )  # noise, fraction, seeds, units, scale, η, batch, l1, l2, clip
+
+
+def test_config_names_in_the_schema_are_the_engines(client: TestClient) -> None:
+    """Every name the schema lists for an activation, initialiser, optimiser or dataset makes a
+    session; a name it does not list is refused at its field (the loss and the features must
+    also fit the data, which the engine checks: their unlisted names are refused too)."""
+    spec = client.get("/openapi.json").json()
+    listed = 0
+    for path, prop in _config_bounds(spec):
+        names = prop.get("enum") or prop.get("items", {}).get("enum")
+        if not names:
+            continue
+        value: Any = ["x9"] if path == ("features",) else "not-a-name"
+        response = client.post("/api/sessions", json=_config_with(path, value))
+        assert response.status_code == 422, path
+        assert response.json()["detail"][0]["loc"][: len(path) + 1] == ["body", *path]
+        if path in (("layers", 0, "activation"), ("init", "name"), ("dataset", "name")):
+            for name in names:
+                if name != "csv":
+                    body = _config_with(path, name)
+                    if path == ("dataset", "name"):
+                        body["features"] = ["x1"]  # fits 1-D and 2-D data alike
+                    response = client.post("/api/sessions", json=body)
+                    assert response.status_code == 201, (path, name, response.text)
+        listed += len(names)
+    optimizers = spec["components"]["schemas"]["OptimizerModel"]["properties"]["name"]["enum"]
+    for name in optimizers:
+        assert client.post("/api/sessions", json={"optimizer": {"name": name}}).status_code == 201
+    assert listed > 30
