@@ -47,12 +47,12 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"{what} is larger than the limit of {limit} bytes")
 
 
-def clean_errors(errors: Iterable[Mapping[str, Any]], prefix: Loc = ()) -> list[dict[str, Any]]:
+def clean_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic/FastAPI error entries → ``{"loc", "msg", "type"}`` (unknown keys join the loc;
     a JSON syntax error is located at the body and says where the text went wrong)."""
     out = []
     for error in errors:
-        loc = [*prefix, *error.get("loc", ())]
+        loc = list(error.get("loc", ()))
         ctx = error.get("ctx") or {}
         kind = str(error.get("type", "value_error"))
         msg = str(error.get("msg", ""))

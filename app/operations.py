@@ -211,7 +211,9 @@ def layer_count(value: int | Literal["all"], trainer: Trainer) -> int | None:
         return None
     n = trainer.network.n_layers
     if not 1 <= value <= n:
-        raise InputError.at(("body", "layers"), in_range_message(1, n, value) + " or 'all'")
+        raise InputError.at(
+            ("body", "layers"), f"must be an integer in 1..{n} or 'all', got {value}"
+        )
     return value
 
 

@@ -77,7 +77,7 @@ class IntRange:
                 if lo <= checked <= hi:
                     return checked
                 value = checked  # parsed (from a query string, say): show it as a number
-            raise PydanticCustomError("int_range", self.message(lo, hi), {"got": repr(value)})
+            raise PydanticCustomError("int_range", self.message(lo, hi), {"got": _shown(value)})
 
         return core_schema.with_info_wrap_validator_function(check, inner)
 
@@ -92,6 +92,12 @@ class IntRange:
                 if isinstance(self.hi, int):
                     branch["maximum"] = self.hi
         return out
+
+
+def _shown(value: Any, most: int = 40) -> str:
+    """``repr(value)``, cut short: an error names what was sent, it does not echo it back."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 class StrictModel(BaseModel):
