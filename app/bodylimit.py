@@ -6,12 +6,13 @@ body is counted as it arrives and refused (413) as soon as it passes the limit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import BodyTooLarge
+from app.schemas.errors import MessageBody
+from app.schemas.wire import render
 
 
 class BodySizeLimitMiddleware:
@@ -28,7 +29,7 @@ class BodySizeLimitMiddleware:
         limit = self.limit_for(scope["path"])
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            body = json.dumps({"detail": BodyTooLarge(limit).detail}).encode()
+            body = render(MessageBody(detail=BodyTooLarge(limit).detail))
             await send(
                 {
                     "type": "http.response.start",

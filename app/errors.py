@@ -1,7 +1,9 @@
 """Error responses: one shape for every bad input, never a 500 for a client's mistake.
 
 422 bodies always read ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` (FastAPI's
-own shape, without echoing the input back); 404, 409, 413 and 503 carry ``{"detail": "..."}``.
+own shape, without echoing the input back); 404, 405, 413, 500 and 503 carry
+``{"detail": "..."}``. Engine errors arrive as :class:`~engine.errors.ConfigError`, whose field
+path travels as data (``loc``); no message is ever parsed for it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from app.schemas.errors import ErrorItem, MessageBody, ValidationErrorBody
+from app.schemas.wire import render
 from app.sessions import SessionNotFoundError, StoreFullError
 from engine.errors import ConfigError
 
 Loc = Sequence[str | int]
+INTERNAL_ERROR = "internal server error: the request could not be completed"
 
 
 class InputError(Exception):
@@ -32,11 +37,9 @@ class InputError(Exception):
         return cls([{"loc": list(loc), "msg": msg, "type": type_}])
 
     @classmethod
-    def from_engine(cls, exc: BaseException, prefix: Loc = ("body",)) -> InputError:
-        """An engine error as one entry; a ConfigError carries its field path as data."""
-        if isinstance(exc, ConfigError):
-            return cls.at((*prefix, *exc.loc), exc.message)
-        return cls.at(prefix, str(exc))
+    def from_engine(cls, exc: ConfigError, prefix: Loc = ("body",)) -> InputError:
+        """An engine error as one entry located at ``prefix`` + the error's field path."""
+        return cls.at((*prefix, *exc.loc), exc.message)
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -44,18 +47,21 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"{what} is larger than the limit of {limit} bytes")
 
 
-def clean_errors(errors: Iterable[Mapping[str, Any]], prefix: Loc = ()) -> list[dict[str, Any]]:
-    """Pydantic/FastAPI error entries → ``{"loc", "msg", "type"}`` (unknown keys join the loc)."""
+def clean_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI error entries → ``{"loc", "msg", "type"}`` (unknown keys join the loc;
+    a JSON syntax error is located at the body and says where the text went wrong)."""
     out = []
     for error in errors:
-        loc = [*prefix, *error.get("loc", ())]
+        loc = list(error.get("loc", ()))
         ctx = error.get("ctx") or {}
-        if error.get("type") == "unknown_field" and "field" in ctx:
-            loc.append(str(ctx["field"]))
+        kind = str(error.get("type", "value_error"))
         msg = str(error.get("msg", ""))
-        if msg.startswith("Value error, "):
-            msg = msg.removeprefix("Value error, ")
-        out.append({"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))})
+        if kind == "unknown_field" and "field" in ctx:
+            loc.append(str(ctx["field"]))
+        if kind == "json_invalid" and loc and isinstance(loc[-1], int):
+            msg = f"not valid JSON: {ctx.get('error', 'syntax error')} (at character {loc[-1]})"
+            loc = loc[:-1]
+        out.append({"loc": loc, "msg": msg, "type": kind})
     return out
 
 
@@ -63,9 +69,12 @@ def in_range_message(lo: int, hi: int, got: object) -> str:
     return f"must be an integer in {lo}..{hi}, got {got!r}"
 
 
-def check_int_range(value: int, lo: int, hi: int, loc: Loc) -> None:
-    if not lo <= value <= hi:
-        raise InputError.at(loc, in_range_message(lo, hi, value))
+def json_response(body: ValidationErrorBody | MessageBody, status: int, **headers: str) -> Response:
+    return Response(render(body), status, headers or None, media_type="application/json")
+
+
+def validation_response(errors: list[dict[str, Any]]) -> Response:
+    return json_response(ValidationErrorBody(detail=[ErrorItem(**e) for e in errors]), 422)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -73,23 +82,19 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse({"detail": clean_errors(exc.errors())}, status_code=422)
+        return validation_response(clean_errors(exc.errors()))
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> Response:
-        return JSONResponse({"detail": exc.errors}, status_code=422)
+        return validation_response(exc.errors)
 
     @app.exception_handler(SessionNotFoundError)
     async def _not_found(request: Request, exc: SessionNotFoundError) -> Response:
-        return JSONResponse(
-            {"detail": "unknown session (it may have expired after being idle)"}, status_code=404
-        )
+        body = MessageBody(detail="unknown session (it may have expired after being idle)")
+        return json_response(body, 404)
 
     @app.exception_handler(StoreFullError)
     async def _full(request: Request, exc: StoreFullError) -> Response:
         retry = str(request.app.state.settings.busy_retry_after_seconds)
-        return JSONResponse(
-            {"detail": "every session slot is in use; try again shortly"},
-            status_code=503,
-            headers={"Retry-After": retry},
-        )
+        body = MessageBody(detail="every session slot is in use; try again shortly")
+        return json_response(body, 503, **{"Retry-After": retry})

@@ -8,29 +8,34 @@ diverged export may hold in its parameters.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import Field
 
 from app.errors import InputError
-from app.schemas import ConfigModel, Stage, StrictModel
+from app.schemas.requests import ConfigModel, StrictModel
+from app.schemas.session import Stage
 from engine.config import Limits
 from engine.errors import ConfigError
+from engine.export import MAX_COUNT
 from engine.trainer import Trainer
 
 Num = float | None
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Index = Annotated[int, Field(ge=0)]
+Digits = Annotated[str, Field(pattern=r"^[0-9]+$")]
 
 
 class StageExport(StrictModel):
     kind: Stage
-    layer: int | None = None
+    layer: Index | None = Field(None, description="Weight layer for forward/backward.")
 
 
 class DivergenceExport(StrictModel):
-    step: int
+    step: Count
     stage: Literal["forward", "loss", "backward", "update"]
-    layer: int | None = None
+    layer: Index | None = None
 
 
 class DatasetExport(StrictModel):
@@ -38,19 +43,19 @@ class DatasetExport(StrictModel):
 
     name: str
     task: Literal["binary", "multiclass", "regression"]
-    n_classes: int
-    input_dim: int
+    n_classes: Annotated[int, Field(ge=1)]
+    input_dim: Annotated[int, Field(ge=1, le=2)]
     x_train: list[list[float]]
     y_train: list[float]
     x_test: list[list[float]]
     y_test: list[float]
-    domain: list[float]
+    domain: list[float] = Field(min_length=4, max_length=4)
     classes: list[float] = Field(default_factory=list)
 
 
 class HistoryExport(StrictModel):
-    n_layers: int
-    step: list[int]
+    n_layers: Annotated[int, Field(ge=1)]
+    step: list[Annotated[int, Field(ge=1)]] = Field(description="Strictly increasing.")
     train_loss: list[Num]
     test_loss: list[Num]
     train_accuracy: list[Num]
@@ -60,23 +65,49 @@ class HistoryExport(StrictModel):
     update_ratio: list[list[Num]]
 
 
+class PCG64State(StrictModel):
+    state: Digits
+    inc: Digits
+
+
+class GeneratorState(StrictModel):
+    """NumPy's PCG64 state; its integers are decimal strings (JSON keeps only 53 bits)."""
+
+    bit_generator: Literal["PCG64"]
+    state: PCG64State
+    has_uint32: Digits
+    uinteger: Digits
+
+
+class RngExport(StrictModel):
+    shuffle: GeneratorState = Field(description="The minibatch order's generator.")
+
+
 class ExportModel(StrictModel):
-    """A whole session, as ``GET /api/sessions/{id}/export`` gives it."""
+    """A whole session, as ``GET /api/sessions/{id}/export`` gives it.
+
+    On import the engine also checks what a schema cannot say: every array's shape against
+    the config (and the data), indices against the training set, the stage against the
+    network, the history against the step; ``null`` (a non-finite number) only in a diverged
+    export. Anything inconsistent is a 422 naming the field.
+    """
 
     format: Literal["backprop-lab/trainer"] = Field(description="Always this value.")
     version: Literal[1]
     config: ConfigModel
     dataset: DatasetExport | None = Field(description="Uploaded data, or null (built-in).")
     weights: list[list[list[Num]]] = Field(description="Per layer (fan_in, fan_out).")
-    biases: list[list[Num]]
-    optimizer_state: dict[str, list[Num] | int] = Field(description="Flat (P,) arrays, t.")
-    rng: dict[str, Any] = Field(description="Minibatch generator state (integers as strings).")
-    permutation: list[int] | None
-    cursor: int
-    epoch: int
-    step: int
+    biases: list[list[Num]] = Field(description="Per layer (fan_out,).")
+    optimizer_state: dict[str, list[Num] | Count] = Field(
+        description="The optimiser's flat (P,) arrays (e.g. m, v) and its step count t."
+    )
+    rng: RngExport
+    permutation: list[Index] | None = Field(description="This epoch's order of the rows.")
+    cursor: Count
+    epoch: Count
+    step: Count
     stage: StageExport
-    batch_indices: list[int] | None
+    batch_indices: list[Index] | None = Field(description="The current step's rows.")
     theta_before_update: list[Num]
     last_delta: list[Num] | None
     last_update_ratio: list[Num] | None

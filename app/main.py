@@ -15,8 +15,9 @@ from fastapi.templating import Jinja2Templates
 from app import __version__
 from app.bodylimit import BodySizeLimitMiddleware
 from app.errors import install_handlers
+from app.methods import MethodsMiddleware
 from app.routers import catalog, inspect, sessions, stream, training
-from app.schemas import Health
+from app.schemas.health import Health
 from app.security import SecurityHeadersMiddleware
 from app.sessions import Clock, SessionStore, Workers
 from app.settings import Settings, get_settings
@@ -57,11 +58,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, limit_for=_body_limits(settings))
+    app.add_middleware(MethodsMiddleware)  # HEAD, OPTIONS and 405s on the API
     app.add_middleware(SecurityHeadersMiddleware)  # every response carries it
     app.add_middleware(StreamBufferLimitMiddleware)  # outermost: sees the server's own send
     install_handlers(app)
     for module in (catalog, sessions, training, inspect, stream):
-        app.include_router(module.router)
+        app.include_router(module.build_router(settings))
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     app.mount(
         "/docs-assets",

@@ -1,10 +1,14 @@
-"""Security headers on every response.
+"""Security headers on every response, errors and crashes included.
 
 The page runs no inline script and talks to no other origin, so the policy can say exactly
 that; the API docs page needs inline styles (Swagger UI sets them), and nothing more.
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import INTERNAL_ERROR
+from app.schemas.errors import MessageBody
+from app.schemas.wire import render
 
 PAGE_POLICY = "; ".join(
     [
@@ -24,7 +28,12 @@ DOCS_POLICY = PAGE_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-
 
 
 class SecurityHeadersMiddleware:
-    """Pure ASGI middleware (no body buffering, works for streaming and WebSockets)."""
+    """Pure ASGI middleware (no body buffering, works for streaming and WebSockets).
+
+    An exception that escapes the app before its answer started is answered here, with a
+    500 that carries the headers too (the framework's own 500 is sent from outside every
+    middleware, so it would carry none); the exception goes on up to be logged.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,8 +44,12 @@ class SecurityHeadersMiddleware:
             return
         policy = DOCS_POLICY if scope["path"].startswith("/docs") else PAGE_POLICY
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers += [
                     (b"content-security-policy", policy.encode()),
@@ -47,4 +60,16 @@ class SecurityHeadersMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not started:
+                await _internal_error(send_with_headers)
+            raise
+
+
+async def _internal_error(send: Send) -> None:
+    body = render(MessageBody(detail=INTERNAL_ERROR))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

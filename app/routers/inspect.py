@@ -1,130 +1,138 @@
-"""Read-only views of a session: trace, history, boundary, chain rule, gradient check, data."""
+"""Read-only views of a session: trace, history, boundary, chain rule, gradient check, data.
 
-from __future__ import annotations
+Every query bound is in the schema: those set by the server's limits as numbers, those that
+depend on the session's network (its batch, its layer sizes) said in the description and
+checked against the session (422 naming the range).
+"""
 
-from typing import Annotated, Any, Literal
+# No ``from __future__ import annotations``: the query bounds are built from this server's
+# limits inside build_router, and FastAPI must see them as objects, not names.
+
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from app import operations as ops
-from app.deps import SessionDep, SettingsDep, StoreDep
-from app.errors import InputError, check_int_range
-from app.routers.common import ERROR_RESPONSES, locked_json
-from app.schemas import (
-    BoundaryModel,
-    ChainModel,
-    DataModel,
-    GradcheckModel,
-    HistoryModel,
-    TraceModel,
-    chain_json,
-    data_json,
-    gradcheck_json,
-)
-from app.sessions import Session
-
-router = APIRouter(prefix="/api/sessions", tags=["inspect"], responses=ERROR_RESPONSES)
+from app.deps import SessionDep, StoreDep
+from app.routers.common import INVALID, NOT_FOUND, JsonRoute, answer
+from app.schemas.boundary import BoundaryModel
+from app.schemas.data import DataModel
+from app.schemas.diagnostics import ChainModel, GradcheckModel
+from app.schemas.history import HistoryModel
+from app.schemas.requests import IntRange
+from app.schemas.trace import TraceModel
+from app.settings import Settings
+from engine.datasets import FEATURES, MAX_CLASSES
+from engine.export import MAX_COUNT
 
 DEFAULT_GRID = 64
+HEAVY_GRID = 32  # boundaries above this side go to the pool of long work
 
 
-@router.get("/{session_id}/trace", response_model=TraceModel)
-async def trace(
-    session: SessionDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    detail: Annotated[Literal["summary", "full"], Query()] = "summary",
-    sample: Annotated[int, Query(description="Batch row for the per-sample values.")] = 0,
-) -> Response:
-    """The current step's per-layer trace (arrays are null before the stage that computes
-    them). ``summary``: parameters, gradients, per-neuron means, one sample's values,
-    statistics and histograms. ``full`` adds the batch and every (rows, units) array."""
-    limit = settings.max_trace_values
+def build_router(settings: Settings) -> APIRouter:
+    """The read-only routes, their query bounds taken from ``settings``."""
+    router = APIRouter(
+        prefix="/api/sessions",
+        tags=["inspect"],
+        responses={**INVALID, **NOT_FOUND},
+        route_class=JsonRoute,
+    )
+    # The widest network and the largest batch any session on this server can have.
+    last_row = max(settings.max_samples, settings.max_csv_rows) - 1
+    last_unit = max(settings.max_width, len(FEATURES), MAX_CLASSES) - 1
+    grid_range = IntRange(2, settings.max_grid)
 
-    def work(s: Session) -> dict[str, Any]:
-        return ops.trace(s.trainer, detail, sample, limit)
+    @router.get("/{session_id}/trace", response_model=TraceModel)
+    async def trace(
+        session: SessionDep,
+        store: StoreDep,
+        detail: Annotated[Literal["summary", "full"], Query()] = "summary",
+        sample: Annotated[
+            int,
+            Query(description="Batch row, below the session's batch size."),
+            IntRange(0, last_row),
+        ] = 0,
+    ) -> Response:
+        """The current step's per-layer trace (arrays are null before the stage that computes
+        them). ``summary``: parameters, gradients, per-neuron means, one sample's values,
+        statistics and histograms. ``full`` adds the batch and every (rows, units) array."""
+        limit = settings.max_trace_values
+        # A trace is the costliest frequent read: it goes to the pool of long work, so that
+        # one-step requests keep their own thread.
+        return await answer(
+            store, session, lambda s: ops.trace(s, detail, sample, limit), heavy=True
+        )
 
-    # A trace is the costliest frequent read: it goes to the pool of long work, so that
-    # one-step requests keep their own thread.
-    return await locked_json(store, session, work, heavy=True)
+    @router.get("/{session_id}/history", response_model=HistoryModel)
+    async def history(
+        session: SessionDep,
+        store: StoreDep,
+        since: Annotated[
+            int, Query(description="Only steps after this one."), IntRange(0, MAX_COUNT)
+        ] = 0,
+    ) -> Response:
+        """Per-step metrics after step ``since``, evenly downsampled to at most 2000 points
+        (the last one always kept)."""
+        return await answer(store, session, lambda s: ops.history(s, since))
 
+    @router.get("/{session_id}/boundary", response_model=BoundaryModel)
+    async def boundary(
+        session: SessionDep,
+        store: StoreDep,
+        grid: Annotated[int, Query(description="Grid side G."), grid_range] = min(
+            DEFAULT_GRID, settings.max_grid
+        ),
+        hidden_grid: Annotated[
+            Annotated[int, grid_range] | None,
+            Query(description="Side for hidden neurons and inputs, at most G (default G)."),
+        ] = None,
+    ) -> Response:
+        """The output, every hidden neuron and every input feature on a grid over the data
+        domain, 8-bit quantised and base64-encoded with each grid's value range."""
+        heavy = grid > HEAVY_GRID
+        return await answer(
+            store, session, lambda s: ops.boundary(s, grid, hidden_grid), heavy=heavy
+        )
 
-@router.get("/{session_id}/history", response_model=HistoryModel)
-async def history(
-    session: SessionDep,
-    store: StoreDep,
-    since: Annotated[int, Query(ge=0, description="Only steps after this one.")] = 0,
-) -> Response:
-    """Per-step metrics after step ``since``, evenly downsampled to at most 2000 points
-    (the last one always kept)."""
+    @router.get("/{session_id}/chain", response_model=ChainModel)
+    async def chain(
+        session: SessionDep,
+        store: StoreDep,
+        layer: Annotated[
+            int,
+            Query(description="Weight layer, below the session's n_layers."),
+            IntRange(0, settings.max_depth),
+        ],
+        i: Annotated[
+            int,
+            Query(description="Input unit of the weight (row of W), below the layer's fan_in."),
+            IntRange(0, last_unit),
+        ],
+        j: Annotated[
+            int,
+            Query(description="Output unit (column of W), below the layer's fan_out."),
+            IntRange(0, last_unit),
+        ],
+        sample: Annotated[
+            int,
+            Query(description="Batch row, below the session's batch size."),
+            IntRange(0, last_row),
+        ] = 0,
+    ) -> Response:
+        """The chain rule for one weight W[layer][i, j] and one sample: ∂L_n/∂w_ij = δ_j · a_i
+        with δ_j = f′(z_j) · Σ_k w_jk δ_k, and the batch average that equals dW[i, j]."""
+        return await answer(store, session, lambda s: ops.chain(s, layer, i, j, sample))
 
-    def work(s: Session) -> dict[str, Any]:
-        return ops.history(s.trainer, since)
+    @router.get("/{session_id}/gradcheck", response_model=GradcheckModel)
+    async def gradcheck(session: SessionDep, store: StoreDep) -> Response:
+        """Backprop's gradients against central finite differences on the current batch
+        (at most 64 entries per W and b); ``passed`` when the max relative error < tolerance."""
+        return await answer(store, session, ops.gradcheck, heavy=True)
 
-    return await locked_json(store, session, work)
+    @router.get("/{session_id}/data", response_model=DataModel)
+    async def data(session: SessionDep, store: StoreDep) -> Response:
+        """The session's train and test points (raw coordinates), for drawing over the
+        boundary."""
+        return await answer(store, session, ops.data)
 
-
-@router.get("/{session_id}/boundary", response_model=BoundaryModel)
-async def boundary(
-    session: SessionDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    grid: Annotated[int | None, Query(description="Grid side G, 2..max_grid (default 64).")] = None,
-    hidden_grid: Annotated[
-        int | None, Query(description="Side for hidden neurons and inputs, 2..G (default G).")
-    ] = None,
-) -> Response:
-    """The output, every hidden neuron and every input feature on a grid over the data
-    domain, 8-bit quantised and base64-encoded with each grid's value range."""
-    size = min(DEFAULT_GRID, settings.max_grid) if grid is None else grid
-    check_int_range(size, 2, settings.max_grid, ("query", "grid"))
-    small = size if hidden_grid is None else hidden_grid
-    check_int_range(small, 2, size, ("query", "hidden_grid"))
-
-    def work(s: Session) -> dict[str, Any]:
-        return ops.boundary(s.trainer, size, small)
-
-    return await locked_json(store, session, work, heavy=size > 32)
-
-
-@router.get("/{session_id}/chain", response_model=ChainModel)
-async def chain(
-    session: SessionDep,
-    store: StoreDep,
-    layer: Annotated[int, Query(description="Weight layer 0..n_layers−1.")],
-    i: Annotated[int, Query(description="Input unit of the weight (row of W).")],
-    j: Annotated[int, Query(description="Output unit of the weight (column of W).")],
-    sample: Annotated[int, Query(description="Batch row.")] = 0,
-) -> Response:
-    """The chain rule for one weight W[layer][i, j] and one sample: ∂L_n/∂w_ij = δ_j · a_i
-    with δ_j = f′(z_j) · Σ_k w_jk δ_k, and the batch average that equals dW[i, j]."""
-
-    def work(s: Session) -> dict[str, Any]:
-        try:
-            result = s.trainer.chain(layer, i, j, sample)
-        except ValueError as exc:
-            raise InputError.from_engine(exc, ("query",)) from None
-        return chain_json(result, ops.diverged(s.trainer))
-
-    return await locked_json(store, session, work)
-
-
-@router.get("/{session_id}/gradcheck", response_model=GradcheckModel)
-async def gradcheck(session: SessionDep, store: StoreDep) -> Response:
-    """Backprop's gradients against central finite differences on the current batch
-    (at most 64 entries per W and b); ``passed`` when the max relative error < tolerance."""
-
-    def work(s: Session) -> dict[str, Any]:
-        return gradcheck_json(s.trainer.gradient_check(), ops.diverged(s.trainer))
-
-    return await locked_json(store, session, work, heavy=True)
-
-
-@router.get("/{session_id}/data", response_model=DataModel)
-async def data(session: SessionDep, store: StoreDep) -> Response:
-    """The session's train and test points (raw coordinates), for drawing over the boundary."""
-
-    def work(s: Session) -> dict[str, Any]:
-        return data_json(s.trainer.dataset)
-
-    return await locked_json(store, session, work)
+    return router

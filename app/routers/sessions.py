@@ -9,20 +9,16 @@ from fastapi import APIRouter, Body, Request, Response
 from app import operations as ops
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import BodyTooLarge, InputError
-from app.imports import ExportModel, import_trainer
-from app.routers.common import ERROR_RESPONSES, locked_json
-from app.schemas import (
-    ConfigModel,
-    DatasetUploadModel,
-    MessageBody,
-    PatchedSessionModel,
-    SessionModel,
-    config_patch,
-    json_safe,
-)
-from app.sessions import Session
+from app.imports import ExportModel
+from app.routers.common import BUSY, INVALID, NOT_FOUND, TOO_LARGE, JsonRoute, answer
+from app.schemas.errors import MessageBody
+from app.schemas.requests import ConfigModel, config_patch
+from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel
+from app.settings import Settings
 
-router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/sessions", tags=["sessions"], responses=INVALID, route_class=JsonRoute
+)
 
 CONFIG_EXAMPLES: dict[str, Any] = {
     "defaults": {"summary": "Teaching defaults (empty body)", "value": {}},
@@ -54,12 +50,7 @@ PATCH_EXAMPLES: dict[str, Any] = {
 CSV_EXAMPLE = "x1,x2,label\n0.5,1.2,1\n-2.0,0.3,0\n1.5,-1.0,1\n-0.7,-2.2,0\n"
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=SessionModel,
-    responses={503: {"model": MessageBody, "description": "Every slot is in use (Retry-After)."}},
-)
+@router.post("", status_code=201, response_model=SessionModel, responses={**TOO_LARGE, **BUSY})
 async def create_session(
     store: StoreDep,
     settings: SettingsDep,
@@ -71,14 +62,17 @@ async def create_session(
     limits = ops.engine_limits(settings)
     trainer = await store.workers.run(ops.create, patch, limits, heavy=True)
     session = store.add(trainer)
-    return await locked_json(store, session, ops.session_json, status=201)
+    return await answer(store, session, ops.session, status=201)
 
 
 @router.post(
     "/import",
     status_code=201,
     response_model=SessionModel,
-    responses={413: {"model": MessageBody, "description": "Larger than max_import_bytes."}},
+    responses={
+        413: {"model": MessageBody, "description": "Larger than max_import_bytes."},
+        **BUSY,
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -94,18 +88,21 @@ async def import_session(request: Request, store: StoreDep, settings: SettingsDe
     field on any inconsistency."""
     store.ensure_room()
     body = await request.body()
-    trainer = await store.workers.run(import_trainer, body, ops.engine_limits(settings), heavy=True)
+    limits = ops.engine_limits(settings)
+    trainer = await store.workers.run(ops.import_session, body, limits, heavy=True)
     session = store.add(trainer)
-    return await locked_json(store, session, ops.session_json, status=201)
+    return await answer(store, session, ops.session, status=201)
 
 
-@router.get("/{session_id}", response_model=SessionModel)
+@router.get("/{session_id}", response_model=SessionModel, responses=NOT_FOUND)
 async def get_session(session: SessionDep, store: StoreDep) -> Response:
     """The session's config and state."""
-    return await locked_json(store, session, ops.session_json)
+    return await answer(store, session, ops.session)
 
 
-@router.patch("/{session_id}", response_model=PatchedSessionModel)
+@router.patch(
+    "/{session_id}", response_model=PatchedSessionModel, responses={**NOT_FOUND, **TOO_LARGE}
+)
 async def patch_session(
     session: SessionDep,
     store: StoreDep,
@@ -115,17 +112,12 @@ async def patch_session(
     """Change part of the config. Hyperparameters (learning_rate, optimizer, batch_size, l1,
     l2, grad_clip) apply in place; anything structural (dataset, features, layers, init,
     loss, seed) rebuilds the network at step 0 and answers ``reset: true``."""
-    patch = config_patch(config)
+    changes = config_patch(config)
     limits = ops.engine_limits(settings)
-
-    def work(s: Session) -> dict[str, Any]:
-        reset = ops.apply_patch(s, patch, limits)
-        return ops.session_json(s, reset=reset)
-
-    return await locked_json(store, session, work, heavy=True)
+    return await answer(store, session, lambda s: ops.patch(s, changes, limits), heavy=True)
 
 
-@router.delete("/{session_id}", status_code=204, response_class=Response)
+@router.delete("/{session_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
 async def delete_session(session: SessionDep, store: StoreDep) -> Response:
     """End the session now (it would otherwise expire after the idle TTL)."""
     async with store.hold(session):
@@ -133,33 +125,29 @@ async def delete_session(session: SessionDep, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{session_id}/reset", response_model=SessionModel)
+@router.post(
+    "/{session_id}/reset", response_model=SessionModel, responses={**NOT_FOUND, **TOO_LARGE}
+)
 async def reset_session(session: SessionDep, store: StoreDep) -> Response:
     """Back to step 0 with the same config: same initial weights, history cleared."""
-
-    def work(s: Session) -> dict[str, Any]:
-        s.trainer.reset()
-        return ops.session_json(s)
-
-    return await locked_json(store, session, work)
+    return await answer(store, session, ops.reset)
 
 
-@router.get("/{session_id}/export", response_model=ExportModel)
+@router.get("/{session_id}/export", response_model=ExportModel, responses=NOT_FOUND)
 async def export_session(session: SessionDep, store: StoreDep) -> Response:
     """Everything needed to continue exactly: config, parameters, optimiser state, generator
     state, step, history (and uploaded data). Floats are exact; non-finite values (after
     divergence) become null."""
-
-    def work(s: Session) -> Any:
-        return json_safe(s.trainer.export())
-
-    return await locked_json(store, session, work, heavy=True)
+    return await answer(store, session, ops.export, heavy=True)
 
 
 @router.post(
     "/{session_id}/dataset",
     response_model=DatasetUploadModel,
-    responses={413: {"model": MessageBody, "description": "Larger than max_csv_bytes."}},
+    responses={
+        **NOT_FOUND,
+        413: {"model": MessageBody, "description": "Larger than max_csv_bytes."},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -184,12 +172,12 @@ async def upload_dataset(
     The network is rebuilt on the new data (``reset: true``)."""
     text = await read_csv_body(request, settings.max_csv_bytes)
     limits = ops.engine_limits(settings)
+    return await answer(store, session, lambda s: ops.upload_csv(s, text, limits), heavy=True)
 
-    def work(s: Session) -> dict[str, Any]:
-        rows = ops.use_csv(s, text, limits)
-        return ops.session_json(s, reset=True, rows=rows)
 
-    return await locked_json(store, session, work, heavy=True)
+def build_router(settings: Settings) -> APIRouter:
+    """The session routes (no bound of theirs depends on ``settings``)."""
+    return router
 
 
 async def read_csv_body(request: Request, limit: int) -> str:

@@ -14,7 +14,11 @@ Client → server (JSON text, one object per message, key ``action``):
 - ``{"action": "frame", "grid": G}`` send a frame now, with a boundary of side G (optional).
 - ``{"action": "ack"}`` the client has drawn the previous frame (only with ``"ack": true``).
 
-Server → client: ``{"type": "frame", ...}`` (see :class:`app.schemas.FrameModel`) and
+Each message is checked in full against one model per action (``ClientMessage`` in
+:mod:`app.schemas.stream`): unknown keys, booleans for numbers, NaN, Infinity, numbers out of
+range and anything that is not JSON are refused.
+
+Server → client: ``{"type": "frame", ...}`` (see :class:`app.schemas.stream.FrameModel`) and
 ``{"type": "error", "detail": [{"loc", "msg", "type"}]}`` for a bad message (the socket stays
 open). An unknown session closes the socket with code 4404 right after the handshake; a paused
 stream idle for the session TTL closes with 4408.
@@ -30,18 +34,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
-from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app import operations as ops
-from app.errors import InputError, clean_errors, in_range_message
+from app.errors import InputError
 from app.routers.common import locked
-from app.schemas import ConfigModel, config_patch, dumps
+from app.schemas.requests import config_patch
+from app.schemas.stream import (
+    DEFAULT_FPS,
+    AckMessage,
+    BadMessageError,
+    ClientMessage,
+    ErrorFrame,
+    FrameReason,
+    FrameRequest,
+    PatchMessage,
+    PauseMessage,
+    PlayMessage,
+    ResetMessage,
+    StepMessage,
+    parse_message,
+)
+from app.schemas.wire import render
 from app.sessions import Session, SessionNotFoundError, SessionStore
 from app.settings import Settings
 
@@ -49,40 +66,8 @@ router = APIRouter(prefix="/api/sessions", tags=["stream"])
 
 CLOSE_UNKNOWN_SESSION = 4404
 CLOSE_IDLE = 4408
-MAX_FPS = 60
-DEFAULT_FPS = 30
 MAX_MESSAGE_CHARS = 100_000
 HEAVY_STEPS = 10  # frames with more steps than this run in the heavy worker pool
-ACTIONS = ("play", "pause", "step", "patch", "reset", "frame", "ack")
-
-
-def _error(loc: list[str | int], msg: str, type_: str = "value_error") -> dict[str, Any]:
-    return {"type": "error", "detail": [{"loc": loc, "msg": msg, "type": type_}]}
-
-
-class _BadMessageError(Exception):
-    def __init__(self, payload: dict[str, Any]) -> None:
-        super().__init__(payload)
-        self.payload = payload
-
-
-def _int_field(message: dict[str, Any], key: str, lo: int, hi: int, default: int) -> int:
-    value = message.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise _BadMessageError(_error([key], in_range_message(lo, hi, value)))
-    if not lo <= int(value) <= hi:
-        raise _BadMessageError(_error([key], in_range_message(lo, hi, value)))
-    return int(value)
-
-
-def _fps_field(message: dict[str, Any], default: float) -> float:
-    value = message.get("max_fps", default)
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 1 <= value <= MAX_FPS:
-        raise _BadMessageError(
-            _error(["max_fps"], f"must be a number in 1..{MAX_FPS}, got {value!r}")
-        )
-    return float(value)
 
 
 class Stream:
@@ -94,6 +79,11 @@ class Stream:
         self.session = session
         self.settings = settings
         self.limits = ops.engine_limits(settings)
+        # The bounds client messages are checked against (see app.schemas.stream).
+        self.message_limits = {
+            "max_steps_per_frame": settings.max_steps_per_frame,
+            "max_grid": settings.max_grid,
+        }
         self.steps_per_frame = 1
         self.max_fps: float = DEFAULT_FPS
         self.ack_mode = False
@@ -109,7 +99,12 @@ class Stream:
     # --- frames ---------------------------------------------------------------------------
 
     def _frame(
-        self, s: Session, reason: str, playing: bool, grid: int | None = None, reset: bool = False
+        self,
+        s: Session,
+        reason: FrameReason,
+        playing: bool,
+        grid: int | None = None,
+        reset: bool = False,
     ) -> str:
         """Build one frame's text (in a worker thread, under the session lock)."""
         trainer = s.trainer
@@ -134,14 +129,15 @@ class Stream:
         self.since = trainer.step
         self.boundary_due = False
         self.frames_without_boundary = 0 if grid is not None else self.frames_without_boundary + 1
-        return dumps(frame)
+        return render(frame).decode()
 
     async def _send(self, text: str) -> None:
         async with self.send_lock:
             await self.ws.send_text(text)
 
-    async def _send_json(self, payload: dict[str, Any]) -> None:
-        await self._send(dumps(payload))
+    async def _send_error(self, errors: list[dict[str, Any]]) -> None:
+        frame = ErrorFrame.model_validate({"type": "error", "detail": errors})
+        await self._send(render(frame).decode())
 
     async def _locked_frame(self, work: Any) -> None:
         text = await locked(self.store, self.session, work)
@@ -180,7 +176,7 @@ class Stream:
                 return
 
     def _play_work(self, s: Session) -> tuple[str, bool]:
-        s.trainer.train(self.steps_per_frame)
+        ops.run_steps(s.trainer, self.steps_per_frame)
         diverged = ops.diverged(s.trainer)
         # Diverged: nothing left to learn; the frame says playing: false.
         return self._frame(s, "play", playing=not diverged), diverged
@@ -198,63 +194,43 @@ class Stream:
 
     # --- messages -------------------------------------------------------------------------
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        action = message.get("action")
-        if action not in ACTIONS:
-            raise _BadMessageError(
-                _error(["action"], f"unknown action {action!r}; valid: {', '.join(ACTIONS)}")
-            )
-        if action == "play":
-            self.steps_per_frame = _int_field(
-                message, "steps_per_frame", 1, self.settings.max_steps_per_frame, 1
-            )
-            self.max_fps = _fps_field(message, DEFAULT_FPS)
-            ack = message.get("ack", False)
-            if not isinstance(ack, bool):
-                raise _BadMessageError(_error(["ack"], f"must be true or false, got {ack!r}"))
-            self.ack_mode = ack
+    async def handle(self, message: ClientMessage) -> None:
+        if isinstance(message, PlayMessage):
+            self.steps_per_frame = message.steps_per_frame
+            self.max_fps = message.max_fps
+            self.ack_mode = message.ack
             self.acked.set()
             if not self.playing:
                 self.boundary_due = True
                 self.player = asyncio.create_task(self._play())
-        elif action == "pause":
+        elif isinstance(message, PauseMessage):
             await self._pause()
             await self._locked_frame(lambda s: self._frame(s, "pause", playing=False))
-        elif action == "step":
+        elif isinstance(message, StepMessage):
             await self._pause()
 
             def work(s: Session) -> str:
-                s.trainer.train(1)
+                ops.run_steps(s.trainer, 1)
                 return self._frame(s, "step", playing=False)
 
             await self._locked_frame(work)
-        elif action == "reset":
+        elif isinstance(message, ResetMessage):
 
             def reset(s: Session) -> str:
-                s.trainer.reset()
+                ops.restart(s.trainer)
                 return self._frame(s, "reset", self.playing, reset=True)
 
             await self._locked_frame(reset)
-        elif action == "patch":
+        elif isinstance(message, PatchMessage):
             await self._patch(message)
-        elif action == "frame":
-            grid = message.get("grid")
-            if grid is not None:
-                grid = _int_field(message, "grid", 2, self.settings.max_grid, 0)
+        elif isinstance(message, FrameRequest):
+            grid = message.grid
             await self._locked_frame(lambda s: self._frame(s, "frame", self.playing, grid))
-        else:  # ack
+        elif isinstance(message, AckMessage):
             self.acked.set()
 
-    async def _patch(self, message: dict[str, Any]) -> None:
-        raw = message.get("config")
-        if not isinstance(raw, dict):
-            raise _BadMessageError(_error(["config"], "must be an object (a partial config)"))
-        try:
-            model = ConfigModel.model_validate(raw)
-        except ValidationError as exc:
-            errors = clean_errors(exc.errors(), ("config",))
-            raise _BadMessageError({"type": "error", "detail": errors}) from None
-        patch = config_patch(model)
+    async def _patch(self, message: PatchMessage) -> None:
+        patch = config_patch(message.config)
         limits = self.limits
 
         def work(s: Session) -> str:
@@ -279,7 +255,7 @@ class Stream:
                     return
                 text = message.get("text")
                 if text is None:
-                    await self._send_json(_error([], "send JSON text messages"))
+                    await self._send_error(BadMessageError.at([], "send JSON text messages").errors)
                     continue
                 await self._dispatch(text)
         except (WebSocketDisconnect, RuntimeError):
@@ -289,19 +265,11 @@ class Stream:
 
     async def _dispatch(self, text: str) -> None:
         try:
-            if len(text) > MAX_MESSAGE_CHARS:
-                raise _BadMessageError(_error([], f"message longer than {MAX_MESSAGE_CHARS} chars"))
-            try:
-                message = json.loads(text)
-            except ValueError:
-                raise _BadMessageError(_error([], "not valid JSON", "json_invalid")) from None
-            if not isinstance(message, dict):
-                raise _BadMessageError(_error([], "must be a JSON object with an 'action'"))
-            await self.handle(message)
-        except _BadMessageError as bad:
-            await self._send_json(bad.payload)
+            await self.handle(parse_message(text, self.message_limits, MAX_MESSAGE_CHARS))
+        except BadMessageError as bad:
+            await self._send_error(bad.errors)
         except InputError as exc:
-            await self._send_json({"type": "error", "detail": exc.errors})
+            await self._send_error(exc.errors)
         except SessionNotFoundError:
             await self.ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
             raise WebSocketDisconnect(CLOSE_UNKNOWN_SESSION) from None
@@ -323,3 +291,8 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError):
             await websocket.close()
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """The stream route (each connection reads the app's settings)."""
+    return router

@@ -8,20 +8,20 @@ completes the current step (backward and update) and starts the next one. Nothin
 refused with 409: a student clicking "backward" early sees the forward pass it needed.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the request models below are built for this
+# server's limits inside build_router, and FastAPI must see them as objects, not names.
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Response
+from pydantic import ConfigDict, Field
 
 from app import operations as ops
-from app.deps import SessionDep, SettingsDep, StoreDep
-from app.errors import check_int_range
-from app.routers.common import ERROR_RESPONSES, locked_json
-from app.schemas import LayersRequest, StateModel, StepsRequest
-from app.sessions import Session
-
-router = APIRouter(prefix="/api/sessions", tags=["training"], responses=ERROR_RESPONSES)
+from app.deps import SessionDep, StoreDep
+from app.routers.common import INVALID, NOT_FOUND, TOO_LARGE, JsonRoute, answer
+from app.schemas.requests import IntRange, StrictModel
+from app.schemas.session import StateModel
+from app.settings import Settings
 
 LAYERS_EXAMPLES: dict[str, Any] = {
     "one": {"summary": "One layer", "value": {"layers": 1}},
@@ -33,77 +33,75 @@ STEPS_EXAMPLES: dict[str, Any] = {
 }
 
 
-@router.post("/{session_id}/forward", response_model=StateModel)
-async def forward(
-    session: SessionDep,
-    store: StoreDep,
-    body: Annotated[LayersRequest | None, Body(openapi_examples=LAYERS_EXAMPLES)] = None,
-) -> Response:
-    """Advance the forward pass by ``layers`` layers (``"all"``: to the output). After the
-    loss, this first completes the current step and then starts the next one."""
-    request = body or LayersRequest()
+def build_router(settings: Settings) -> APIRouter:
+    """The stepping routes, their bounds taken from ``settings``."""
+    router = APIRouter(
+        prefix="/api/sessions",
+        tags=["training"],
+        responses={**INVALID, **NOT_FOUND, **TOO_LARGE},
+        route_class=JsonRoute,
+    )
 
-    def work(s: Session) -> dict[str, Any]:
-        s.trainer.forward(ops.layer_count(request.layers, s.trainer))
-        return ops.state(s.trainer)
+    class LayersRequest(StrictModel):
+        """How many layers to advance: a positive count or ``"all"`` (the rest of the pass)."""
 
-    return await locked_json(store, session, work)
+        model_config = ConfigDict(
+            json_schema_extra={"examples": [{"layers": 1}, {"layers": "all"}]}
+        )
+        layers: Annotated[int | Literal["all"], IntRange(1, settings.max_depth + 1, ("all",))] = (
+            Field(1, description="1..n_layers of the session (hidden layers + 1) or 'all'.")
+        )
 
+    class StepsRequest(StrictModel):
+        """How many whole training steps to run."""
 
-@router.post("/{session_id}/loss", response_model=StateModel)
-async def loss(session: SessionDep, store: StoreDep) -> Response:
-    """Compute the batch loss (finishing the forward pass first if needed)."""
+        model_config = ConfigDict(json_schema_extra={"examples": [{"steps": 1}, {"steps": 100}]})
+        steps: Annotated[int, IntRange(1, settings.max_steps)] = Field(
+            1, description="Whole training steps."
+        )
 
-    def work(s: Session) -> dict[str, Any]:
-        s.trainer.compute_loss()
-        return ops.state(s.trainer)
+    @router.post("/{session_id}/forward", response_model=StateModel)
+    async def forward(
+        session: SessionDep,
+        store: StoreDep,
+        body: Annotated[LayersRequest | None, Body(openapi_examples=LAYERS_EXAMPLES)] = None,
+    ) -> Response:
+        """Advance the forward pass by ``layers`` layers (``"all"``: to the output). After the
+        loss, this first completes the current step and then starts the next one."""
+        layers = (body or LayersRequest()).layers
+        return await answer(store, session, lambda s: ops.forward(s, layers))
 
-    return await locked_json(store, session, work)
+    @router.post("/{session_id}/loss", response_model=StateModel)
+    async def loss(session: SessionDep, store: StoreDep) -> Response:
+        """Compute the batch loss (finishing the forward pass first if needed)."""
+        return await answer(store, session, ops.loss)
 
+    @router.post("/{session_id}/backward", response_model=StateModel)
+    async def backward(
+        session: SessionDep,
+        store: StoreDep,
+        body: Annotated[LayersRequest | None, Body(openapi_examples=LAYERS_EXAMPLES)] = None,
+    ) -> Response:
+        """Advance the backward pass by ``layers`` layers (``"all"``: down to layer 0). If the
+        forward pass or the loss is unfinished, they are completed first (no 409): the answer
+        then ends on ``stage: "backward"`` at the output layer (or lower)."""
+        layers = (body or LayersRequest()).layers
+        return await answer(store, session, lambda s: ops.backward(s, layers))
 
-@router.post("/{session_id}/backward", response_model=StateModel)
-async def backward(
-    session: SessionDep,
-    store: StoreDep,
-    body: Annotated[LayersRequest | None, Body(openapi_examples=LAYERS_EXAMPLES)] = None,
-) -> Response:
-    """Advance the backward pass by ``layers`` layers (``"all"``: down to layer 0). If the
-    forward pass or the loss is unfinished, they are completed first (no 409): the answer
-    then ends on ``stage: "backward"`` at the output layer (or lower)."""
-    request = body or LayersRequest()
+    @router.post("/{session_id}/update", response_model=StateModel)
+    async def update(session: SessionDep, store: StoreDep) -> Response:
+        """Apply the optimiser step (finishing forward, loss and backward first if needed)."""
+        return await answer(store, session, ops.update)
 
-    def work(s: Session) -> dict[str, Any]:
-        s.trainer.backward(ops.layer_count(request.layers, s.trainer))
-        return ops.state(s.trainer)
+    @router.post("/{session_id}/step", response_model=StateModel)
+    async def step(
+        session: SessionDep,
+        store: StoreDep,
+        body: Annotated[StepsRequest | None, Body(openapi_examples=STEPS_EXAMPLES)] = None,
+    ) -> Response:
+        """Run ``steps`` full training steps on the fast path. A step in progress is completed
+        first and counts as one."""
+        steps = (body or StepsRequest()).steps
+        return await answer(store, session, lambda s: ops.train(s, steps), heavy=steps > 1)
 
-    return await locked_json(store, session, work)
-
-
-@router.post("/{session_id}/update", response_model=StateModel)
-async def update(session: SessionDep, store: StoreDep) -> Response:
-    """Apply the optimiser step (finishing forward, loss and backward first if needed)."""
-
-    def work(s: Session) -> dict[str, Any]:
-        s.trainer.update()
-        return ops.state(s.trainer)
-
-    return await locked_json(store, session, work)
-
-
-@router.post("/{session_id}/step", response_model=StateModel)
-async def step(
-    session: SessionDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    body: Annotated[StepsRequest | None, Body(openapi_examples=STEPS_EXAMPLES)] = None,
-) -> Response:
-    """Run ``steps`` full training steps on the fast path (1..max_steps). A step in progress
-    is completed first and counts as one."""
-    request = body or StepsRequest()
-    check_int_range(request.steps, 1, settings.max_steps, ("body", "steps"))
-
-    def work(s: Session) -> dict[str, Any]:
-        s.trainer.train(request.steps)
-        return ops.state(s.trainer)
-
-    return await locked_json(store, session, work, heavy=request.steps > 1)
+    return router

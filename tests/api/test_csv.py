@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
-from app.schemas import DatasetUploadModel
+from app.schemas.session import DatasetUploadModel
 from tests.api.conftest import create, make_client
 
 GOOD = "x1,x2,label\n" + "".join(f"{i % 9 - 4},{(i * 7) % 13 - 6},{i % 2}\n" for i in range(60))
 
 
-def upload(client: TestClient, session: str, text: str | bytes, kind: str = "text/csv"):
+def upload(client: TestClient, session: str, text: str | bytes, kind: str = "text/csv") -> Response:
     return client.post(
         f"/api/sessions/{session}/dataset", content=text, headers={"content-type": kind}
     )

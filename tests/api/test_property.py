@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.schemas import ConfigModel
+from app.schemas.requests import ConfigModel
 from tests.api.conftest import SMALL, create, make_client
 
 LIMITS = {
@@ -100,7 +100,7 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def fuzz_client() -> Iterator[TestClient]:
-    with make_client(**LIMITS) as client:
+    with make_client(None, **LIMITS) as client:
         yield client
 
 

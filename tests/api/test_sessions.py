@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas import PatchedSessionModel, SessionModel
+from app.main import create_app
+from app.schemas.session import PatchedSessionModel, SessionModel
+from app.settings import Settings
 from engine.config import NetworkConfig
 from tests.api.conftest import create
 
@@ -136,7 +138,7 @@ def test_delete_then_404(client: TestClient, session: str) -> None:
 def test_unknown_session_is_404_on_every_route(
     client: TestClient, method: str, suffix: str
 ) -> None:
-    body = {} if method in ("POST", "PATCH") else None
+    body: dict[str, object] | None = {} if method in ("POST", "PATCH") else None
     for fake in ("nope", "A" * 32, "x" * 300):
         response = client.request(method, f"/api/sessions/{fake}{suffix}", json=body)
         assert response.status_code == 404, (fake, response.text)
@@ -184,3 +186,55 @@ def test_openapi_documents_every_route_with_a_response_model(client: TestClient)
             assert content or ok[0] == "204", (path, method)
     create_op = paths["/api/sessions"]["post"]
     assert create_op["requestBody"]["content"]["application/json"]["examples"]
+
+
+def test_security_headers_on_errors_and_crashes() -> None:
+    app = create_app(Settings(max_request_bytes=1024))
+
+    @app.get("/api/crash")
+    async def crash() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers = {
+            500: client.get("/api/crash"),
+            404: client.get("/api/sessions/nope"),
+            405: client.put("/api/sessions/nope"),
+            413: client.post("/api/sessions", content=b"x" * 2000),
+            422: client.post("/api/sessions", json={"seed": -1}),
+        }
+        for status, response in answers.items():
+            assert response.status_code == status, (status, response.text)
+            assert "default-src 'self'" in response.headers["content-security-policy"]
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["x-content-type-options"] == "nosniff"
+        crash_body = answers[500].json()
+        assert crash_body["detail"].startswith("internal server error")
+        assert "a bug" not in answers[500].text  # nothing internal is shown
+
+
+def test_options_head_and_405_say_which_methods_a_path_takes(
+    client: TestClient, session: str
+) -> None:
+    path = f"/api/sessions/{session}"
+    options = client.options(path)
+    assert options.status_code == 204 and options.content == b""
+    assert set(options.headers["allow"].split(", ")) == {
+        "GET",
+        "HEAD",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+    }
+    assert "access-control-allow-origin" not in options.headers  # no cross-origin use
+    assert client.options("/api/sessions").headers["allow"] == "OPTIONS, POST"
+    assert client.options("/api/no-such-path").status_code == 404
+    wrong = client.put(path, json={})
+    assert wrong.status_code == 405
+    assert "PATCH" in wrong.headers["allow"] and "DELETE" in wrong.headers["allow"]
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert head.headers["content-type"] == "application/json"
+    assert client.head("/api/sessions/nope").status_code == 404
+    assert client.head(f"{path}/step").status_code == 405  # POST only: no HEAD

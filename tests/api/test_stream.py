@@ -9,14 +9,19 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from app.schemas import FrameModel
+from app.schemas.stream import ErrorFrame, FrameModel
 from tests.api.conftest import DIVERGING, create, make_client, strict_json
+from tests.api.contract import assert_valid
+
+# The published shapes of what the server sends (serialisation schemas, with their $defs).
+FRAME_SCHEMA = FrameModel.model_json_schema(mode="serialization")
+ERROR_SCHEMA = ErrorFrame.model_json_schema(mode="serialization")
 
 
 def receive(ws: WebSocketTestSession) -> dict[str, Any]:
+    """The next message, checked against its model's schema."""
     message: dict[str, Any] = strict_json(ws.receive_text())
-    if message["type"] == "frame":
-        FrameModel.model_validate(message)
+    assert_valid(message, FRAME_SCHEMA if message["type"] == "frame" else ERROR_SCHEMA, {})
     return message
 
 
@@ -130,14 +135,30 @@ BAD_MESSAGES: list[tuple[Any, list[Any]]] = [
     ({"action": "play", "steps_per_frame": 0}, ["steps_per_frame"]),
     ({"action": "play", "steps_per_frame": 501}, ["steps_per_frame"]),
     ({"action": "play", "steps_per_frame": "3"}, ["steps_per_frame"]),
+    ({"action": "play", "steps_per_frame": True}, ["steps_per_frame"]),
+    ({"action": "play", "steps_per_frame": 2.5}, ["steps_per_frame"]),
     ({"action": "play", "max_fps": 0}, ["max_fps"]),
     ({"action": "play", "max_fps": 61}, ["max_fps"]),
     ({"action": "play", "ack": "yes"}, ["ack"]),
+    ({"action": "play", "colour": 1}, ["colour"]),
+    ({"action": "pause", "steps": 1}, ["steps"]),
     ({"action": "frame", "grid": 1}, ["grid"]),
+    ({"action": "frame", "grid": 129}, ["grid"]),
+    ({"action": "frame", "grid": False}, ["grid"]),
     ({"action": "patch"}, ["config"]),
+    ({"action": "patch", "config": [1]}, ["config"]),
     ({"action": "patch", "config": {"layers": [{"units": 0}]}}, ["config", "layers", 0, "units"]),
     ({"action": "patch", "config": {"colour": 1}}, ["config", "colour"]),
     ({"action": "patch", "config": {"learning_rate": "fast"}}, ["config", "learning_rate"]),
+    ({"action": "patch", "config": {"seed": False}}, ["config", "seed"]),
+    # Texts no JSON encoder writes: each is refused as JSON, and the socket stays open.
+    ('{"action": "play", "steps_per_frame": 1e400}', []),
+    ('{"action": "play", "steps_per_frame": NaN}', []),
+    ('{"action": "play", "max_fps": Infinity}', []),
+    ('{"action": "frame", "grid": NaN}', []),
+    ('{"action": "play", "steps_per_frame": 18446744073709551616}', ["steps_per_frame"]),
+    ("[" * 100_000, []),
+    ('{"action": "pause", "pad": "' + "x" * 100_000 + '"}', []),
 ]
 
 
@@ -152,10 +173,35 @@ def test_bad_messages_get_an_error_and_the_socket_stays_open(
             ws.send_json(message)
         error = receive(ws)
         assert error["type"] == "error" and error["detail"][0]["loc"] == loc, error
+        assert all(item["msg"] for item in error["detail"])
         ws.send_bytes(b"\x00\x01")
         assert receive(ws)["type"] == "error"
         ws.send_json({"action": "step"})
         assert receive(ws)["reason"] == "step"
+
+
+def test_a_refused_play_changes_nothing(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": 501, "max_fps": 60})
+        assert receive(ws)["type"] == "error"
+        ws.send_json({"action": "frame"})
+        frame = receive(ws)  # no play frame came first: the refused play never started
+        assert frame["reason"] == "frame" and frame["playing"] is False
+        assert frame["state"]["step"] == 0
+
+
+def test_message_bounds_follow_the_settings() -> None:
+    with make_client(max_steps_per_frame=4, max_grid=8) as client:
+        session = create(client)
+        with connect(client, session) as ws:
+            ws.send_json({"action": "play", "steps_per_frame": 5})
+            error = receive(ws)["detail"][0]
+            assert error["loc"] == ["steps_per_frame"] and "1..4" in error["msg"]
+            ws.send_json({"action": "frame", "grid": 9})
+            error = receive(ws)["detail"][0]
+            assert error["loc"] == ["grid"] and "2..8" in error["msg"]
+            ws.send_json({"action": "frame", "grid": 8})
+            assert receive(ws)["boundary"]["grid"] == 8
 
 
 def test_unknown_session_closes_with_4404(client: TestClient) -> None:
