@@ -17,6 +17,7 @@ COPY app ./app
 COPY engine ./engine
 COPY static ./static
 COPY templates ./templates
+COPY lessons ./lessons
 # Built with the pinned setuptools above; `pip check` proves the pinned set is complete.
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . && pip check
 

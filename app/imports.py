@@ -56,6 +56,12 @@ class DatasetExport(StrictModel):
 class HistoryExport(StrictModel):
     n_layers: Annotated[int, Field(ge=1)]
     step: list[Annotated[int, Field(ge=1)]] = Field(description="Strictly increasing.")
+    evaluated: list[bool] | None = Field(
+        None, description="Rows with the full-data evaluation (version 2; version 1: all)."
+    )
+    batch_loss: list[Num] | None = Field(
+        None, description="Minibatch loss of each step (version 2; version 1 lacks it)."
+    )
     train_loss: list[Num]
     test_loss: list[Num]
     train_accuracy: list[Num]
@@ -93,7 +99,7 @@ class ExportModel(StrictModel):
     """
 
     format: Literal["backprop-lab/trainer"] = Field(description="Always this value.")
-    version: Literal[1]
+    version: Literal[1, 2] = Field(description="2 writes; 1 is still read.")
     config: ConfigModel
     dataset: DatasetExport | None = Field(description="Uploaded data, or null (built-in).")
     weights: list[list[list[Num]]] = Field(description="Per layer (fan_in, fan_out).")

@@ -281,8 +281,10 @@ def _config_from(value: object, dataset: Dataset | None, limits: Limits) -> Netw
         resolved_loss(config, dataset)
     except ConfigError as exc:
         raise exc.within("config") from None
-    except (TypeError, ValueError) as exc:  # a value of the wrong type in a config field
-        raise ConfigError("config", str(exc)) from None
+    except (TypeError, ValueError):  # a value of the wrong type in a config field
+        raise ConfigError(
+            "config", "malformed config: see GET /api/catalog for its shape"
+        ) from None
     if dataset is not None and config.dataset.name != CSV_DATASET:
         raise ConfigError("config.dataset.name", "must be 'csv' when the export carries data")
     if dataset is None and config.dataset.name not in DATASETS:
@@ -337,6 +339,11 @@ def _optimizer_state(value: object, name: str, P: int, diverged: bool) -> Optimi
         else:
             valid = ", ".join(("t", *arrays))
             raise ConfigError(loc, f"not part of {name}'s state; valid: {valid}")
+    # After its first step an optimiser has every array of its state: one left out would
+    # restart from zero, and training on would no longer be the same run.
+    missing = [k for k in arrays if k not in state] if state.get("t", 0) else []
+    if missing:
+        raise ConfigError(("optimizer_state", missing[0]), f"required once t > 0 ({name})")
     return state
 
 

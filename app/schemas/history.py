@@ -13,6 +13,11 @@ class HistoryModel(ResponseModel):
     total: int = Field(description="Rows in the full history (one per completed update).")
     points: int = Field(description="Rows returned (≤ 2000, evenly downsampled, last kept).")
     step: list[int]
+    batch_loss: Floats = Field(description="Minibatch loss of each step (before its update).")
+    evaluated: list[bool] = Field(
+        description="Whether the full-data evaluation ran after this step; the train/test "
+        "columns are null where it did not (fast training evaluates every few steps)."
+    )
     train_loss: Floats
     test_loss: Floats
     train_accuracy: Floats = Field(description="null for regression.")
@@ -29,6 +34,8 @@ class HistoryModel(ResponseModel):
             total=hist.total,
             points=len(hist.step),
             step=ints(hist.step),
+            batch_loss=floats(hist.batch_loss),
+            evaluated=[bool(v) for v in hist.evaluated],
             train_loss=floats(hist.train_loss),
             test_loss=floats(hist.test_loss),
             train_accuracy=floats(hist.train_accuracy),
