@@ -1,7 +1,8 @@
 // Train and test loss over steps, linear or log y-axis, with a hover readout.
 
-import { clear, setAttrs, setText, svg } from "./dom.js";
+import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
+import { term } from "./glossary.js";
 import { linePath } from "./charts.js";
 import { unchanged } from "./store.js";
 
@@ -26,6 +27,9 @@ export class LossChart {
     this.trainDot = svg("circle", { class: "dot-train", r: 3 });
     this.testDot = svg("circle", { class: "dot-test", r: 3 });
     this.chart.append(this.axis, this.train, this.test, this.trainDot, this.testDot, this.cursor);
+    // Readouts built once: their labels are glossary terms (hover/focus for the definition),
+    // only the numbers change.
+    this.values = {};
     this.chart.addEventListener("pointermove", (event) => this.hover(event));
     this.chart.addEventListener("pointerleave", () => {
       setAttrs(this.cursor, { visibility: "hidden" });
@@ -100,13 +104,29 @@ export class LossChart {
     this.showLatest();
   }
 
+  /** The readouts' fixed parts (labels as terms) and the spans whose numbers change. */
+  buildReadouts() {
+    if (this.values.train) return;
+    const value = (name) => (this.values[name] = html("span", { class: `value-${name}` }));
+    this.values.prefix = html("span");
+    this.readout.replaceChildren(this.values.prefix, term("train_loss", "train"), " ", value("train"), " · ", term("test_loss", "test"), " ", value("test"), value("acc"));
+    this.accuracy.replaceChildren(term("accuracy"), ": train ", value("trainAcc"), " · test ", value("testAcc"));
+  }
+
   showLatest() {
     const sim = this.state?.sim;
     if (!sim) return;
-    setText(this.readout, `train ${fmt(sim.train_loss)} · test ${fmt(sim.test_loss)}`);
+    this.buildReadouts();
+    setText(this.values.prefix, "");
+    setText(this.values.train, fmt(sim.train_loss));
+    setText(this.values.test, fmt(sim.test_loss));
+    setText(this.values.acc, "");
     const classification = sim.train_accuracy !== null && sim.train_accuracy !== undefined;
     this.accuracy.hidden = !classification;
-    if (classification) setText(this.accuracy, `accuracy: train ${percent(sim.train_accuracy)} · test ${percent(sim.test_accuracy)}`);
+    if (classification) {
+      setText(this.values.trainAcc, percent(sim.train_accuracy));
+      setText(this.values.testAcc, percent(sim.test_accuracy));
+    }
   }
 
   hover(event) {
@@ -122,10 +142,10 @@ export class LossChart {
     const at = this.x(steps[best]);
     setAttrs(this.cursor, { x1: at, x2: at, y1: PAD.top, y2: HEIGHT - PAD.bottom, visibility: "visible" });
     const accuracy = history.test_accuracy?.[best];
-    setText(
-      this.readout,
-      `step ${steps[best]}: train ${fmt(history.train_loss?.[best])} · test ${fmt(history.test_loss?.[best])}` +
-        (accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`),
-    );
+    this.buildReadouts();
+    setText(this.values.prefix, `step ${steps[best]}: `);
+    setText(this.values.train, fmt(history.train_loss?.[best]));
+    setText(this.values.test, fmt(history.test_loss?.[best]));
+    setText(this.values.acc, accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`);
   }
 }
