@@ -11,10 +11,11 @@ import { fmt, layerName } from "./format.js";
 import { term } from "./glossary.js";
 import { SEQUENTIAL_TABLE } from "./palette.js";
 import { layerStat, NOT_YET, traceText } from "./trace-fields.js";
+import { backwardReached } from "./stages.js";
 import { unchanged } from "./store.js";
 
 const HEIGHT = 124;
-const PAD = { left: 40, right: 8, top: 8, bottom: 20 };
+const PAD = { left: 48, right: 8, top: 8, bottom: 20 };
 
 /** Per-layer series of ‖dW‖ from a history response: grad_norm[layer][point] (layer-major). */
 export function historyGradNorms(history) {
@@ -79,7 +80,7 @@ export class GradientFlowView {
     const layers = state.trace?.layers ?? [];
     const count = layers.length || state.config.layers.length + 1;
     const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
-    const drawn = { trace: state.trace, history: state.history, width, count };
+    const drawn = { trace: state.trace, sim: state.sim, history: state.history, width, count };
     if (unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
     const signature = `${count}|${width}`;
@@ -145,24 +146,26 @@ export class GradientFlowView {
   }
 
   showSummary() {
-    const trace = this.state.trace;
+    const { trace, sim } = this.state;
     const layers = trace?.layers ?? [];
     const count = layers.length;
     const norms = layers.map((layer) => layerStat(layer, "grad_norm"));
     const name = (k) => layerName(k, count, true);
-    const computed = norms.map((n) => n !== null && n !== undefined);
-    if (trace?.diverged && !norms.some((n) => Number.isFinite(n))) {
-      this.say("diverged", "No finite gradients: training diverged (press Reset).");
-      return;
-    }
-    if (!computed.some(Boolean)) {
+    // Which layers this step's backward pass has reached comes from the stage, so that a null
+    // after divergence (a value that is not finite) is never read as "not computed yet".
+    const reached = layers.map((_, l) => Boolean(sim) && backwardReached(sim, l));
+    if (!reached.some(Boolean)) {
       this.say("pending", "Gradients per layer appear as the backward pass reaches each layer (→ to step there).");
       return;
     }
-    const lowest = computed.indexOf(true);
-    const parts = [term("grad_norm"), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`];
-    if (lowest > 0) {
-      parts.splice(0, parts.length, `Backward pass has reached ${name(lowest)}; keep stepping (→) to reach L1.`);
+    const parts = [];
+    const lowest = reached.indexOf(true);
+    if (lowest > 0) parts.push(`Backward pass has reached ${name(lowest)}; keep stepping (→) to reach L1.`);
+    const infinite = norms.map((n, l) => (reached[l] && n === null ? l : null)).filter((l) => l !== null);
+    if (infinite.length) {
+      parts.push(`${parts.length ? " " : ""}‖dW‖ not finite in ${infinite.map(name).join(", ")}: training diverged (press Reset).`);
+    } else if (lowest === 0) {
+      parts.push(term("grad_norm"), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`);
     }
     const zeros = norms.map((n, l) => (n === 0 ? l : null)).filter((l) => l !== null);
     if (zeros.length) {
@@ -170,8 +173,8 @@ export class GradientFlowView {
       this.say("zero", ...parts);
       return;
     }
-    if (lowest === 0) parts.push(" · hover or focus a layer for its factors");
-    this.say(lowest > 0 ? "partial" : "summary", ...parts);
+    if (lowest === 0 && !infinite.length) parts.push(" · hover or focus a layer for its factors");
+    this.say(infinite.length ? "diverged" : lowest > 0 ? "partial" : "summary", ...parts);
   }
 
   /** Why ‖dW‖ is exactly 0 in these layers: dW_l = a_{l−1}ᵀ·dz_l / B, so either no gradient

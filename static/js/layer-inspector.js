@@ -72,7 +72,7 @@ function activationPlot(curve, zHistogram, { width, height, name }) {
     svg("line", { class: "zero", x1: x(0), x2: x(0), y1: pad.top, y2: height - pad.bottom }),
     svg("path", { class: "curve-f", d: linePath(zs, curve.f, x, y) }),
     svg("path", { class: "curve-fprime", d: linePath(zs, curve.fprime, x, y) }),
-    svg("text", { x: pad.left, y: 11, class: "chart-title" }, `${name}: f (solid), f′ (dashed), z histogram (bars)`),
+    svg("text", { x: 2, y: 11, class: "chart-title" }, `${name} · f solid · f′ dashed · z bars`),
     svg("text", { x: pad.left - 3, y: y(yMax) + 8, class: "tick", "text-anchor": "end" }, fmt(yMax)),
     svg("text", { x: pad.left - 3, y: y(yMin), class: "tick", "text-anchor": "end" }, fmt(yMin)),
     svg("text", { x: x(zMin), y: height - 3, class: "tick" }, fmt(zMin)),

@@ -7,7 +7,7 @@ import { linePath } from "./charts.js";
 import { unchanged } from "./store.js";
 
 const HEIGHT = 130;
-const PAD = { left: 44, right: 8, top: 8, bottom: 18 };
+const PAD = { left: 54, right: 8, top: 8, bottom: 18 };
 
 export class LossChart {
   constructor(element, { onScale }) {
@@ -77,15 +77,20 @@ export class LossChart {
     this.x = (s) => PAD.left + ((s - first) / (last - first)) * (width - PAD.left - PAD.right);
     this.y = (v) => PAD.top + (1 - (t(v) - low) / (high - low)) * (HEIGHT - PAD.top - PAD.bottom);
     const safe = (series) => series.map((v) => (log && !(v > 0) ? null : v));
-    setAttrs(this.train, { d: linePath(steps, safe(history.train_loss ?? []), this.x, this.y) });
-    setAttrs(this.test, { d: linePath(steps, safe(history.test_loss ?? []), this.x, this.y) });
-    const end = steps.length - 1;
+    // Fast training evaluates the full data every few steps (history.evaluated): the curves
+    // join the evaluated points; a null there (divergence, log of 0) still breaks them.
+    const evaluated = steps.map((_, k) => history.evaluated?.[k] ?? true);
+    const kept = (series) => series.filter((_, k) => evaluated[k]);
+    const at = kept(steps);
+    setAttrs(this.train, { d: linePath(at, kept(safe(history.train_loss ?? [])), this.x, this.y) });
+    setAttrs(this.test, { d: linePath(at, kept(safe(history.test_loss ?? [])), this.x, this.y) });
+    const end = evaluated.lastIndexOf(true);
     for (const [dot, series] of [
       [this.trainDot, safe(history.train_loss ?? [])],
       [this.testDot, safe(history.test_loss ?? [])],
     ]) {
       const v = series[end];
-      const shown = v !== null && v !== undefined && Number.isFinite(v);
+      const shown = end >= 0 && v !== null && v !== undefined && Number.isFinite(v);
       setAttrs(dot, shown ? { cx: this.x(steps[end]), cy: this.y(v), visibility: "visible" } : { visibility: "hidden" });
     }
     for (const fraction of [0, 0.5, 1]) {
@@ -135,10 +140,13 @@ export class LossChart {
     if (!steps.length || !this.x) return;
     const box = this.chart.getBoundingClientRect();
     const px = event.clientX - box.left;
-    let best = 0;
-    for (let k = 1; k < steps.length; k++) {
-      if (Math.abs(this.x(steps[k]) - px) < Math.abs(this.x(steps[best]) - px)) best = k;
+    // The nearest step whose full-data losses were evaluated.
+    let best = -1;
+    for (let k = 0; k < steps.length; k++) {
+      if (history.evaluated && !history.evaluated[k]) continue;
+      if (best < 0 || Math.abs(this.x(steps[k]) - px) < Math.abs(this.x(steps[best]) - px)) best = k;
     }
+    if (best < 0) return;
     const at = this.x(steps[best]);
     setAttrs(this.cursor, { x1: at, x2: at, y1: PAD.top, y2: HEIGHT - PAD.bottom, visibility: "visible" });
     const accuracy = history.test_accuracy?.[best];

@@ -210,7 +210,7 @@ export class NetworkView {
   update(state, { force = false } = {}) {
     this.state = state;
     if (!state.config || !state.catalog) return;
-    const width = Math.max(320, Math.floor(this.stage.clientWidth));
+    const width = Math.max(200, Math.floor(this.stage.clientWidth));
     const height = Math.max(220, Math.floor(this.stage.clientHeight));
     const sizes = this.columnSizes(state);
     const signature = `${sizes.join("-")}|${width}x${height}`;
