@@ -261,8 +261,9 @@ function buildNetworkGroup() {
     placeholder: "default",
     onChange: (v) => emit({ init: { name: current.init.name, scale: v === "" ? null : Number(v) } }),
   });
-  // What the chosen initialiser draws, and so what its scale multiplies (σ, a gain, a bound).
-  inputs.initHint = html("p", { class: "hint choice-hint", "data-hint": "init" });
+  // What the chosen initialiser draws, right under the scale: "σ = scale", "gain g = scale"
+  // or "s = scale" says what the number multiplies.
+  inputs.initHint = html("p", { class: "hint choice-hint", "data-hint": "init", "data-control": "init" });
   inputs.seed = numberInput({ min: 0, step: 1, ariaLabel: "Weight seed", onChange: (v) => emit({ seed: Number.parseInt(v, 10) || 0 }) });
   inputs.dataSeed = numberInput({
     min: 0,
@@ -277,8 +278,8 @@ function buildNetworkGroup() {
     labelled("Activation", inputs.allActivation, "activation"),
     inputs.layerRows,
     labelled("Initialiser", inputs.init, "init"),
-    inputs.initHint,
     labelled("Init scale", inputs.initScale, "init"),
+    inputs.initHint,
     html(
       "div",
       { class: "field seeds", "data-control": "seeds" },
