@@ -135,7 +135,7 @@ export class GradientFlowView {
 
   drawAxis(low, high, y) {
     clear(this.axis);
-    const step = Math.max(1, Math.ceil((high - low) / 7)); // at most ~8 labelled decades
+    const step = Math.max(1, Math.ceil((high - low) / 5)); // at most ~6 labelled decades (12 px text)
     for (let e = low; e <= high; e += step) {
       const at = y(10 ** e);
       this.axis.append(

@@ -642,7 +642,8 @@ export class NetworkView {
    * neuron they reach, ← onto its incoming edges and back. Enter opens the inspector.
    */
   key(event) {
-    if (!this.layout || event.ctrlKey || event.metaKey || event.altKey) return;
+    // Shift+→ (a whole step) and other shortcuts pass through to the page.
+    if (!this.layout || event.ctrlKey || event.metaKey || event.altKey || event.shiftKey) return;
     const sizes = this.layout.sizes;
     const at = this.cursor ?? this.startCursor();
     const wrap = (v, n) => (v + n) % n;
