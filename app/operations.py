@@ -24,6 +24,7 @@ from app.schemas.rounding import FRAME_DIGITS
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel, StateModel
 from app.schemas.stream import FrameModel, FrameReason
 from app.schemas.trace import TraceModel
+from app.schemas.update import UpdateRuleModel
 from app.sessions import Session
 from app.settings import Settings
 from engine.boundary import feature_grids
@@ -375,4 +376,16 @@ def frame(
         boundary=None
         if grid is None
         else _boundary(trainer, grid, min(hidden_grid, grid), inputs, compact=True),
+    )
+
+
+def update_rule(s: Session, layer: int, i: int, j: int) -> UpdateRuleModel:
+    """How weight W[layer][i, j] changed at this step's update (null before it ran)."""
+    trainer = s.trainer
+    try:
+        update = trainer.update_rule(layer, i, j)
+    except ConfigError as exc:
+        raise InputError.from_engine(exc, ("query",)) from None
+    return UpdateRuleModel.from_engine(
+        update, (layer, i, j), trainer.step, trainer.stage.kind, diverged(trainer)
     )

@@ -34,6 +34,25 @@ TERMS: tuple[Term, ...] = (
         "The data loss on the whole training set at the current weights.",
     ),
     Term(
+        "sample_loss",
+        "ℓ_n",
+        "ℓ(ŷ_n, y_n): the loss function on batch row n alone",
+        "One sample's share of the loss; the minibatch loss is the mean of these.",
+    ),
+    Term(
+        "test_loss",
+        "test loss",
+        "(1/M)·Σ_n ℓ(ŷ_n, y_n) over all M held-out test points",
+        "The data loss on points training never sees: it rising while the train loss falls "
+        "means overfitting.",
+    ),
+    Term(
+        "accuracy",
+        "accuracy",
+        "share of points whose predicted class (ŷ > ½, or the largest ŷ_k) is the label",
+        "Classification only, on the whole training or test set at the current weights.",
+    ),
+    Term(
         "regularization_loss",
         "regularisation",
         "λ₁·Σ|w| + ½·λ₂·Σw²  (weights only)",
@@ -93,6 +112,13 @@ TERMS: tuple[Term, ...] = (
         "gain through f′",
         "‖dz_l‖ / ‖da_l‖,  dz_l = da_l ⊙ f′(z_l)",
         "How much the activation's slope shrinks the gradient (sigmoid: at most ¼).",
+    ),
+    Term(
+        "mean_abs_fprime",
+        "mean |f′(z)|",
+        "(1/(B·n))·Σ_n Σ_j |f′(z_nj)|",
+        "The activation's typical slope on this batch: a rule of thumb for how much f′ lets "
+        "through (the exact gain through f′ is in the gradient-flow panel).",
     ),
     Term(
         "saturated_fraction",

@@ -530,13 +530,14 @@ class Trainer:
         if settings.grad_clip is not None and rec.grad_norm_total is not None:
             clip_scale = settings.grad_clip / rec.grad_norm_total if rec.clipped else 1.0
         t_after = int(rec.state_before.get("t", 0)) + 1
+        before = state_values(rec.state_before, k)
         terms = optimizer_terms(
             settings.optimizer,
             settings.params,
             settings.learning_rate,
             float(rec.update_grad[k]),
             w,
-            state_values(rec.state_before, k),
+            before,
             t_after,
             decays=True,
         )
@@ -557,6 +558,7 @@ class Trainer:
             rec.grad_norm_total,
             float(rec.update_grad[k]),
             terms,
+            before,
             delta,
             float(net.theta[k]),
         )

@@ -35,8 +35,11 @@ class ParameterUpdate:
     ``l1_term`` = λ₁·sign(w) (0 when off); ``clip_scale`` multiplies the whole gradient when
     its global norm exceeded ``grad_clip`` (1 when it did not; None when clipping is off);
     ``grad`` = (grad_data + l2_term + l1_term)·clip_scale is what the optimiser received.
-    ``terms`` walk through the optimiser's rule; the last one is Δw. ``delta`` is the change
-    the engine applied, ``w_after = w_before + delta``.
+    ``terms`` walk through the optimiser's rule; the last one is Δw. ``state_before`` holds
+    this weight's optimiser quantities before the update (``velocity``, ``m``, ``v``, ``sq_avg``,
+    ``sq_sum``; empty for SGD; an absent key started at 0), the values the terms' formulas read
+    on their right-hand side. ``delta`` is the change the engine applied,
+    ``w_after = w_before + delta``.
     """
 
     layer: int
@@ -54,6 +57,7 @@ class ParameterUpdate:
     grad_norm: float | None  # global norm of the gradient before clipping (clipping on)
     grad: float
     terms: list[UpdateTerm]
+    state_before: Mapping[str, float]
     delta: float
     w_after: float
 

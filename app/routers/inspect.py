@@ -21,6 +21,7 @@ from app.schemas.diagnostics import ChainModel, GradcheckModel
 from app.schemas.history import HistoryModel
 from app.schemas.requests import IntRange
 from app.schemas.trace import TraceModel
+from app.schemas.update import UpdateRuleModel
 from app.settings import Settings
 from engine.datasets import FEATURES, MAX_CLASSES
 from engine.export import MAX_COUNT
@@ -122,6 +123,34 @@ def build_router(settings: Settings) -> APIRouter:
         """The chain rule for one weight W[layer][i, j] and one sample: ∂L_n/∂w_ij = δ_j · a_i
         with δ_j = f′(z_j) · Σ_k w_jk δ_k, and the batch average that equals dW[i, j]."""
         return await answer(store, session, lambda s: ops.chain(s, layer, i, j, sample))
+
+    @router.get("/{session_id}/update-rule", response_model=UpdateRuleModel)
+    async def update_rule(
+        session: SessionDep,
+        store: StoreDep,
+        layer: Annotated[
+            int,
+            Query(description="Weight layer, below the session's n_layers."),
+            IntRange(0, settings.max_depth),
+        ],
+        i: Annotated[
+            int,
+            Query(description="Input unit of the weight (row of W), below the layer's fan_in."),
+            IntRange(0, last_unit),
+        ],
+        j: Annotated[
+            int,
+            Query(description="Output unit (column of W), below the layer's fan_out."),
+            IntRange(0, last_unit),
+        ],
+    ) -> Response:
+        """How weight W[layer][i, j] changed at this step's update, term by term: w before,
+        the gradient the optimiser got (data gradient, L2 and L1 terms, clipping), the
+        optimiser's rule with this weight's state before the update and every intermediate
+        value (velocity; m, v, m̂, v̂ …), Δw and w after. Until this step's update has run,
+        ``update`` is null and ``pending`` says why (200 either way: not having run yet is a
+        state, not an error)."""
+        return await answer(store, session, lambda s: ops.update_rule(s, layer, i, j))
 
     @router.get("/{session_id}/gradcheck", response_model=GradcheckModel)
     async def gradcheck(session: SessionDep, store: StoreDep) -> Response:

@@ -8,9 +8,16 @@ from pydantic import Field
 from app.schemas.data import PointsModel, Task
 from app.schemas.requests import ConfigModel
 from app.schemas.wire import Floats, Real, ResponseModel, attributes, floats
-from engine.activations import ACTIVATIONS, ALIASES, Activation
+from engine.activations import (
+    ACTIVATIONS,
+    ALIASES,
+    SATURATION_SHARE,
+    Activation,
+    saturation_zone,
+)
 from engine.config import LIVE_FIELDS, DatasetConfig
 from engine.datasets import DATASETS, FEATURES, DatasetSpec, features_for, make_dataset
+from engine.glossary import TERMS
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES, TASK_LOSSES
 from engine.optimizers import OPTIMIZERS
@@ -30,6 +37,10 @@ class ActivationInfo(ResponseModel):
     formula: str
     derivative_formula: str
     max_slope: Real
+    saturation_zone: str = Field(
+        description="Where this activation counts as saturated (|f′(z)| below "
+        "saturation_share of max_slope), in words: e.g. '|z| > 2.18', 'z ≤ 0', 'nowhere'."
+    )
     curve: CurveModel = Field(description="f and f′ sampled on z ∈ [−6, 6] (121 points).")
 
     @classmethod
@@ -37,7 +48,7 @@ class ActivationInfo(ResponseModel):
         with np.errstate(all="ignore"):
             f, fprime = act.fn(CURVE_Z.copy()), act.grad(CURVE_Z.copy())
         curve = CurveModel(z=floats(CURVE_Z), f=floats(f), fprime=floats(fprime))
-        return cls(**attributes(act, cls, curve=curve))
+        return cls(**attributes(act, cls, curve=curve, saturation_zone=saturation_zone(act)))
 
 
 class InitializerInfo(ResponseModel):
@@ -92,6 +103,15 @@ class FeatureInfo(ResponseModel):
     inputs: list[str]
 
 
+class TermInfo(ResponseModel):
+    """One metric the page shows: its label, formula and what it tells a learner."""
+
+    key: str
+    label: str
+    formula: str
+    meaning: str
+
+
 class LimitsModel(ResponseModel):
     max_depth: int
     max_width: int
@@ -120,6 +140,10 @@ class CatalogModel(ResponseModel):
     live_fields: list[str] = Field(
         description="Config fields a session takes without a rebuild (the rest reset it)."
     )
+    glossary: list[TermInfo] = Field(description="Every metric's definition, with its formula.")
+    saturation_share: float = Field(
+        description="Saturated: |f′(z)| below this share of the activation's largest slope."
+    )
 
     @classmethod
     def from_engine(cls, limits: LimitsModel, defaults: ConfigModel) -> CatalogModel:
@@ -138,4 +162,6 @@ class CatalogModel(ResponseModel):
             limits=limits,
             defaults=defaults,
             live_fields=list(LIVE_FIELDS),
+            glossary=[TermInfo(**attributes(term, TermInfo)) for term in TERMS],
+            saturation_share=SATURATION_SHARE,
         )

@@ -8,7 +8,7 @@ from numpy.typing import ArrayLike
 from pydantic import Field
 
 from app.schemas.wire import Floats, Matrix, ResponseModel, floats
-from engine.datasets import Dataset
+from engine.datasets import Dataset, features_for
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -31,6 +31,9 @@ class DataModel(ResponseModel):
     classes: list[float] = Field(description="Original label value of each class index.")
     train: PointsModel
     test: PointsModel
+    features: list[str] = Field(
+        description="Input features this data can feed (1-D data: those of x1 only)."
+    )
 
     @classmethod
     def from_engine(cls, dataset: Dataset) -> DataModel:
@@ -44,4 +47,5 @@ class DataModel(ResponseModel):
             classes=list(dataset.classes),
             train=PointsModel.from_engine(dataset.x_train, dataset.y_train),
             test=PointsModel.from_engine(dataset.x_test, dataset.y_test),
+            features=features_for(dataset.input_dim),
         )

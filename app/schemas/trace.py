@@ -75,8 +75,15 @@ class LayerTraceModel(ResponseModel):
     dz_mean_abs: Floats | None = Field(description="(fan_out,) mean |dz|.")
     sample: SampleValues = Field(description="This layer's values for the chosen sample.")
     summaries: dict[str, SummaryModel] = Field(description="Keys among W, z, a, dz, dW.")
-    saturated_fraction: Real
-    dead_fraction: Real
+    saturated_fraction: Real = Field(
+        description="Share of (sample, unit) entries with |f′(z)| < 5% of f′'s largest value "
+        "(where: the catalog's activations[].saturation_zone)."
+    )
+    dead_fraction: Real = Field(description="Share of units with a = 0 for every batch row.")
+    dead_units_train: list[bool] | None = Field(
+        description="(fan_out,) per unit: a = 0 on every training point (dead on the whole "
+        "training set); null for the output layer."
+    )
     update_ratio: Real
     mean_abs_dz: Real
     grad_norm: Real
@@ -88,10 +95,30 @@ class LayerTraceModel(ResponseModel):
 
 
 class FlowFactorModel(ResponseModel):
+    """How the gradient changes from layer l+1 down to layer l, exactly:
+    ``ratio = weight_gain · activation_gain`` (Frobenius norms over the batch)."""
+
     layer: int
-    ratio: Real = Field(description="‖dz_l‖ / ‖dz_{l+1}‖")
-    mean_abs_fprime: Real
-    next_weight_norm: Real
+    status: Literal["ok", "not_computed", "no_gradient"] = Field(
+        description="ok; not_computed: the backward pass has not reached layer l yet; "
+        "no_gradient: ‖dz_{l+1}‖ or ‖da_l‖ is exactly 0 (no gradient reaches layer l), so the "
+        "ratio and gains have no value."
+    )
+    ratio: Real = Field(description="‖dz_l‖ / ‖dz_{l+1}‖; null unless status is ok.")
+    weight_gain: Real = Field(
+        description="‖da_l‖ / ‖dz_{l+1}‖, da_l = dz_{l+1}·W_{l+1}ᵀ: the gain through the next "
+        "layer's weights."
+    )
+    activation_gain: Real = Field(
+        description="‖dz_l‖ / ‖da_l‖, dz_l = da_l ⊙ f′(z_l): the gain through f′."
+    )
+    dz_norm: Real = Field(description="‖dz_l‖; 0 when no gradient reaches, null before.")
+    mean_abs_fprime: Real = Field(
+        description="Rule of thumb, not a factor of the ratio: mean |f′(z_l)|."
+    )
+    next_weight_norm: Real = Field(
+        description="Rule of thumb, not a factor of the ratio: ‖W_{l+1}‖ (Frobenius)."
+    )
 
 
 class BatchModel(ResponseModel):
@@ -118,6 +145,19 @@ class TraceModel(ResponseModel):
     layers: list[LayerTraceModel]
     gradient_flow: list[FlowFactorModel]
     diverged: bool
+    sample_losses: Floats | None = Field(
+        None,
+        description="(batch_size,) each batch row's data loss once the loss stage ran, else "
+        "null; their mean is `loss`. Left out of stream frames.",
+    )
+    batch_y: Floats | None = Field(
+        None, description="(batch_size,) each row's label or target. Left out of stream frames."
+    )
+    batch_prediction: Matrix | None = Field(
+        None,
+        description="(batch_size, K) head(logits) per row once the forward pass is complete, "
+        "else null. Left out of stream frames.",
+    )
     batch: BatchModel | None = Field(None, description="detail=full only.")
     rows: int | None = Field(None, description="detail=full: batch rows included.")
     truncated: bool | None = Field(None, description="detail=full: rows < batch_size.")
@@ -139,8 +179,14 @@ class TraceModel(ResponseModel):
         sample = trace.sample
         prediction = trace.prediction
         extra: dict[str, Any] = {}
-        if detail == "full":
+        if not compact:  # the loss stage's rows: too many numbers for every frame
             extra = {
+                "sample_losses": floats(trace.sample_losses),
+                "batch_y": floats(trace.batch_y),
+                "batch_prediction": floats(prediction),
+            }
+        if detail == "full":
+            extra |= {
                 "rows": rows,
                 "truncated": rows < trace.batch_x.shape[0],
                 "batch": BatchModel(
@@ -226,7 +272,12 @@ def _layers(trace: StepTrace, compact: bool, rows: int) -> list[LayerTraceModel]
             extra.update({name: floats(_head(getattr(lt, name), rows)) for name in SAMPLE_ARRAYS})
         sample = SampleValues(**{n: v.pop(f"sample_{n}") for n in SAMPLE_ARRAYS})
         scalars = {name: getattr(lt, name) for name in _LAYER_SCALARS}
-        out.append(LayerTraceModel(**scalars, **v, sample=sample, summaries=summaries, **extra))
+        dead = None if lt.dead_units_train is None else lt.dead_units_train.tolist()
+        out.append(
+            LayerTraceModel(
+                **scalars, **v, dead_units_train=dead, sample=sample, summaries=summaries, **extra
+            )
+        )
     return out
 
 

@@ -65,6 +65,8 @@ export const api = {
   uploadCsv: (id, text) => request("POST", `${session(id)}/dataset`, text),
   chain: (id, layer, i, j, sample) =>
     request("GET", `${session(id)}/chain?${query({ layer, i, j, sample })}`),
+  updateRule: (id, layer, i, j) =>
+    request("GET", `${session(id)}/update-rule?${query({ layer, i, j })}`),
 };
 
 /**

@@ -16,16 +16,13 @@ export function normaliseCatalog(raw) {
 
 /**
  * What the page knows about the session's data: its catalog entry, or for uploaded data
- * (which has none) the data itself, with the features the catalog lists for data of as many
- * columns. Undefined until uploaded data has arrived.
+ * (which has none) the /data answer, which names the features it can feed. Undefined until
+ * uploaded data has arrived.
  */
 export function datasetInfo(state) {
   const name = state.config.dataset.name;
   if (name !== "csv") return state.catalog.datasetByName[name];
-  const data = state.data?.name === "csv" ? state.data : null;
-  if (!data) return undefined;
-  const sameShape = state.catalog.datasets.find((d) => d.input_dim === data.input_dim);
-  return { ...data, features: sameShape?.features ?? [] };
+  return state.data?.name === "csv" ? state.data : undefined;
 }
 
 /** Losses that fit a task, the task's default first. */

@@ -6,12 +6,12 @@ import { fmt } from "./format.js";
 /** Draw `{counts, edges}` as bars into a fresh <svg> of the given size. */
 export function histogramChart({ counts, edges }, { width, height, colour, title }) {
   const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "histogram", role: "img" });
-  const pad = { left: 4, right: 4, top: 14, bottom: 14 };
+  const pad = { left: 4, right: 4, top: 16, bottom: 15 };
   const max = Math.max(1, ...counts);
   const span = edges[edges.length - 1] - edges[0] || 1;
   const x = (v) => pad.left + ((v - edges[0]) / span) * (width - pad.left - pad.right);
   const plotHeight = height - pad.top - pad.bottom;
-  chart.append(svg("text", { x: pad.left, y: 10, class: "chart-title" }, title));
+  chart.append(svg("text", { x: pad.left, y: 11, class: "chart-title" }, title));
   counts.forEach((count, k) => {
     const barHeight = (count / max) * plotHeight;
     chart.append(

@@ -9,7 +9,7 @@
 import { datasetInfo, lossesForTask, optimizerDefaults } from "./catalog.js";
 import { classColour, diverging } from "./palette.js";
 import { clear, html } from "./dom.js";
-import { displayName } from "./names.js";
+import { datasetCaption, displayName } from "./names.js";
 
 const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -60,11 +60,12 @@ function numberInput({ min, max, step, ariaLabel, onChange, placeholder }) {
   return node;
 }
 
-function stepper(label, onMinus, onPlus, control) {
-  const value = html("output", { class: "stepper-value" });
+/** − value + ; `value` is an <output>, or the given input when the value can be typed. */
+function stepper(label, onMinus, onPlus, control, input = null) {
+  const value = input ?? html("output", { class: "stepper-value" });
   const node = html(
     "div",
-    { class: "stepper", "data-control": control, role: "group", "aria-label": label },
+    { class: "stepper", "data-control": control, role: "group", "aria-label": input ? null : label },
     html("button", { type: "button", class: "icon", "aria-label": `Fewer ${label.toLowerCase()}`, onclick: onMinus, text: "−" }),
     value,
     html("button", { type: "button", class: "icon", "aria-label": `More ${label.toLowerCase()}`, onclick: onPlus, text: "+" }),
@@ -149,11 +150,12 @@ function buildDatasetPicker() {
         role: "radio",
         "aria-checked": "false",
         title: dataset.description,
+        "aria-label": dataset.name,
         "data-dataset": dataset.name,
         onclick: () => emit(datasetPatch(dataset)),
       },
       canvas,
-      html("span", { text: dataset.name }),
+      html("span", { text: datasetCaption(dataset.name) }),
     );
     inputs.datasetButtons[dataset.name] = button;
     list.append(button);
@@ -259,6 +261,9 @@ function buildNetworkGroup() {
     placeholder: "default",
     onChange: (v) => emit({ init: { name: current.init.name, scale: v === "" ? null : Number(v) } }),
   });
+  // What the chosen initialiser draws, right under the scale: "σ = scale", "gain g = scale"
+  // or "s = scale" says what the number multiplies.
+  inputs.initHint = html("p", { class: "hint choice-hint", "data-hint": "init", "data-control": "init" });
   inputs.seed = numberInput({ min: 0, step: 1, ariaLabel: "Weight seed", onChange: (v) => emit({ seed: Number.parseInt(v, 10) || 0 }) });
   inputs.dataSeed = numberInput({
     min: 0,
@@ -274,6 +279,7 @@ function buildNetworkGroup() {
     inputs.layerRows,
     labelled("Initialiser", inputs.init, "init"),
     labelled("Init scale", inputs.initScale, "init"),
+    inputs.initHint,
     html(
       "div",
       { class: "field seeds", "data-control": "seeds" },
@@ -287,11 +293,23 @@ function buildNetworkGroup() {
 function buildLayerRows(config) {
   clear(inputs.layerRows);
   inputs.layerControls = config.layers.map((layer, index) => {
+    // The width can be typed (16 → 2 in one go) as well as stepped with − and +.
+    const typed = numberInput({
+      min: 1,
+      max: catalog.limits.max_width,
+      step: 1,
+      ariaLabel: `Neurons in layer ${index + 1}`,
+      onChange: (v) => emit(layersPatch((layers) => (layers[index].units = Number.parseInt(v, 10)))),
+    });
+    typed.classList.add("stepper-value");
+    typed.setAttribute("inputmode", "numeric");
+    const units = () => current.layers[index].units;
     const width = stepper(
       `Neurons in layer ${index + 1}`,
-      () => layer.units > 1 && emit(layersPatch((layers) => (layers[index].units -= 1))),
-      () => layer.units < catalog.limits.max_width && emit(layersPatch((layers) => (layers[index].units += 1))),
+      () => units() > 1 && emit(layersPatch((layers) => (layers[index].units -= 1))),
+      () => units() < catalog.limits.max_width && emit(layersPatch((layers) => (layers[index].units += 1))),
       "neurons",
+      typed,
     );
     const activation = select(
       inputs.activationOptions,
@@ -313,6 +331,7 @@ function buildTrainingGroup() {
     "Optimiser",
   );
   inputs.optimizerParams = html("div", { class: "optimizer-params", "data-control": "optimizer" });
+  inputs.optimizerHint = html("p", { class: "hint choice-hint formula", "data-hint": "optimizer", "data-control": "optimizer" });
   inputs.lr = select(
     LEARNING_RATES.map((v) => ({ value: String(v), label: String(v) })),
     (v) => emit({ learning_rate: Number(v) }),
@@ -337,6 +356,7 @@ function buildTrainingGroup() {
     "Training",
     labelled("Loss", inputs.loss, "loss", null, "stacked"), // full width: "default: Softmax cross-entropy" fits
     labelled("Optimiser", inputs.optimizer, "optimizer"),
+    inputs.optimizerHint,
     inputs.optimizerParams,
     labelled("Learning rate", inputs.lr, "lr"),
     labelled("Batch size", inputs.batch, "batch"),
@@ -418,13 +438,22 @@ export function updateControls(state) {
   inputs.depth.textContent = String(config.layers.length);
   if (!previous || previous.layers.length !== config.layers.length) buildLayerRows(config);
   config.layers.forEach((layer, index) => {
-    inputs.layerControls[index].units.textContent = String(layer.units);
+    setValue(inputs.layerControls[index].units, layer.units);
     setValue(inputs.layerControls[index].activation, layer.activation);
   });
   const names = new Set(config.layers.map((l) => l.activation));
   setValue(inputs.allActivation, names.size === 1 ? [...names][0] : "");
   setValue(inputs.init, config.init.name);
   setValue(inputs.initScale, config.init.scale);
+  const init = catalog.initializers.find((i) => i.name === config.init.name);
+  if (init) {
+    inputs.initHint.textContent = init.description;
+    inputs.initScale.disabled = !init.uses_scale;
+    inputs.initScale.placeholder = init.uses_scale ? `default ${init.default_scale}` : "not used";
+    const scaleMeaning = init.uses_scale ? `Scale in: ${init.description}` : `${displayName(init.name)} has no scale`;
+    inputs.initScale.setAttribute("aria-description", scaleMeaning);
+    inputs.initScale.closest(".field").title = scaleMeaning;
+  }
   setValue(inputs.seed, config.seed);
   setValue(inputs.dataSeed, config.dataset.seed);
 
@@ -435,6 +464,7 @@ export function updateControls(state) {
   }
   setValue(inputs.loss, config.loss ?? "");
   setValue(inputs.optimizer, config.optimizer.name);
+  inputs.optimizerHint.textContent = catalog.optimizerByName[config.optimizer.name]?.formula ?? "";
   if (!previous || previous.optimizer.name !== config.optimizer.name || !inputs.optimizerParamInputs) {
     buildOptimizerParams(config);
   }

@@ -1,15 +1,21 @@
 // Gradient-flow panel: per-layer ‖dW‖ and mean |dz| on a log axis (x = layer, as in the
-// diagram, so vanishing gradients shrink towards the inputs), the layer-to-layer ratio and its
-// two factors on hover, and a layers × steps heat strip of log10 ‖dW‖ over the history.
+// diagram, so vanishing gradients shrink towards the inputs), the exact layer-to-layer ratio
+// and its two factors on hover or focus, and a layers × steps heat strip of log10 ‖dW‖.
+//
+// The ratio ‖dz_l‖/‖dz_{l+1}‖ is exactly the gain through the next layer's weights times the
+// gain through f′ (the engine's FlowFactor); mean |f′| and ‖W‖ appear only as a labelled
+// rule of thumb. A gradient of exactly 0 is a result and reads as 0, with the reason.
 
-import { clear, setAttrs, setText, svg } from "./dom.js";
+import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, layerName } from "./format.js";
+import { term } from "./glossary.js";
 import { SEQUENTIAL_TABLE } from "./palette.js";
-import { layerStat, traceText } from "./trace-fields.js";
+import { layerStat, NOT_YET, traceText } from "./trace-fields.js";
+import { backwardReached } from "./stages.js";
 import { unchanged } from "./store.js";
 
-const HEIGHT = 150;
-const PAD = { left: 40, right: 8, top: 8, bottom: 20 };
+const HEIGHT = 124;
+const PAD = { left: 48, right: 8, top: 8, bottom: 20 };
 
 /** Per-layer series of ‖dW‖ from a history response: grad_norm[layer][point] (layer-major). */
 export function historyGradNorms(history) {
@@ -58,10 +64,13 @@ export class GradientFlowView {
       const dz = svg("rect", { class: "bar-dz", x: x + band * 0.52, width: band * 0.3 });
       const label = svg("text", { class: "tick", x: x + band / 2, y: HEIGHT - 6, "text-anchor": "middle" });
       setText(label, layerName(l, count, true));
-      const group = svg("g", { class: "flow-bar", tabindex: 0, "data-layer": l }, hit, dW, dz, label);
+      const group = svg("g", { class: "flow-bar", tabindex: 0, role: "img", "data-layer": l }, hit, dW, dz, label);
       group.addEventListener("pointerenter", () => this.showFactors(l));
       group.addEventListener("focus", () => this.showFactors(l));
       group.addEventListener("click", () => this.showFactors(l));
+      // Leaving a bar (pointer or focus) brings the summary back: a readout never sticks.
+      group.addEventListener("pointerleave", () => this.leave(l, group));
+      group.addEventListener("blur", () => this.leave(l, group));
       this.chart.append(group);
       return { group, dW, dz };
     });
@@ -71,7 +80,7 @@ export class GradientFlowView {
     const layers = state.trace?.layers ?? [];
     const count = layers.length || state.config.layers.length + 1;
     const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
-    const drawn = { trace: state.trace, history: state.history, width, count };
+    const drawn = { trace: state.trace, sim: state.sim, history: state.history, width, count };
     if (unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
     const signature = `${count}|${width}`;
@@ -107,12 +116,26 @@ export class GradientFlowView {
     });
     this.drawStrip(state);
     if (this.hovered !== null && this.hovered < count) this.showFactors(this.hovered);
-    else this.showSummary(norms);
+    else this.showSummary();
+  }
+
+  /** The pointer or the focus left bar `l`: back to the summary unless the other still holds. */
+  leave(l, group) {
+    if (this.hovered !== l) return;
+    if (group.matches(":hover") || document.activeElement === group) return;
+    this.hovered = null;
+    this.showSummary();
+  }
+
+  /** Replace the readout's content with text and term nodes. */
+  say(kind, ...parts) {
+    this.readout.dataset.kind = kind;
+    this.readout.replaceChildren(...parts.filter((p) => p !== null && p !== undefined && p !== ""));
   }
 
   drawAxis(low, high, y) {
     clear(this.axis);
-    const step = Math.max(1, Math.ceil((high - low) / 7)); // at most ~8 labelled decades
+    const step = Math.max(1, Math.ceil((high - low) / 5)); // at most ~6 labelled decades (12 px text)
     for (let e = low; e <= high; e += step) {
       const at = y(10 ** e);
       this.axis.append(
@@ -122,37 +145,117 @@ export class GradientFlowView {
     }
   }
 
-  showSummary(norms) {
-    const first = norms[0];
-    const last = norms[norms.length - 1];
-    if (first > 0 && last > 0) {
-      setText(this.readout, `‖dW‖ first layer ${fmt(first)} · output ${fmt(last)} · hover a layer for its factors`);
-    } else if (last > 0) {
-      const reached = norms.findIndex((n) => n > 0);
-      setText(this.readout, `Backward pass has reached ${layerName(reached, norms.length, true)}; keep stepping (→) to reach L1.`);
-    } else if (this.state.trace?.diverged) {
-      setText(this.readout, "No finite gradients: training diverged (press Reset).");
-    } else {
-      setText(this.readout, "Run a backward pass to see gradients per layer.");
+  showSummary() {
+    const { trace, sim } = this.state;
+    const layers = trace?.layers ?? [];
+    const count = layers.length;
+    const norms = layers.map((layer) => layerStat(layer, "grad_norm"));
+    const name = (k) => layerName(k, count, true);
+    // Which layers this step's backward pass has reached comes from the stage, so that a null
+    // after divergence (a value that is not finite) is never read as "not computed yet".
+    const reached = layers.map((_, l) => Boolean(sim) && backwardReached(sim, l));
+    if (!reached.some(Boolean)) {
+      this.say("pending", "Gradients per layer appear as the backward pass reaches each layer (→ to step there).");
+      return;
     }
+    const parts = [];
+    const lowest = reached.indexOf(true);
+    if (lowest > 0) parts.push(`Backward pass has reached ${name(lowest)}; keep stepping (→) to reach L1.`);
+    const infinite = norms.map((n, l) => (reached[l] && n === null ? l : null)).filter((l) => l !== null);
+    if (infinite.length) {
+      parts.push(`${parts.length ? " " : ""}‖dW‖ not finite in ${infinite.map(name).join(", ")}: training diverged (press Reset).`);
+    } else if (lowest === 0) {
+      parts.push(term("grad_norm"), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`);
+    }
+    const zeros = norms.map((n, l) => (n === 0 ? l : null)).filter((l) => l !== null);
+    if (zeros.length) {
+      parts.push(" · ", ...this.zeroReasons(zeros));
+      this.say("zero", ...parts);
+      return;
+    }
+    if (lowest === 0 && !infinite.length) parts.push(" · hover or focus a layer for its factors");
+    this.say(infinite.length ? "diverged" : lowest > 0 ? "partial" : "summary", ...parts);
   }
 
-  /** Ratio between layer l and the layer after it, with its two factors from the engine. */
+  /** Why ‖dW‖ is exactly 0 in these layers: dW_l = a_{l−1}ᵀ·dz_l / B, so either no gradient
+   * reaches (dz = 0: dead units at or above) or the layer's inputs are all 0 (dead below). */
+  zeroReasons(zeros) {
+    const layers = this.state.trace.layers;
+    const count = layers.length;
+    const name = (k) => layerName(k, count, true);
+    const dead = (k) => k >= 0 && k < count - 1 && layers[k].dead_fraction === 1;
+    const noGradient = zeros.filter((l) => layerStat(layers[l], "mean_abs_dz") === 0);
+    const deadInputs = zeros.filter((l) => !noGradient.includes(l) && dead(l - 1));
+    const parts = [`‖dW‖ = 0 in ${zeros.map(name).join(", ")}.`];
+    if (noGradient.length) {
+      const top = noGradient[noGradient.length - 1];
+      let cause = " (dz = 0)";
+      for (let k = top; k < count - 1; k++) {
+        if (dead(k)) {
+          cause = `: every unit of ${name(k)} is dead (a = 0 for the whole batch, so f′ = 0 there)`;
+          break;
+        }
+      }
+      parts.push(` No gradient reaches ${noGradient.map(name).join(", ")}${cause}.`);
+    }
+    for (const l of deadInputs) parts.push(` ${name(l)}: its inputs are all 0 (every unit of ${name(l - 1)} is dead).`);
+    const rest = zeros.filter((l) => !noGradient.includes(l) && !deadInputs.includes(l));
+    if (rest.length) parts.push(` ${rest.map(name).join(", ")}: the products a·dz cancel or vanish on this batch.`);
+    return parts;
+  }
+
+  /** Ratio between layer l and the layer after it, exactly as two gains, from the engine. */
   showFactors(l) {
     this.hovered = l;
-    const layers = this.state?.trace?.layers ?? [];
-    const flow = this.state?.trace?.gradient_flow ?? [];
-    const factor = flow.find((f) => f.layer === l);
+    const trace = this.state?.trace;
+    const layers = trace?.layers ?? [];
+    const count = layers.length;
+    const factor = (trace?.gradient_flow ?? []).find((f) => f.layer === l);
     const layer = layers[l];
-    const name = (k) => layerName(k, layers.length, true);
-    const text = (field) => traceText(this.state.trace, layerStat(layer, field), fmt);
-    const parts = [`${name(l)}: ‖dW‖ ${text("grad_norm")}, mean |dz| ${text("mean_abs_dz")}`];
-    if (factor) {
-      parts.push(
-        `ratio to ${name(l + 1)}: ${fmt(factor.ratio)} ≈ mean |f′(z)| ${fmt(factor.mean_abs_fprime)} × ‖W‖ of ${name(l + 1)} ${fmt(factor.next_weight_norm)}`,
-      );
+    const name = (k) => layerName(k, count, true);
+    const text = (field) => traceText(trace, layerStat(layer, field), fmt);
+    const head = [`${name(l)}: `, term("grad_norm"), ` ${text("grad_norm")}, `, term("mean_abs_dz"), ` ${text("mean_abs_dz")}`];
+    if (!factor) {
+      this.say("factors", ...head, " · the gradient starts here, from the loss.");
+      return;
     }
-    setText(this.readout, parts.join(" · "));
+    const lines = [html("span", { class: "line" }, ...head)];
+    if (factor.status === "ok") {
+      lines.push(
+        html(
+          "span",
+          { class: "line", "data-ratio": String(factor.ratio) },
+          term("flow_ratio", `ratio ${name(l)}/${name(l + 1)}`),
+          ` ${fmt(factor.ratio)} = `,
+          term("weight_gain", `gain through Wᵀ of ${name(l + 1)}`),
+          ` ${fmt(factor.weight_gain)} × `,
+          term("activation_gain", "gain through f′"),
+          ` ${fmt(factor.activation_gain)}`,
+        ),
+        html(
+          "span",
+          { class: "line why" },
+          "why (rule of thumb, not a factor): ",
+          term("mean_abs_fprime"),
+          ` of ${name(l)} ${fmt(factor.mean_abs_fprime)}, ‖W‖ of ${name(l + 1)} ${fmt(factor.next_weight_norm)}`,
+        ),
+      );
+    } else if (factor.status === "no_gradient") {
+      lines.push(html("span", { class: "line" }, `No gradient reaches ${name(l)} from ${name(l + 1)}: ‖dz‖ = ${fmt(factor.dz_norm ?? 0)}, so there is no ratio. `, ...this.zeroCause(l)));
+    } else {
+      lines.push(html("span", { class: "line" }, `ratio ${name(l)}/${name(l + 1)}: ${NOT_YET} (the backward pass has not reached ${name(l)}).`));
+    }
+    this.say("factors", ...lines);
+  }
+
+  /** Which dead layer at or above l stops the gradient, if one does. */
+  zeroCause(l) {
+    const layers = this.state.trace.layers;
+    const count = layers.length;
+    for (let k = l; k < count - 1; k++) {
+      if (layers[k].dead_fraction === 1) return [`Every unit of ${layerName(k, count, true)} is `, term("dead_fraction", "dead"), " on this batch."];
+    }
+    return [];
   }
 
   drawStrip(state) {

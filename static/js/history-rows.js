@@ -2,7 +2,7 @@
 // the rows each stream frame carries. Every change returns a new object (the store's rule).
 
 const MAX_LOCAL_HISTORY = 4000;
-const SCALARS = ["step", "train_loss", "test_loss", "train_accuracy", "test_accuracy"];
+const SCALARS = ["step", "batch_loss", "evaluated", "train_loss", "test_loss", "train_accuracy", "test_accuracy"];
 const PER_LAYER = ["grad_norm", "mean_abs_dz", "update_ratio"]; // [layer][point]
 
 /** `history` followed by the frame's `rows` (rows since the previous frame; since 0 = all). */

@@ -7,16 +7,18 @@ import { fmt, percent } from "./format.js";
 import { histogramChart, linePath } from "./charts.js";
 import { layerHistogram, layerStat, NOT_YET, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
+import { term } from "./glossary.js";
 import { unchanged } from "./store.js";
 
-// Per-layer statistics of the trace: label, field, how to show it.
+// Per-layer statistics of the trace: glossary key (its label and definition), field, format.
 const STATS = [
-  ["dead", "dead_fraction", percent],
-  ["saturated", "saturated_fraction", percent],
-  ["update ratio ‖ΔW‖/‖W‖", "update_ratio", fmt],
-  ["‖dW‖", "grad_norm", fmt],
-  ["mean |dz|", "mean_abs_dz", fmt],
-  ["mean |f′(z)|", "mean_abs_fprime", fmt],
+  ["dead_fraction", "dead_fraction", percent],
+  ["dead_units_train", "dead_units_train", null],
+  ["saturated_fraction", "saturated_fraction", percent],
+  ["update_ratio", "update_ratio", fmt],
+  ["grad_norm", "grad_norm", fmt],
+  ["mean_abs_dz", "mean_abs_dz", fmt],
+  ["mean_abs_fprime", "mean_abs_fprime", fmt],
 ];
 
 const HISTOGRAMS = [
@@ -29,7 +31,7 @@ const HISTOGRAMS = [
 function activationPlot(curve, zHistogram, { width, height, name }) {
   const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "activation-plot", role: "img" });
   chart.setAttribute("aria-label", `${name} and its derivative with this layer's z distribution`);
-  const pad = { left: 26, right: 6, top: 14, bottom: 16 };
+  const pad = { left: 30, right: 6, top: 16, bottom: 16 };
   const zs = curve.z;
   const zMin = zs[0];
   const zMax = zs[zs.length - 1];
@@ -70,7 +72,7 @@ function activationPlot(curve, zHistogram, { width, height, name }) {
     svg("line", { class: "zero", x1: x(0), x2: x(0), y1: pad.top, y2: height - pad.bottom }),
     svg("path", { class: "curve-f", d: linePath(zs, curve.f, x, y) }),
     svg("path", { class: "curve-fprime", d: linePath(zs, curve.fprime, x, y) }),
-    svg("text", { x: pad.left, y: 10, class: "chart-title" }, `${name}: f (solid), f′ (dashed), z histogram (bars)`),
+    svg("text", { x: 2, y: 11, class: "chart-title" }, `${name} · f solid · f′ dashed · z bars`),
     svg("text", { x: pad.left - 3, y: y(yMax) + 8, class: "tick", "text-anchor": "end" }, fmt(yMax)),
     svg("text", { x: pad.left - 3, y: y(yMin), class: "tick", "text-anchor": "end" }, fmt(yMin)),
     svg("text", { x: x(zMin), y: height - 3, class: "tick" }, fmt(zMin)),
@@ -79,15 +81,27 @@ function activationPlot(curve, zHistogram, { width, height, name }) {
   return chart;
 }
 
+/** Units dead on the whole training set, as "2 of 8 units (3, 7)". */
+function deadUnitsText(dead) {
+  const which = dead.map((d, k) => (d ? k + 1 : null)).filter((k) => k !== null);
+  const count = `${which.length} of ${dead.length} units`;
+  return which.length && which.length < dead.length ? `${count} (${which.join(", ")})` : count;
+}
+
 /** One statistic; a value the server has not computed (null) says why instead of a number. */
-function statRow(trace, layer, [label, field, format]) {
+function statRow(trace, layer, [key, field, format], zone) {
   const value = layerStat(layer, field);
   const missing = value === null ? "true" : null;
+  let text = field === "dead_units_train" ? (value ? deadUnitsText(value) : "—") : traceText(trace, value, format);
+  const label = [term(key)];
+  // Saturated means something different per activation: say where, for this one.
+  if (field === "saturated_fraction" && zone) label.push(html("span", { class: "zone", text: ` (${zone})` }));
+  if (field === "dead_units_train" && value === null) text = "—";
   return html(
     "div",
-    { class: "stat", "data-field": field, "data-missing": missing },
-    html("dt", { text: label }),
-    html("dd", { text: traceText(trace, value, format) }),
+    { class: "stat", "data-field": field, "data-missing": missing, "data-value": value === null ? "" : JSON.stringify(value) },
+    html("dt", {}, ...label),
+    html("dd", { text }),
   );
 }
 
@@ -126,7 +140,7 @@ export class LayerInspector {
       const histogram = layerHistogram(layer, name);
       grid.append(
         histogram
-          ? histogramChart(histogram, { width, height: 62, colour, title })
+          ? histogramChart(histogram, { width, height: 66, colour, title })
           : html("div", { class: "histogram empty", text: `${title}: ${NOT_YET}` }),
       );
     }
@@ -139,12 +153,9 @@ export class LayerInspector {
       // The engine's formulas already read "f(z) = …" and "f′(z) = …".
       this.root.append(html("p", { class: "formula", text: `${activation.formula}    ${activation.derivative_formula ?? ""}` }));
     }
-    this.root.append(
-      html(
-        "dl",
-        { class: "stats" },
-        ...STATS.map((stat) => statRow(state.trace, layer, stat)),
-      ),
-    );
+    const zone = isOutput ? null : activation?.saturation_zone;
+    // The output layer has no units to die on the training set (its "activation" is the head).
+    const stats = STATS.filter(([, field]) => !(isOutput && field === "dead_units_train"));
+    this.root.append(html("dl", { class: "stats" }, ...stats.map((stat) => statRow(state.trace, layer, stat, zone))));
   }
 }

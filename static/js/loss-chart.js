@@ -1,12 +1,13 @@
 // Train and test loss over steps, linear or log y-axis, with a hover readout.
 
-import { clear, setAttrs, setText, svg } from "./dom.js";
+import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
+import { term } from "./glossary.js";
 import { linePath } from "./charts.js";
 import { unchanged } from "./store.js";
 
 const HEIGHT = 130;
-const PAD = { left: 44, right: 8, top: 8, bottom: 18 };
+const PAD = { left: 54, right: 8, top: 8, bottom: 18 };
 
 export class LossChart {
   constructor(element, { onScale }) {
@@ -26,6 +27,9 @@ export class LossChart {
     this.trainDot = svg("circle", { class: "dot-train", r: 3 });
     this.testDot = svg("circle", { class: "dot-test", r: 3 });
     this.chart.append(this.axis, this.train, this.test, this.trainDot, this.testDot, this.cursor);
+    // Readouts built once: their labels are glossary terms (hover/focus for the definition),
+    // only the numbers change.
+    this.values = {};
     this.chart.addEventListener("pointermove", (event) => this.hover(event));
     this.chart.addEventListener("pointerleave", () => {
       setAttrs(this.cursor, { visibility: "hidden" });
@@ -73,15 +77,20 @@ export class LossChart {
     this.x = (s) => PAD.left + ((s - first) / (last - first)) * (width - PAD.left - PAD.right);
     this.y = (v) => PAD.top + (1 - (t(v) - low) / (high - low)) * (HEIGHT - PAD.top - PAD.bottom);
     const safe = (series) => series.map((v) => (log && !(v > 0) ? null : v));
-    setAttrs(this.train, { d: linePath(steps, safe(history.train_loss ?? []), this.x, this.y) });
-    setAttrs(this.test, { d: linePath(steps, safe(history.test_loss ?? []), this.x, this.y) });
-    const end = steps.length - 1;
+    // Fast training evaluates the full data every few steps (history.evaluated): the curves
+    // join the evaluated points; a null there (divergence, log of 0) still breaks them.
+    const evaluated = steps.map((_, k) => history.evaluated?.[k] ?? true);
+    const kept = (series) => series.filter((_, k) => evaluated[k]);
+    const at = kept(steps);
+    setAttrs(this.train, { d: linePath(at, kept(safe(history.train_loss ?? [])), this.x, this.y) });
+    setAttrs(this.test, { d: linePath(at, kept(safe(history.test_loss ?? [])), this.x, this.y) });
+    const end = evaluated.lastIndexOf(true);
     for (const [dot, series] of [
       [this.trainDot, safe(history.train_loss ?? [])],
       [this.testDot, safe(history.test_loss ?? [])],
     ]) {
       const v = series[end];
-      const shown = v !== null && v !== undefined && Number.isFinite(v);
+      const shown = end >= 0 && v !== null && v !== undefined && Number.isFinite(v);
       setAttrs(dot, shown ? { cx: this.x(steps[end]), cy: this.y(v), visibility: "visible" } : { visibility: "hidden" });
     }
     for (const fraction of [0, 0.5, 1]) {
@@ -100,13 +109,29 @@ export class LossChart {
     this.showLatest();
   }
 
+  /** The readouts' fixed parts (labels as terms) and the spans whose numbers change. */
+  buildReadouts() {
+    if (this.values.train) return;
+    const value = (name) => (this.values[name] = html("span", { class: `value-${name}` }));
+    this.values.prefix = html("span");
+    this.readout.replaceChildren(this.values.prefix, term("train_loss", "train"), " ", value("train"), " · ", term("test_loss", "test"), " ", value("test"), value("acc"));
+    this.accuracy.replaceChildren(term("accuracy"), ": train ", value("trainAcc"), " · test ", value("testAcc"));
+  }
+
   showLatest() {
     const sim = this.state?.sim;
     if (!sim) return;
-    setText(this.readout, `train ${fmt(sim.train_loss)} · test ${fmt(sim.test_loss)}`);
+    this.buildReadouts();
+    setText(this.values.prefix, "");
+    setText(this.values.train, fmt(sim.train_loss));
+    setText(this.values.test, fmt(sim.test_loss));
+    setText(this.values.acc, "");
     const classification = sim.train_accuracy !== null && sim.train_accuracy !== undefined;
     this.accuracy.hidden = !classification;
-    if (classification) setText(this.accuracy, `accuracy: train ${percent(sim.train_accuracy)} · test ${percent(sim.test_accuracy)}`);
+    if (classification) {
+      setText(this.values.trainAcc, percent(sim.train_accuracy));
+      setText(this.values.testAcc, percent(sim.test_accuracy));
+    }
   }
 
   hover(event) {
@@ -115,17 +140,20 @@ export class LossChart {
     if (!steps.length || !this.x) return;
     const box = this.chart.getBoundingClientRect();
     const px = event.clientX - box.left;
-    let best = 0;
-    for (let k = 1; k < steps.length; k++) {
-      if (Math.abs(this.x(steps[k]) - px) < Math.abs(this.x(steps[best]) - px)) best = k;
+    // The nearest step whose full-data losses were evaluated.
+    let best = -1;
+    for (let k = 0; k < steps.length; k++) {
+      if (history.evaluated && !history.evaluated[k]) continue;
+      if (best < 0 || Math.abs(this.x(steps[k]) - px) < Math.abs(this.x(steps[best]) - px)) best = k;
     }
+    if (best < 0) return;
     const at = this.x(steps[best]);
     setAttrs(this.cursor, { x1: at, x2: at, y1: PAD.top, y2: HEIGHT - PAD.bottom, visibility: "visible" });
     const accuracy = history.test_accuracy?.[best];
-    setText(
-      this.readout,
-      `step ${steps[best]}: train ${fmt(history.train_loss?.[best])} · test ${fmt(history.test_loss?.[best])}` +
-        (accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`),
-    );
+    this.buildReadouts();
+    setText(this.values.prefix, `step ${steps[best]}: `);
+    setText(this.values.train, fmt(history.train_loss?.[best]));
+    setText(this.values.test, fmt(history.test_loss?.[best]));
+    setText(this.values.acc, accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`);
   }
 }

@@ -13,7 +13,11 @@ import { LossChart } from "./loss-chart.js";
 import { NetworkView } from "./network-view.js";
 import { SPEEDS, Transport } from "./transport.js";
 import { WeightInspector } from "./weight-inspector.js";
-import { readUrl, writeUrl } from "./url-state.js";
+import { LossStageView } from "./loss-stage.js";
+import { UpdateStageView } from "./update-stage.js";
+import { mountGlossary } from "./glossary.js";
+import { backwardReached } from "./stages.js";
+import { adaptToData, readUrl, writeUrl } from "./url-state.js";
 import { Dialogs } from "./dialogs.js";
 import { createStore } from "./store.js";
 import { appendHistory } from "./history-rows.js";
@@ -50,9 +54,14 @@ const store = createStore(
     history: null,
     view: null,
     selection: null,
+    tab: "selection", // what the inspector shows: the selection, the loss stage, the update
     sample: 0,
     chain: null,
     chainError: null,
+    chainTrace: null, // the trace and state the chain was fetched with: one step's numbers
+    chainSim: null,
+    updateWeight: null, // the weight whose update the update tab explains (last edge clicked)
+    updateRule: null,
     playing: false,
   },
   { render, writeUrl: syncUrl },
@@ -83,17 +92,30 @@ function render(state) {
 
 function updateInspector(state) {
   const body = $("#inspector .inspector-body");
-  const kind = state.selection?.kind ?? "none";
+  for (const tab of document.querySelectorAll("#inspector [role=tab]")) {
+    const selected = tab.dataset.tab === state.tab;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+  }
+  const kind = state.tab === "selection" ? state.selection?.kind ?? "none" : state.tab;
   if (body.dataset.kind !== kind) {
     for (const key of Object.keys(body.dataset)) delete body.dataset[key];
     body.dataset.kind = kind;
-    views.layerInspector.forget();
-    views.weightInspector.forget();
+    for (const view of [views.layerInspector, views.weightInspector, views.lossStage, views.updateStage]) view.forget();
     if (kind === "none") return;
     body.replaceChildren();
   }
   if (kind === "layer") views.layerInspector.update(state);
   else if (kind === "edge") views.weightInspector.update(state);
+  else if (kind === "loss") views.lossStage.update(state);
+  else if (kind === "update") views.updateStage.update(state);
+}
+
+/** The weight the update tab explains: the last edge clicked, else the first weight of the
+ * selected layer. */
+function updateWeight(state) {
+  if (state.updateWeight) return state.updateWeight;
+  return { kind: "edge", layer: state.selection?.layer ?? 0, i: 0, j: 0 };
 }
 
 function syncUrl({ config, view }) {
@@ -141,25 +163,32 @@ function serialise(work) {
  * update, so no redraw mixes numbers from before and after a call.
  */
 async function refresh(changes = {}, { boundary = false, history = false, data = false } = {}) {
-  const { sessionId: id, sample, selection } = { ...store.state, ...changes };
-  const [trace, grid, past, points, chain] = await Promise.all([
+  const next = { ...store.state, ...changes };
+  const { sessionId: id, sample, selection, sim } = next;
+  const [trace, grid, past, points, chain, update] = await Promise.all([
     api.trace(id, "summary", sample),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
     history ? api.history(id, 0) : null,
     data ? api.data(id) : null,
-    fetchChain(id, selection, sample),
+    fetchChain(id, selection, sample, sim),
+    fetchUpdate(id, next),
   ]);
   if (!("sessionId" in changes) && id !== store.state.sessionId) return; // a newer session won
-  const loaded = { trace, ...chain };
+  // The chain is drawn with the very trace and state it was fetched with (one step's numbers).
+  const loaded = { trace, ...chain, chainTrace: trace, chainSim: sim, ...update };
   if (grid) loaded.boundary = grid;
   if (past) loaded.history = past;
   if (points) loaded.data = points;
   store.set({ ...changes, ...loaded });
 }
 
-/** The chain rule of the selected weight, or why there is none (before a backward pass). */
-async function fetchChain(id, selection, sample) {
-  if (selection?.kind !== "edge") return { chain: null, chainError: null };
+/**
+ * The chain rule of the selected weight, once this step's backward pass has reached its
+ * layer (before that the inspector says when it will: the server would compute a side pass
+ * whose δ the learner has not reached yet).
+ */
+async function fetchChain(id, selection, sample, sim) {
+  if (selection?.kind !== "edge" || !sim || !backwardReached(sim, selection.layer)) return { chain: null, chainError: null };
   const { layer, i, j } = selection;
   try {
     return { chain: await api.chain(id, layer, i, j, sample), chainError: null };
@@ -169,11 +198,18 @@ async function fetchChain(id, selection, sample) {
   }
 }
 
+/** The update of the update tab's weight, when that tab shows (else nothing is fetched). */
+async function fetchUpdate(id, state) {
+  if (state.tab !== "update") return {};
+  const { layer, i, j } = updateWeight(state);
+  return { updateRule: await api.updateRule(id, layer, i, j) };
+}
+
 async function startSession(config) {
   const session = await api.createSession(config);
   $("#app").dataset.sessionId = session.id;
   // Start with the first layer open in the inspector: it is where gradients vanish first.
-  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0 };
+  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null };
   await refresh(changes, { boundary: true, history: true, data: true });
 }
 
@@ -204,7 +240,7 @@ function changeConfig(patch) {
     // longer exist. The batch may shrink: the focus sample goes back to the first.
     const changes = { sim: response.state, sample: 0 };
     if (ticket === configTicket) changes.config = response.config;
-    if (response.reset) Object.assign(changes, { selection: FIRST_LAYER, chain: null });
+    if (response.reset) Object.assign(changes, { selection: FIRST_LAYER, chain: null, updateWeight: null, tab: "selection" });
     const dataChanged = response.reset && ("dataset" in patch || "features" in patch);
     await refresh(changes, { boundary: response.reset, history: true, data: dataChanged });
     if (playing) startPlaying();
@@ -230,7 +266,7 @@ function uploadCsv(file) {
   serialise(async () => {
     const response = await api.uploadCsv(store.state.sessionId, await file.text());
     showError(null);
-    const changes = { config: response.config, sim: response.state, selection: FIRST_LAYER, chain: null, sample: 0 };
+    const changes = { config: response.config, sim: response.state, selection: FIRST_LAYER, chain: null, sample: 0, updateWeight: null, tab: "selection" };
     await refresh(changes, { boundary: true, history: true, data: true });
   });
 }
@@ -246,9 +282,13 @@ function stageAction(kind) {
     const after = await CALLS[kind === "next" ? sim.next.stage : kind](id);
     showError(null);
     const weightsChanged = after.step !== sim.step || kind === "reset";
-    await refresh({ sim: after }, { boundary: weightsChanged, history: weightsChanged });
+    // The inspector follows the stage a learner steps into: the loss stage and the update
+    // show what they did; forward and backward show the selected layer or weight.
+    await refresh({ sim: after, tab: STAGE_TAB[after.stage] ?? "selection" }, { boundary: weightsChanged, history: weightsChanged });
   });
 }
+
+const STAGE_TAB = { loss: "loss", update: "update" };
 
 // ---------------------------------------------------------------------------- play
 
@@ -310,12 +350,38 @@ function togglePlay() {
 // ---------------------------------------------------------------------------- events
 
 function onSelect(selection) {
-  store.set({ selection, chain: null, chainError: null });
+  // Clicking an edge while the update tab shows explains that weight's update; any other
+  // click shows the selection itself.
+  const tab = store.state.tab === "update" && selection.kind === "edge" ? "update" : "selection";
+  const changes = { selection, tab, chain: null, chainError: null, chainTrace: null, chainSim: null };
+  if (selection.kind === "edge") changes.updateWeight = selection;
+  store.set(changes);
+  bringInspectorIntoView();
   if (selection.kind !== "edge") return;
   serialise(async () => {
-    const chain = await fetchChain(store.state.sessionId, selection, store.state.sample);
-    if (store.state.selection === selection) store.set(chain);
+    const state = store.state;
+    const [chain, update] = await Promise.all([
+      fetchChain(state.sessionId, selection, state.sample, state.sim),
+      fetchUpdate(state.sessionId, state),
+    ]);
+    if (store.state.selection === selection) store.set({ ...chain, chainTrace: state.trace, chainSim: state.sim, ...update });
   });
+}
+
+function onTab(tab) {
+  if (tab === store.state.tab) return;
+  store.set({ tab });
+  if (tab === "update") serialise(async () => store.set(await fetchUpdate(store.state.sessionId, store.state)));
+}
+
+/** On a narrow screen the inspector sits below the diagram: scroll it into view when a
+ * click opens something in it (on a desktop it is already on screen and nothing moves). */
+function bringInspectorIntoView() {
+  const panel = $("#inspector");
+  const box = panel.getBoundingClientRect();
+  const top = $(".topbar").getBoundingClientRect().bottom;
+  const visible = box.top >= Math.max(0, top) && box.top + Math.min(box.height, 200) <= window.innerHeight;
+  if (!visible) requestAnimationFrame(() => panel.scrollIntoView({ block: "start", behavior: "auto" }));
 }
 
 function onSample(sample) {
@@ -332,12 +398,16 @@ function onAction(action) {
   else stageAction(action);
 }
 
+// Controls that answer Space themselves (press, check, choose): Space is theirs, not Play's.
+const OWNS_SPACE = "button, a[href], input, select, textarea, summary, [contenteditable], [role=button], [role=tab], [role=radio], [role=checkbox]";
+
 function onKey(event) {
   if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
   const target = event.target;
-  const typing = target.closest?.("input, select, textarea, [contenteditable]") && target.type !== "range";
+  const typing = target.closest?.("input, select, textarea, [contenteditable]");
   if (typing || document.querySelector("dialog[open]")) return;
   if (event.key === " ") {
+    if (target.closest?.(OWNS_SPACE)) return;
     event.preventDefault();
     togglePlay();
   } else if (event.key === "ArrowRight") {
@@ -367,6 +437,8 @@ function mountViews(catalog) {
     flow: new GradientFlowView($("#flow")),
     layerInspector: new LayerInspector($("#inspector .inspector-body")),
     weightInspector: new WeightInspector($("#inspector .inspector-body"), { onSample }),
+    lossStage: new LossStageView($("#inspector .inspector-body"), { onSample }),
+    updateStage: new UpdateStageView($("#inspector .inspector-body")),
     boundary: new BoundaryView($("#output"), { onToggle: setView }),
     loss: new LossChart($("#output"), { onScale: (scale) => setView({ scale }) }),
     dialogs: new Dialogs({
@@ -376,12 +448,35 @@ function mountViews(catalog) {
     }),
   };
   mountControls($("#controls"), catalog, changeConfig, uploadCsv);
+  mountGlossary(catalog.glossary ?? []);
+  mountTabs();
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.addEventListener("click", () => setView({ edges: button.dataset.edges }));
   }
   document.addEventListener("keydown", onKey);
   new ResizeObserver(() => store.redraw()).observe($("#app"));
+  // The top bar wraps on narrow screens and stays on top: sticky panels and scrolling into
+  // view keep clear of its real height.
+  new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${$(".topbar").offsetHeight}px`)).observe($(".topbar"));
   window.addEventListener("pagehide", () => stream?.stop());
+}
+
+/** The inspector's tabs: click, or ←/→ between them (the ARIA tabs pattern). */
+function mountTabs() {
+  const tabs = [...document.querySelectorAll("#inspector [role=tab]")];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => onTab(tab.dataset.tab));
+    // A click does not take the focus, so → keeps stepping for a mouse user; a keyboard user
+    // Tabs onto the tabs, where ←/→ move between them.
+    tab.addEventListener("mousedown", (event) => event.preventDefault());
+    tab.addEventListener("keydown", (event) => {
+      if (event.key !== "ArrowRight" && event.key !== "ArrowLeft") return;
+      event.preventDefault(); // ← and → move between tabs here, not through training stages
+      const next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+      next.focus();
+      onTab(next.dataset.tab);
+    });
+  }
 }
 
 async function loadCatalog() {
@@ -395,12 +490,17 @@ async function loadCatalog() {
 async function main() {
   $("#app").setAttribute("aria-busy", "true");
   const catalog = await loadCatalog();
-  const { config, view } = readUrl(location.search, catalog.defaults);
+  const { config, view, given } = readUrl(location.search, catalog.defaults);
+  const notes = [];
   if (config.dataset.name === "csv") {
     // Uploaded rows live on the server only, never in a link: fall back to the default data.
     config.dataset.name = catalog.defaults.dataset.name;
-    showError(new Error("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset."));
+    notes.push("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset.");
   }
+  // A link may name data that cannot feed its features (sine is 1-D): adapt, and say so.
+  const adapted = adaptToData(config, catalog, given);
+  if (adapted) notes.push(adapted);
+  if (notes.length) showError(new Error(notes.join(" ")));
   mountViews(catalog);
   store.set({ catalog, config, view });
   try {

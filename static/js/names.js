@@ -15,6 +15,14 @@ const NAMES = {
   adam: "Adam", adamw: "AdamW",
 };
 
+// Dataset names too long for a thumbnail's caption: a soft hyphen lets them break.
+const DATASET_CAPTIONS = { checkerboard: "checker\u00adboard", multigauss: "multi\u00adgauss" };
+
+/** A dataset's caption under its thumbnail (its name, breakable where it is long). */
+export function datasetCaption(name) {
+  return DATASET_CAPTIONS[name] ?? name;
+}
+
 /** The learner-facing name for a registry entry; unknown names pass through unchanged. */
 export function displayName(name) {
   return Object.hasOwn(NAMES, name) ? NAMES[name] : name;

@@ -14,7 +14,7 @@ import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
 
-const LABEL_SPACE = 32;
+const LABEL_SPACE = 36;
 // Column captions when columns are narrow (deep networks).
 const SHORT_NAMES = {
   sigmoid: "σ",
@@ -63,9 +63,18 @@ export class NetworkView {
     this.lastStageKey = "";
     this.atlas = null;
     this.state = null;
+    this.announcer = element.querySelector(".network-focus");
+    this.cursor = null; // the keyboard's place in the diagram: a neuron or an edge
     this.svg.addEventListener("pointermove", (event) => this.hover(event));
     this.svg.addEventListener("pointerleave", () => this.hideTooltip());
     this.svg.addEventListener("click", (event) => this.click(event));
+    this.svg.addEventListener("keydown", (event) => this.key(event));
+    // A click selects without taking the focus: → and Space keep stepping and playing for a
+    // mouse user. The keyboard reaches the diagram with Tab (then the arrows walk it).
+    this.svg.addEventListener("mousedown", (event) => event.preventDefault());
+    // Focus from the keyboard shows where the arrow keys start; a click's focus does not.
+    this.svg.addEventListener("focus", () => this.svg.matches(":focus-visible") && this.moveCursor(this.cursor ?? this.startCursor()));
+    this.svg.addEventListener("blur", () => this.hideTooltip());
     new ResizeObserver(() => this.state && this.update(this.state, { force: true })).observe(this.stage);
   }
 
@@ -145,11 +154,13 @@ export class NetworkView {
     this.columns = [];
     this.neurons = [];
     this.dzMarks = [];
+    this.deadMarks = [];
     const neuronLayer = svg("g", { class: "neurons" });
     for (let c = 0; c < sizes.length; c++) {
       const column = svg("g", { class: "column", "data-column": c });
       const cells = [];
       const marks = [];
+      const dead = [];
       for (let k = 0; k < sizes[c]; k++) {
         const p = positions[c][k];
         const cell = svg("rect", { class: "neuron", x: p.x - node / 2, y: p.y - node / 2, width: node, height: node, rx: 3 });
@@ -160,22 +171,34 @@ export class NetworkView {
           marks.push(mark);
           column.append(mark);
         }
+        if (c > 0 && c < sizes.length - 1) {
+          // A cross over a unit dead on the whole training set (a = 0 on every point).
+          const [x0, y0, x1, y1] = [p.x - node / 2, p.y - node / 2, p.x + node / 2, p.y + node / 2];
+          const cross = svg("path", { class: "dead-mark", d: `M${x0},${y0}L${x1},${y1}M${x0},${y1}L${x1},${y0}`, visibility: "hidden" });
+          dead.push(cross);
+          column.append(cross);
+        }
       }
       this.neurons.push(cells);
       this.dzMarks.push(marks);
+      this.deadMarks.push(dead);
       this.columns.push(column);
       neuronLayer.append(column);
     }
     this.svg.append(neuronLayer);
-    this.labels = sizes.map((_, c) => svg("text", { class: "column-label", x: xs[c], y: 12, "text-anchor": "middle" }));
-    this.activationLabels = sizes.map((_, c) => svg("text", { class: "activation-label", x: xs[c], y: 25, "text-anchor": "middle" }));
+    this.labels = sizes.map((_, c) => svg("text", { class: "column-label", x: xs[c], y: 13, "text-anchor": "middle" }));
+    this.activationLabels = sizes.map((_, c) => svg("text", { class: "activation-label", x: xs[c], y: 28, "text-anchor": "middle" }));
     this.svg.append(svg("g", { class: "labels" }, ...this.labels, ...this.activationLabels));
     this.inputLabels = positions[0].map((p) =>
       svg("text", { class: "input-label", x: p.x - node / 2 - 4, y: p.y + 4, "text-anchor": "end" }),
     );
     this.svg.append(svg("g", {}, ...this.inputLabels));
     this.pulseLayer = svg("g", { class: "pulses" });
-    this.svg.append(this.pulseLayer);
+    // Where the keyboard is: a ring round a neuron, or an outline along an edge.
+    this.focusRing = svg("rect", { class: "focus-ring", visibility: "hidden", rx: 5 });
+    this.focusLine = svg("line", { class: "focus-line", visibility: "hidden" });
+    this.svg.append(this.pulseLayer, this.focusLine, this.focusRing);
+    if (this.cursor && !this.validCursor(this.cursor)) this.cursor = null;
     const ratio = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
@@ -187,7 +210,7 @@ export class NetworkView {
   update(state, { force = false } = {}) {
     this.state = state;
     if (!state.config || !state.catalog) return;
-    const width = Math.max(320, Math.floor(this.stage.clientWidth));
+    const width = Math.max(200, Math.floor(this.stage.clientWidth));
     const height = Math.max(220, Math.floor(this.stage.clientHeight));
     const sizes = this.columnSizes(state);
     const signature = `${sizes.join("-")}|${width}x${height}`;
@@ -212,6 +235,7 @@ export class NetworkView {
     this.drawEdges(state);
     this.drawSelection(state);
     this.drawDivergence(state);
+    if (this.cursor && document.activeElement === this.svg) this.moveCursor(this.cursor, { announce: false });
     const stageKey = sim ? `${state.sessionId}:${sim.step}:${sim.stage}:${sim.layer}` : "";
     if (stageKey !== this.lastStageKey) {
       const previous = this.lastStageKey;
@@ -355,6 +379,13 @@ export class NetworkView {
         const cell = this.neurons[c][k];
         const colour = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
         setAttrs(cell, { stroke: colour, "stroke-width": isLit && activation ? 2.5 : 1.2 });
+        const cross = this.deadMarks[c]?.[k];
+        if (cross) {
+          const deadUnit = Boolean(layers[c - 1]?.dead_units_train?.[k]);
+          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden" });
+          cross.dataset.dead = String(deadUnit);
+          cell.dataset.dead = String(deadUnit);
+        }
         if (c > 0) {
           const mark = this.dzMarks[c][k];
           const t = dz ? pulseScale(dz[k]) : 0;
@@ -528,25 +559,47 @@ export class NetworkView {
     if (!this.layout || !this.state) return;
     const { x, y } = this.pointerPosition(event);
     const tolerance = event.pointerType === "touch" ? 14 : 6;
-    const edge = this.neuronAt(x, y) ? null : this.edgeAt(x, y, tolerance);
-    if (!edge) {
+    const neuron = this.neuronAt(x, y);
+    const edge = neuron ? null : this.edgeAt(x, y, tolerance);
+    if (!edge && !neuron) {
       this.hideTooltip();
-      this.svg.style.cursor = this.neuronAt(x, y) ? "pointer" : "";
+      this.svg.style.cursor = "";
       return;
     }
     this.svg.style.cursor = "pointer";
-    const layer = this.state.trace?.layers?.[edge.layer];
-    const w = layerMatrix(layer, "W")?.[edge.i]?.[edge.j];
-    const dW = layerMatrix(layer, "dW")?.[edge.i]?.[edge.j];
-    const trace = this.state.trace;
-    this.tooltip.textContent = `w[${edge.i + 1}→${edge.j + 1}] into ${layerName(edge.layer, this.edges.length)}: ${traceText(trace, w, fmt)} · dW ${traceText(trace, dW, fmt)} · click for its chain rule`;
-    this.tooltip.hidden = false;
-    this.tooltip.style.left = `${Math.min(x + 12, this.layout.width - 180)}px`;
-    this.tooltip.style.top = `${y + 12}px`;
+    const item = neuron ? { kind: "neuron", column: neuron.column, k: neuron.k } : { kind: "edge", ...edge };
+    this.showTooltip(this.describe(item), x, y + 12);
   }
 
-  hideTooltip() {
-    this.tooltip.hidden = true;
+  showTooltip(text, x, y) {
+    this.tooltip.textContent = text;
+    this.tooltip.hidden = false;
+    const width = this.tooltip.offsetWidth;
+    this.tooltip.style.left = `${Math.max(0, Math.min(x + 12, this.layout.width - width - 4))}px`;
+    this.tooltip.style.top = `${y}px`;
+  }
+
+  /** One line about a neuron or an edge, with its live numbers. */
+  describe(item) {
+    const trace = this.state.trace;
+    const count = this.edges.length;
+    if (item.kind === "edge") {
+      const layer = trace?.layers?.[item.layer];
+      const w = layerMatrix(layer, "W")?.[item.i]?.[item.j];
+      const dW = layerMatrix(layer, "dW")?.[item.i]?.[item.j];
+      return `w[${item.i + 1}→${item.j + 1}] into ${layerName(item.layer, count)}: ${traceText(trace, w, fmt)} · dW ${traceText(trace, dW, fmt)} · Enter or click: its chain rule`;
+    }
+    const { column, k } = item;
+    if (column === 0) {
+      const label = this.inputLabels[k]?.textContent || `x${k + 1}`;
+      return `input ${label} · ${k + 1} of ${this.layout.sizes[0]}`;
+    }
+    const layer = trace?.layers?.[column - 1];
+    const name = column === this.layout.sizes.length - 1 ? "output" : `layer ${column}`;
+    const mean = layer?.a_mean?.[k];
+    let text = `${name}, unit ${k + 1}: mean a ${traceText(trace, mean, fmt)}`;
+    if (layer?.dead_units_train?.[k]) text += " · dead on the whole training set (a = 0 everywhere)";
+    return `${text} · Enter or click: the layer's histograms`;
   }
 
   click(event) {
@@ -554,16 +607,106 @@ export class NetworkView {
     const { x, y } = this.pointerPosition(event);
     const neuron = this.neuronAt(x, y);
     if (neuron) {
+      this.cursor = { kind: "neuron", column: neuron.column, k: neuron.k };
       if (neuron.column > 0) this.onSelect({ kind: "layer", layer: neuron.column - 1 });
       return;
     }
     const edge = this.edgeAt(x, y, event.pointerType === "touch" ? 14 : 8);
     if (edge) {
+      this.cursor = { kind: "edge", ...edge, anchor: "from" }; // the keyboard carries on from here
       this.onSelect({ kind: "edge", ...edge });
       return;
     }
     const band = this.layout.xs.findIndex((cx) => Math.abs(x - cx) < this.layout.gap / 2);
     if (band > 0) this.onSelect({ kind: "layer", layer: band - 1 });
+  }
+
+  // ------------------------------------------------------------------------- keyboard
+
+  startCursor() {
+    const selection = this.state?.selection;
+    if (selection?.kind === "edge") return { kind: "edge", layer: selection.layer, i: selection.i, j: selection.j, anchor: "from" };
+    const column = selection?.kind === "layer" ? selection.layer + 1 : 1;
+    return { kind: "neuron", column, k: 0 };
+  }
+
+  validCursor(item) {
+    const sizes = this.layout?.sizes ?? [];
+    if (item.kind === "neuron") return item.column < sizes.length && item.k < sizes[item.column];
+    return item.layer < sizes.length - 1 && item.i < sizes[item.layer] && item.j < sizes[item.layer + 1];
+  }
+
+  /**
+   * Arrow keys walk the diagram: ↑/↓ move along a column of neurons (or, on an edge, to the
+   * next edge of the same neuron); → from a neuron goes onto its outgoing edges and on to the
+   * neuron they reach, ← onto its incoming edges and back. Enter opens the inspector.
+   */
+  key(event) {
+    // Shift+→ (a whole step) and other shortcuts pass through to the page.
+    if (!this.layout || event.ctrlKey || event.metaKey || event.altKey || event.shiftKey) return;
+    const sizes = this.layout.sizes;
+    const at = this.cursor ?? this.startCursor();
+    const wrap = (v, n) => (v + n) % n;
+    let next = null;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      if (at.kind === "edge") this.onSelect({ kind: "edge", layer: at.layer, i: at.i, j: at.j });
+      else if (at.column > 0) this.onSelect({ kind: "layer", layer: at.column - 1 });
+      else this.announce("Inputs have no weights of their own: move right (→) onto their edges.");
+      return;
+    }
+    if (at.kind === "neuron") {
+      const { column, k } = at;
+      if (event.key === "ArrowUp") next = { ...at, k: wrap(k - 1, sizes[column]) };
+      else if (event.key === "ArrowDown") next = { ...at, k: wrap(k + 1, sizes[column]) };
+      else if (event.key === "ArrowRight" && column < sizes.length - 1) next = { kind: "edge", layer: column, i: k, j: 0, anchor: "from" };
+      else if (event.key === "ArrowLeft" && column > 0) next = { kind: "edge", layer: column - 1, i: 0, j: k, anchor: "to" };
+    } else {
+      const { layer, i, j, anchor } = at;
+      const far = anchor === "from" ? "j" : "i";
+      const n = anchor === "from" ? sizes[layer + 1] : sizes[layer];
+      if (event.key === "ArrowUp") next = { ...at, [far]: wrap(at[far] - 1, n) };
+      else if (event.key === "ArrowDown") next = { ...at, [far]: wrap(at[far] + 1, n) };
+      else if (event.key === "ArrowRight") next = { kind: "neuron", column: layer + 1, k: j };
+      else if (event.key === "ArrowLeft") next = { kind: "neuron", column: layer, k: i };
+    }
+    if (!event.key.startsWith("Arrow")) return;
+    event.preventDefault(); // arrows inside the diagram move the focus, never a training stage
+    if (next) this.moveCursor(next);
+  }
+
+  moveCursor(item, { announce = true } = {}) {
+    if (!this.layout || !this.validCursor(item)) return;
+    this.cursor = item;
+    const { positions, node } = this.layout;
+    this.svg.dataset.focus = item.kind === "edge" ? `edge:${item.layer}:${item.i}:${item.j}` : `neuron:${item.column}:${item.k}`;
+    if (item.kind === "neuron") {
+      const p = positions[item.column][item.k];
+      setAttrs(this.focusRing, { x: p.x - node / 2 - 4, y: p.y - node / 2 - 4, width: node + 8, height: node + 8, visibility: "visible" });
+      setAttrs(this.focusLine, { visibility: "hidden" });
+      this.showTooltip(this.describe(item), p.x, p.y + node / 2 + 6);
+    } else {
+      const line = this.edges[item.layer][item.i][item.j];
+      const coords = Object.fromEntries(["x1", "y1", "x2", "y2"].map((a) => [a, line.getAttribute(a)]));
+      setAttrs(this.focusLine, { ...coords, visibility: "visible" });
+      setAttrs(this.focusRing, { visibility: "hidden" });
+      const x = (Number(coords.x1) + Number(coords.x2)) / 2;
+      const y = (Number(coords.y1) + Number(coords.y2)) / 2;
+      this.showTooltip(this.describe(item), x, y + 10);
+    }
+    if (announce) this.announce(this.describe(item));
+  }
+
+  announce(text) {
+    if (this.announcer) setText(this.announcer, text);
+  }
+
+  hideTooltip() {
+    this.tooltip.hidden = true;
+    if (this.focusRing && document.activeElement !== this.svg) {
+      setAttrs(this.focusRing, { visibility: "hidden" });
+      setAttrs(this.focusLine, { visibility: "hidden" });
+    }
   }
 
   /** Screen position of an edge's midpoint, for tests and keyboard focus. */

@@ -3,6 +3,7 @@
 
 import { setText } from "./dom.js";
 import { layerName } from "./format.js";
+import { displayName } from "./names.js";
 
 /** Speed presets while playing: steps per frame × frames per second ≈ steps per second. */
 export const SPEEDS = [
@@ -68,6 +69,10 @@ export class Transport {
     forward.disabled = !ready || next !== forwardStage;
     this.buttons.backward.disabled = !ready || next === "update";
     this.buttons.update.disabled = !ready;
+    // The rule the Update button applies is the optimiser's in use, not always SGD's.
+    const optimizer = state.config?.optimizer?.name;
+    const rule = optimizer ? state.catalog?.optimizerByName?.[optimizer]?.formula : null;
+    if (optimizer) this.buttons.update.title = `Apply the update with ${displayName(optimizer)}: ${rule ?? ""}`.trim();
     this.buttons.step.disabled = !ready;
     this.buttons.reset.disabled = !state.sessionId;
     play.disabled = !state.sessionId;

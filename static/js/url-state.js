@@ -43,9 +43,11 @@ function formatLayers(layers) {
   return layers.map((l) => `${l.units}:${l.activation}`).join(",");
 }
 
-/** Read {config, view} from a query string, filling what is absent from `defaults`. */
+/** Read {config, view, given} from a query string, filling what is absent from `defaults`;
+ * `given` is the set of keys the link itself set. */
 export function readUrl(search, defaults) {
   const params = new URLSearchParams(search);
+  const given = new Set(params.keys());
   const config = structuredClone(defaults);
   config.dataset = { ...config.dataset };
   if (params.has("data")) config.dataset.name = params.get("data");
@@ -78,7 +80,39 @@ export function readUrl(search, defaults) {
   if (params.has("scale")) view.scale = params.get("scale") === "linear" ? "linear" : "log";
   if (params.has("speed")) view.speed = Number.parseInt(params.get("speed"), 10) || 0;
   if (params.has("hide")) view.hide = params.get("hide").split(",").filter(Boolean);
-  return { config, view };
+  return { config, view, given };
+}
+
+/**
+ * Fit a link's setup to its data, the way switching dataset in the page does: features the
+ * data cannot feed are dropped (1-D data such as sine has x1 only) and a loss that does not fit
+ * the data's task goes back to the task's default. Changes `config` in place; returns a
+ * sentence naming each field the link set and the page changed, or null. Anything else that
+ * does not fit is left for the server, whose answer names the field.
+ */
+export function adaptToData(config, catalog, given) {
+  const dataset = catalog.datasetByName[config.dataset.name];
+  if (!dataset) return null;
+  const notes = [];
+  const usable = dataset.features;
+  const unusable = config.features.filter((name) => !usable.includes(name));
+  if (unusable.length) {
+    const kept = config.features.filter((name) => usable.includes(name));
+    const fallback = catalog.defaults.features.filter((name) => usable.includes(name));
+    config.features = kept.length ? kept : fallback.length ? fallback : usable.slice(0, 1);
+    if (given.has("features")) {
+      notes.push(
+        `features: ${dataset.name} has ${dataset.input_dim === 1 ? "one input (x1)" : "inputs x1, x2"}, so ` +
+          `${unusable.join(", ")} cannot be fed; using ${config.features.join(", ")}.`,
+      );
+    }
+  }
+  const losses = catalog.task_losses[dataset.task] ?? [];
+  if (config.loss && !losses.includes(config.loss)) {
+    notes.push(`loss: ${config.loss} does not fit ${dataset.task} data (${dataset.name}); using the default, ${losses[0]}.`);
+    config.loss = null;
+  }
+  return notes.length ? `This link's setup was adapted to its data: ${notes.join(" ")}` : null;
 }
 
 /** The query string for a config and view; every config field is written out, so a link

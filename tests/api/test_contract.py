@@ -67,7 +67,8 @@ def _successes(client: TestClient, c: Contract) -> None:
     c.check(client.post("/api/sessions", json={}), "/api/sessions")
     s = c.check(client.post("/api/sessions", json=SMALL), "/api/sessions")["id"]
     reads = ["trace", "trace?detail=full&sample=3", "history", "boundary?grid=8", "data"]
-    reads += ["chain?layer=1&i=2&j=3&sample=1", "gradcheck", "export"]
+    reads += ["chain?layer=1&i=2&j=3&sample=1", "update-rule?layer=2&i=3&j=0", "gradcheck"]
+    reads += ["export"]
     stepping: list[tuple[str, Any]] = [
         ("forward", {"layers": 1}),
         ("forward", {"layers": "all"}),
@@ -114,7 +115,13 @@ def _diverged(client: TestClient, c: Contract) -> None:
     s = create(client, DIVERGING)
     c.check(client.post(url(SESSION, s) + "/step", json={"steps": 50}), SESSION + "/step")
     c.check(client.post(url(SESSION, s) + "/backward", json={"layers": 1}), SESSION + "/backward")
-    for read in ("trace?detail=full", "history", "boundary?grid=6", "chain?layer=0&i=0&j=0"):
+    for read in (
+        "trace?detail=full",
+        "history",
+        "boundary?grid=6",
+        "chain?layer=0&i=0&j=0",
+        "update-rule?layer=0&i=0&j=0",
+    ):
         path, _, query = read.partition("?")
         c.check(client.get(url(f"{SESSION}/{path}", s, query)), f"{SESSION}/{path}")
     for path in ("gradcheck", "data", "export"):
@@ -132,7 +139,8 @@ def _errors(client: TestClient, c: Contract) -> None:
             c.check(client.request(method, url(template, UNKNOWN), json=body), template)
     for path in ("", "/export", "/trace", "/history", "/boundary", "/gradcheck", "/data"):
         c.check(client.get(url(SESSION + path, UNKNOWN)), SESSION + path)
-    c.check(client.get(url(SESSION + "/chain", UNKNOWN, "layer=0&i=0&j=0")), SESSION + "/chain")
+    for path in ("/chain", "/update-rule"):
+        c.check(client.get(url(SESSION + path, UNKNOWN, "layer=0&i=0&j=0")), SESSION + path)
     c.check(client.delete(url(SESSION, UNKNOWN)), SESSION)
     upload = client.post(
         url(SESSION + "/dataset", UNKNOWN), content=CSV, headers={"content-type": "text/csv"}
@@ -161,6 +169,7 @@ def _errors(client: TestClient, c: Contract) -> None:
         ("/history", "since=-1"),
         ("/boundary", "grid=1"),
         ("/chain", "layer=0&i=0"),
+        ("/update-rule", "layer=0&i=0&j=99"),
     ]:
         c.check(client.get(url(SESSION + path, s, query)), SESSION + path)
 
@@ -245,7 +254,7 @@ def _query_bounds(spec: dict[str, Any]) -> Iterator[tuple[str, str, int, int | N
                     yield path, param["name"], branch["minimum"], branch.get("maximum")
 
 
-REQUIRED = {"chain": {"layer": 0, "i": 0, "j": 0}}
+REQUIRED = {"chain": {"layer": 0, "i": 0, "j": 0}, "update-rule": {"layer": 0, "i": 0, "j": 0}}
 
 
 def test_query_bounds_in_the_schema_are_the_servers() -> None:
@@ -262,6 +271,9 @@ def test_query_bounds_in_the_schema_are_the_servers() -> None:
             ("chain", "i"),
             ("chain", "j"),
             ("chain", "sample"),
+            ("update-rule", "layer"),
+            ("update-rule", "i"),
+            ("update-rule", "j"),
         }
         session = create(client, {"layers": [{"units": 8, "activation": "tanh"}] * 3})
         client.post(f"/api/sessions/{session}/step", json={"steps": 1})

@@ -339,6 +339,9 @@ def test_tablet_shows_the_chain_rule_without_scrolling_and_has_touch_sized_targe
     try:
         page = tablet.new_page()
         open_page(page, "/?data=xor&layers=6:tanh,6:tanh")
+        # δ and dW exist once the backward pass has reached the weight's layer.
+        page.get_by_role("button", name="Backward").click()
+        backward_all_layers(page)
         click_edge(page, layer=1, index=7)
         quantity = page.locator("#inspector [data-field=dW_ij]")
         expect(quantity).not_to_have_attribute("data-value", "")
@@ -492,6 +495,8 @@ def test_no_dz_is_shown_before_the_backward_pass_reaches_a_layer(
     expect(marks).to_have_count(8 + 8 + 1)
     sizes = marks.evaluate_all("(ms) => ms.map((m) => [m.dataset.dz, m.getAttribute('r')])")
     assert {(dz, float(r)) for dz, r in sizes} == {("", 0.0)}  # no value, no marker
+    # The loss stage opened the inspector's loss view; the selected layer is one tab away.
+    page.get_by_role("tab", name="Selected").click()
     inspector = page.locator("#inspector .inspector-body")
     expect(inspector).to_have_attribute("data-layer", "0")
     expect(inspector.locator(".histogram.empty")).to_have_text(

@@ -53,3 +53,29 @@ def test_a_large_step_explains_its_update_after_dropping_its_arrays() -> None:
     for t in (kept, dropped):
         t.train(3)
     assert kept.update_rule(1, 0, 1) == dropped.update_rule(1, 0, 1) is not None
+
+
+# The optimiser quantity each state array holds, and the term that computes its new value.
+STATE_TERMS = {"velocity": "v", "sq_avg": "s", "sq_sum": "s", "m": "m", "v": "v"}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_the_state_before_is_what_the_terms_start_from(name: str) -> None:
+    """``state_before`` is the optimiser's state of this weight before the update, and each
+    state term's value is that state after the update (so a reader can redo the arithmetic)."""
+    t = Trainer(config(optimizer=OptimizerConfig(name), batch_size=8))
+    t.train(3)
+    net = t.network
+    layer, i, j = 1, 3, 4
+    k = net.weight_offset(layer) + i * net.sizes[layer + 1] + j
+    before = {key: float(v[k]) for key, v in t.optimizer_state.items() if not isinstance(v, int)}
+    t.update()
+    u = t.update_rule(layer, i, j)
+    assert u is not None
+    assert dict(u.state_before) == before
+    assert set(u.state_before) == set(OPTIMIZERS[name].state_keys)
+    by_symbol = {term.symbol: term.value for term in u.terms}
+    for key in u.state_before:
+        assert by_symbol[STATE_TERMS[key]] == pytest.approx(
+            float(t.optimizer_state[key][k]), rel=1e-12, abs=1e-300
+        )
