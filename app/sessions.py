@@ -1,54 +1,42 @@
-"""Session store: id → trainer, with an idle TTL, a cap with LRU eviction and one lock each.
+"""Session store: id → trainer, with an idle TTL, caps by count *and by bytes*, per-client
+quotas, and one lock per session.
 
 Every route and stream runs on the event loop, so the store's own bookkeeping needs no lock;
-engine work runs in worker threads while the session's ``asyncio.Lock`` is held, which
-serialises the requests of one session without tying up a thread per waiting request.
+engine work runs in worker threads (:mod:`app.lanes`) while the session's ``asyncio.Lock``
+is held, which serialises the requests of one session without tying up a thread per waiting
+request.
 
-A session is *in use* while a request waits for or holds its lock, or while a stream is
-connected to it. In-use sessions never expire and are never evicted; only when every slot is
-in use does creating a session fail (:class:`StoreFullError` → 503 with Retry-After).
+Admission (a new session, or a request that grows one): the store knows every session's
+bytes (measured after each request) and refuses what would pass the server's memory budget.
+To make room it evicts idle sessions, least recently used first — but never one used in the
+last ``protect_seconds``: a student who stepped a minute ago keeps their network even when
+someone floods the server with new sessions; the newcomer gets the 503 instead. A session is
+*in use* while a request waits for or holds its lock, or while a stream is connected to it;
+in-use sessions never expire and are never evicted.
+
+Each client (its address, or behind a trusted proxy the address the proxy forwards) may hold
+at most ``max_per_client`` sessions and create them at a bounded rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
-
-import anyio
-import anyio.to_thread
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.trainer import Trainer
 
 Clock = Callable[[], float]
-T = TypeVar("T")
-
-
-class Workers:
-    """Two small thread pools for engine work: *light* (one step, reads) and *heavy*
-    (many steps, rebuilds, imports). Few threads on purpose: the work is CPU-bound under one
-    interpreter lock, and every extra runnable thread delays the event loop (which serves
-    every client) at each lock hand-over. Separate pools keep quick requests from queueing
-    behind long ones."""
-
-    def __init__(self, light: int, heavy: int) -> None:
-        self.sizes = (light, heavy)
-        self._limiters: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
-
-    async def run(self, work: Callable[..., T], *args: object, heavy: bool = False) -> T:
-        if self._limiters is None:  # created in the running event loop
-            self._limiters = (
-                anyio.CapacityLimiter(self.sizes[0]),
-                anyio.CapacityLimiter(self.sizes[1]),
-            )
-        limiter = self._limiters[1 if heavy else 0]
-        return await anyio.to_thread.run_sync(work, *args, limiter=limiter)
+MB = 2**20
 
 
 class SessionNotFoundError(LookupError):
@@ -56,7 +44,38 @@ class SessionNotFoundError(LookupError):
 
 
 class StoreFullError(RuntimeError):
-    """Every session slot holds a session in active use."""
+    """No room: every slot or every byte of the budget is held by sessions in recent use."""
+
+
+class QuotaError(RuntimeError):
+    """This client holds too many sessions, or creates them too fast."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class SessionTooLargeError(RuntimeError):
+    """One session would need more memory than a session may hold."""
+
+    def __init__(self, needed: int, allowed: int) -> None:
+        super().__init__(needed, allowed)
+        self.needed, self.allowed = needed, allowed
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """How much the store may hold, and for whom."""
+
+    ttl_seconds: float = 1800.0
+    max_sessions: int = 500
+    memory_bytes: int = 4096 * MB  # all sessions together
+    session_bytes: int = 256 * MB  # one session
+    protect_seconds: float = 300.0  # used this recently → never evicted
+    max_per_client: int = 30
+    create_per_minute: float = 60.0
+    create_burst: int = 30
 
 
 @dataclass(eq=False)
@@ -66,37 +85,69 @@ class Session:
     id: str
     trainer: Trainer
     last_used: float
+    client: str = ""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0  # requests waiting for or holding the lock, plus connected streams
     closed: bool = False  # removed from the store (deleted, expired or evicted)
     csv_text: str | None = None  # uploaded CSV, kept to re-split when the data seed changes
+    bytes: int = 0  # the trainer's arrays, as last measured
 
     @property
     def in_use(self) -> bool:
         return self.users > 0
 
 
-class SessionStore:
-    """Holds at most ``max_sessions`` sessions; idle ones expire after ``ttl_seconds``."""
+class _Bucket:
+    """Token bucket: ``burst`` tokens, refilled at ``rate`` per second."""
 
-    def __init__(
-        self,
-        ttl_seconds: float,
-        max_sessions: int,
-        clock: Clock = time.monotonic,
-        workers: Workers | None = None,
-    ) -> None:
-        self.ttl = ttl_seconds
-        self.max_sessions = max_sessions
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, tokens: float, stamp: float) -> None:
+        self.tokens, self.stamp = tokens, stamp
+
+
+class SessionStore:
+    """Holds sessions within the limits of :class:`StoreLimits`."""
+
+    def __init__(self, limits: StoreLimits, clock: Clock = time.monotonic) -> None:
+        self.limits = limits
         self.clock = clock
-        self.workers = workers or Workers(2, 2)
         self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
+        self._buckets: dict[str, _Bucket] = {}
+        self._purger: asyncio.Task[None] | None = None
+        self.evictions = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
 
+    @property
+    def bytes(self) -> int:
+        """Bytes held by every session's arrays together (as last measured)."""
+        return sum(s.bytes for s in self._sessions.values())
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, every_seconds: float = 15.0) -> None:
+        """Purge expired sessions periodically, so their memory returns even when nobody
+        asks the server anything."""
+        self._purger = asyncio.create_task(self._purge_forever(every_seconds))
+
+    async def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+
+    async def _purge_forever(self, every_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            if self.purge_expired():
+                release_free_memory()
+
+    # --- expiry and eviction ------------------------------------------------------------------
+
     def _expired(self, session: Session, now: float) -> bool:
-        return not session.in_use and now - session.last_used > self.ttl
+        return not session.in_use and now - session.last_used > self.limits.ttl_seconds
 
     def _remove(self, session_id: str) -> None:
         session = self._sessions.pop(session_id, None)
@@ -111,36 +162,96 @@ class SessionStore:
             self._remove(session_id)
         return len(gone)
 
-    def ensure_room(self) -> None:
-        """Raise StoreFullError now if adding a session would fail (before building a trainer)."""
-        self.purge_expired()
-        if len(self._sessions) >= self.max_sessions and all(
-            s.in_use for s in self._sessions.values()
-        ):
-            raise StoreFullError
+    def _evictable(self, now: float, keep: Session | None) -> Session | None:
+        """The least recently used session that is idle and not recently used."""
+        for s in self._sessions.values():
+            if s is keep or s.in_use:
+                continue
+            if now - s.last_used > self.limits.protect_seconds:
+                return s
+            return None  # ordered by last use: every later one is more recent
+        return None
 
-    def add(self, trainer: Trainer) -> Session:
-        """Store a new session, evicting the least recently used idle one if full."""
+    def make_room(self, new_sessions: int, new_bytes: int, keep: Session | None = None) -> None:
+        """Evict idle, not recently used sessions until ``new_sessions`` more sessions and
+        ``new_bytes`` more bytes fit; StoreFullError if they cannot."""
         self.purge_expired()
-        if len(self._sessions) >= self.max_sessions:
-            victim = next((s for s in self._sessions.values() if not s.in_use), None)
+        now = self.clock()
+        limits = self.limits
+        while (
+            len(self._sessions) + new_sessions > limits.max_sessions
+            or self.bytes + new_bytes > limits.memory_bytes
+        ):
+            victim = self._evictable(now, keep)
             if victim is None:
                 raise StoreFullError
             self._remove(victim.id)
+            self.evictions += 1
+
+    # --- admission ----------------------------------------------------------------------------
+
+    def admit(self, client: str, estimated_bytes: int) -> None:
+        """Check that ``client`` may create a session needing about ``estimated_bytes``, and
+        make room for it. Raises SessionTooLargeError, QuotaError or StoreFullError; takes one
+        creation token only when the session is admitted."""
+        limits = self.limits
+        if estimated_bytes > limits.session_bytes:
+            raise SessionTooLargeError(estimated_bytes, limits.session_bytes)
+        self.purge_expired()
+        owned = sum(1 for s in self._sessions.values() if s.client == client)
+        if owned >= limits.max_per_client:
+            raise QuotaError(
+                f"this address holds {owned} sessions, the most one may hold; "
+                "end one (DELETE) or let it expire",
+                max(1, int(limits.protect_seconds)),
+            )
+        bucket = self._refill(client)
+        if bucket.tokens < 1.0:
+            wait = (1.0 - bucket.tokens) * 60.0 / limits.create_per_minute
+            raise QuotaError(
+                f"sessions are being created too fast from this address "
+                f"(at most {limits.create_per_minute:g} a minute)",
+                max(1, int(wait + 0.999)),
+            )
+        self.make_room(1, estimated_bytes)
+        bucket.tokens -= 1.0
+
+    def _refill(self, client: str) -> _Bucket:
+        now, limits = self.clock(), self.limits
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            bucket = self._buckets[client] = _Bucket(float(limits.create_burst), now)
+            if len(self._buckets) > 4 * limits.max_sessions:  # forget long-idle clients
+                full = [k for k, b in self._buckets.items() if b.tokens >= limits.create_burst]
+                for key in full[: len(full) // 2]:
+                    self._buckets.pop(key, None)
+        rate = limits.create_per_minute / 60.0
+        bucket.tokens = min(float(limits.create_burst), bucket.tokens + (now - bucket.stamp) * rate)
+        bucket.stamp = now
+        return bucket
+
+    def add(self, trainer: Trainer, client: str = "") -> Session:
+        """Store a new, admitted session."""
         session_id = secrets.token_urlsafe(24)  # 192 random bits
         while session_id in self._sessions:  # pragma: no cover - astronomically unlikely
             session_id = secrets.token_urlsafe(24)
-        session = Session(session_id, trainer, self.clock())
+        session = Session(session_id, trainer, self.clock(), client)
+        session.bytes = trainer.memory_bytes()
         self._sessions[session_id] = session
         return session
+
+    def account(self, session: Session) -> None:
+        """Measure the session's bytes again (after a request changed its trainer)."""
+        session.bytes = session.trainer.memory_bytes()
+
+    # --- lookup -------------------------------------------------------------------------------
 
     def get(self, session_id: str) -> Session:
         """The live session with this id (marked as just used); SessionNotFoundError otherwise."""
         session = self._sessions.get(session_id)
         if session is None:
             raise SessionNotFoundError(session_id)
-        now = self.clock()
-        if self._expired(session, now):
+        if self._expired(session, self.clock()):
             self._remove(session_id)
             raise SessionNotFoundError(session_id)
         self.touch(session)
@@ -161,10 +272,14 @@ class SessionStore:
         session.users += 1
         try:
             async with session.lock:
+                if session.closed:
+                    raise SessionNotFoundError(session.id)
                 yield session
         finally:
             session.users -= 1
             self.touch(session)
+            if not session.closed:
+                self.account(session)
 
     @asynccontextmanager
     async def attach(self, session: Session) -> AsyncIterator[Session]:
@@ -175,3 +290,13 @@ class SessionStore:
         finally:
             session.users -= 1
             self.touch(session)
+
+
+def release_free_memory() -> None:
+    """Ask the C allocator to hand freed memory back to the system (glibc keeps freed heap
+    pages otherwise, and a server's RSS would never go down after sessions expire)."""
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover - no C library to ask
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)

@@ -124,3 +124,14 @@ def shape_of(n_features: int, hidden: Sequence[tuple[int, str]], outputs: int) -
     """A shape from the input width, the hidden layers (units, activation) and the outputs."""
     sizes = (n_features, *(units for units, _ in hidden), outputs)
     return NetworkShape(sizes, (*(act for _, act in hidden), "linear"))
+
+
+def run_bytes(shape: NetworkShape, n_samples: int, batch: int, optimizer_arrays: int = 2) -> int:
+    """Bytes a run of this shape holds at most: parameters and their buffers (θ, gradient,
+    previous θ, decay mask, Δθ, optimiser arrays), the data in its forms (raw, features,
+    targets; train and test), a full history and a staged step in progress at ``batch``."""
+    params = 8 * shape.n_params * (5 + optimizer_arrays)
+    row = shape.sizes[0] + shape.sizes[-1] + 4  # features, targets, raw x/y, label
+    data = 8 * n_samples * row * 3
+    history = 8 * 10_000 * (6 + 3 * shape.n_layers)
+    return params + data + history + shape.bytes_per_step_record(batch)

@@ -7,22 +7,46 @@ from typing import Any
 
 import pytest
 
-from app.sessions import SessionNotFoundError, SessionStore, StoreFullError
+from app.sessions import (
+    QuotaError,
+    Session,
+    SessionNotFoundError,
+    SessionStore,
+    SessionTooLargeError,
+    StoreFullError,
+    StoreLimits,
+)
 from tests.api.conftest import FakeClock, create, make_client
 
 
-def store(ttl: float = 60, cap: int = 3) -> tuple[SessionStore, FakeClock]:
+class FakeTrainer:
+    """The store only asks a trainer how many bytes it holds."""
+
+    def __init__(self, nbytes: int = 1000) -> None:
+        self.nbytes = nbytes
+
+    def memory_bytes(self) -> int:
+        return self.nbytes
+
+
+def store(ttl: float = 60, cap: int = 3, **limits: Any) -> tuple[SessionStore, FakeClock]:
     clock = FakeClock()
-    return SessionStore(ttl, cap, clock), clock
+    settings = {"protect_seconds": 0.0, **limits}
+    return SessionStore(StoreLimits(ttl_seconds=ttl, max_sessions=cap, **settings), clock), clock
 
 
-def trainer() -> Any:
-    return object()  # the store never looks inside
+def trainer(nbytes: int = 1000) -> Any:
+    return FakeTrainer(nbytes)
+
+
+def add(s: SessionStore, client: str = "c", nbytes: int = 1000) -> Session:
+    s.admit(client, nbytes)
+    return s.add(trainer(nbytes), client)
 
 
 def test_idle_sessions_expire_after_the_ttl() -> None:
     s, clock = store(ttl=60)
-    a = s.add(trainer())
+    a = add(s)
     clock.advance(59)
     assert s.get(a.id) is a  # and that use restarts its idle time
     clock.advance(59)
@@ -35,34 +59,96 @@ def test_idle_sessions_expire_after_the_ttl() -> None:
 
 def test_least_recently_used_is_evicted_first() -> None:
     s, clock = store(cap=3)
-    a, b, c = (s.add(trainer()) for _ in range(3))
+    a, b, c = (add(s) for _ in range(3))
     clock.advance(1)
     s.get(a.id)
-    d = s.add(trainer())
+    d = add(s)
     assert b.closed and not (a.closed or c.closed or d.closed)
     with pytest.raises(SessionNotFoundError):
         s.get(b.id)
-    s.add(trainer())
+    add(s)
     assert c.closed
+
+
+def test_recently_used_sessions_are_never_evicted_to_make_room() -> None:
+    """A flood of new sessions cannot push out a student who stepped a minute ago."""
+    s, clock = store(cap=3, protect_seconds=300)
+    student = add(s, "student")
+    clock.advance(10)
+    add(s, "flood"), add(s, "flood")
+    with pytest.raises(StoreFullError):
+        add(s, "flood")  # the newcomer gets the 503, not the student
+    assert not student.closed
+    clock.advance(301)  # everyone idle for longer than the protection window
+    add(s, "flood")
+    assert student.closed  # now the least recently used one may go
 
 
 def test_sessions_in_use_are_never_evicted_nor_expired() -> None:
     async def scenario() -> None:
         s, clock = store(ttl=10, cap=2)
-        a, b = s.add(trainer()), s.add(trainer())
+        a, b = add(s), add(s)
         async with s.hold(a), s.attach(b):
             clock.advance(100)  # both past their TTL, but in use
             assert s.purge_expired() == 0
             with pytest.raises(StoreFullError):
-                s.ensure_room()
-            with pytest.raises(StoreFullError):
-                s.add(trainer())
+                s.admit("c", 1000)
             assert not a.closed and not b.closed
         # Released (b first, then a): their use counts as activity, so nothing expired,
         # but both are idle now: the least recently used makes room.
         clock.advance(1)
-        c = s.add(trainer())
+        c = add(s)
         assert not c.closed and b.closed and not a.closed
+
+    asyncio.run(scenario())
+
+
+def test_memory_is_budgeted_in_bytes() -> None:
+    s, clock = store(cap=100, memory_bytes=10_000, session_bytes=6_000)
+    with pytest.raises(SessionTooLargeError) as too_large:
+        s.admit("c", 7_000)  # more than one session may hold
+    assert too_large.value.allowed == 6_000
+    a = add(s, nbytes=5_000)
+    b = add(s, nbytes=4_000)
+    assert s.bytes == 9_000
+    clock.advance(1)
+    add(s, nbytes=3_000)  # 12,000 would pass the budget: the oldest idle session goes
+    assert a.closed and not b.closed and s.bytes == 7_000
+
+
+def test_a_client_may_hold_only_so_many_sessions() -> None:
+    s, _ = store(cap=100, max_per_client=2)
+    add(s, "a"), add(s, "a")
+    with pytest.raises(QuotaError) as quota:
+        add(s, "a")
+    assert "holds 2 sessions" in quota.value.message
+    add(s, "b")  # another client is not affected
+
+
+def test_creation_rate_is_limited_per_client() -> None:
+    s, clock = store(cap=100, max_per_client=100, create_per_minute=60, create_burst=3)
+    for _ in range(3):
+        add(s, "a")
+    with pytest.raises(QuotaError) as quota:
+        add(s, "a")
+    assert quota.value.retry_after == 1  # one token per second
+    add(s, "b")
+    clock.advance(1.0)
+    add(s, "a")  # refilled
+
+
+def test_expired_sessions_are_purged_without_any_request() -> None:
+    async def scenario() -> None:
+        s, clock = store(ttl=5)
+        add(s), add(s)
+        s.start(every_seconds=0.01)
+        clock.advance(6)
+        for _ in range(100):
+            if len(s) == 0:
+                break
+            await asyncio.sleep(0.01)
+        await s.stop()
+        assert len(s) == 0
 
     asyncio.run(scenario())
 
