@@ -16,9 +16,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.lanes import SessionBusyError
 from app.schemas.errors import ErrorItem, MessageBody, ValidationErrorBody
 from app.schemas.wire import render
-from app.sessions import SessionNotFoundError, StoreFullError
+from app.sessions import (
+    MB,
+    QuotaError,
+    SessionNotFoundError,
+    SessionTooLargeError,
+    StoreFullError,
+)
 from engine.errors import ConfigError
 
 Loc = Sequence[str | int]
@@ -96,5 +103,37 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreFullError)
     async def _full(request: Request, exc: StoreFullError) -> Response:
         retry = str(request.app.state.settings.busy_retry_after_seconds)
-        body = MessageBody(detail="every session slot is in use; try again shortly")
+        body = MessageBody(
+            detail="the server is full: every session slot or all of its memory is held by "
+            "sessions in recent use; try again shortly"
+        )
         return json_response(body, 503, **{"Retry-After": retry})
+
+    @app.exception_handler(QuotaError)
+    async def _quota(request: Request, exc: QuotaError) -> Response:
+        return json_response(
+            MessageBody(detail=exc.message), 429, **{"Retry-After": str(exc.retry_after)}
+        )
+
+    @app.exception_handler(SessionBusyError)
+    async def _busy(request: Request, exc: SessionBusyError) -> Response:
+        body = MessageBody(
+            detail="this session is already running a long request; wait for its answer"
+        )
+        return json_response(body, 429, **{"Retry-After": "1"})
+
+    @app.exception_handler(SessionTooLargeError)
+    async def _too_large(request: Request, exc: SessionTooLargeError) -> Response:
+        return validation_response([too_large_error(exc)])
+
+
+def too_large_error(exc: SessionTooLargeError) -> dict[str, Any]:
+    """One 422 entry naming the memory budget a setup would pass."""
+    needed, allowed = exc.needed / MB, exc.allowed / MB
+    return {
+        "loc": ["body"],
+        "msg": f"this setup needs about {needed:.0f} MB, more than the {allowed:.0f} MB one "
+        "session may hold (max_session_mb): a smaller batch_size, fewer samples or smaller "
+        "layers fit",
+        "type": "memory_budget",
+    }

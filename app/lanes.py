@@ -117,7 +117,9 @@ class Lanes:
         """Whether ``key`` (a session) has a heavy job running or waiting."""
         return key in self._busy
 
-    async def heavy(self, key: str, job: Callable[[Cancel], Job[T]], cancel: Cancel | None = None) -> T:
+    async def heavy(
+        self, key: str, job: Callable[[Cancel], Job[T]], cancel: Cancel | None = None
+    ) -> T:
         """Run ``job(cancel)`` chunk by chunk, taking turns with other sessions' jobs.
 
         Raises SessionBusyError if ``key`` already has a heavy job. The result is the job's

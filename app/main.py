@@ -14,12 +14,14 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.bodylimit import BodySizeLimitMiddleware
+from app.crossorigin import RequireJsonMiddleware
 from app.errors import install_handlers
+from app.lanes import Lanes
 from app.methods import MethodsMiddleware
 from app.routers import catalog, inspect, sessions, stream, training
 from app.schemas.health import Health
 from app.security import SecurityHeadersMiddleware
-from app.sessions import Clock, SessionStore, Workers
+from app.sessions import MB, Clock, SessionStore, StoreLimits
 from app.settings import Settings, get_settings
 from app.transport import StreamBufferLimitMiddleware
 
@@ -39,14 +41,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = SessionStore(
-            settings.session_ttl_seconds,
-            settings.max_sessions,
+        store = SessionStore(
+            store_limits(settings),
+            Lanes(settings.engine_threads, settings.heavy_engine_threads, settings.quick_seconds),
             **({"clock": clock} if clock is not None else {}),
-            workers=Workers(settings.engine_threads, settings.heavy_engine_threads),
         )
+        app.state.store = store
+        store.start()
         tune_runtime(settings)
-        yield
+        try:
+            yield
+        finally:
+            await store.stop()
 
     app = FastAPI(
         title="Backprop Lab",
@@ -58,6 +64,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, limit_for=_body_limits(settings))
+    app.add_middleware(RequireJsonMiddleware)  # no cross-origin "simple" POSTs
     app.add_middleware(MethodsMiddleware)  # HEAD, OPTIONS and 405s on the API
     app.add_middleware(SecurityHeadersMiddleware)  # every response carries it
     app.add_middleware(StreamBufferLimitMiddleware)  # outermost: sees the server's own send
@@ -99,6 +106,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return FileResponse(icon, media_type="image/svg+xml")
 
     return app
+
+
+def store_limits(settings: Settings) -> StoreLimits:
+    return StoreLimits(
+        ttl_seconds=settings.session_ttl_seconds,
+        max_sessions=settings.max_sessions,
+        memory_bytes=settings.memory_budget_mb * MB,
+        session_bytes=settings.max_session_mb * MB,
+        protect_seconds=settings.protect_active_seconds,
+        max_per_client=settings.max_sessions_per_client,
+        create_per_minute=settings.create_rate_per_minute,
+        create_burst=settings.create_burst,
+    )
 
 
 def tune_runtime(settings: Settings) -> None:

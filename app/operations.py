@@ -7,13 +7,16 @@ arrive as ``ConfigError`` and keep their field path). Routers call nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from app.errors import InputError, Loc, in_range_message
+from app.errors import InputError, Loc, in_range_message, too_large_error
 from app.imports import import_trainer
+from app.lanes import Cancel
+from app.routers.common import Cost, Job
 from app.schemas.boundary import BoundaryModel
 from app.schemas.catalog import CatalogModel, LimitsModel
 from app.schemas.data import DataModel
@@ -25,7 +28,7 @@ from app.schemas.session import DatasetUploadModel, PatchedSessionModel, Session
 from app.schemas.stream import FrameModel, FrameReason
 from app.schemas.trace import TraceModel
 from app.schemas.update import UpdateRuleModel
-from app.sessions import Session
+from app.sessions import Session, SessionTooLargeError
 from app.settings import Settings
 from engine.boundary import feature_grids
 from engine.config import (
@@ -35,8 +38,10 @@ from engine.config import (
     merge_config,
     structural_fields_changed,
 )
-from engine.datasets import Dataset, load_csv
+from engine.cost import run_bytes, shape_of
+from engine.datasets import DATASETS, Dataset, load_csv
 from engine.errors import ConfigError
+from engine.losses import output_head
 from engine.trainer import Trainer
 
 MAX_HISTORY_POINTS = 2000
@@ -89,33 +94,69 @@ def default_config(limits: Limits) -> dict[str, Any]:
     return config
 
 
-def create(patch: Mapping[str, Any], limits: Limits) -> Trainer:
+def creation_config(patch: Mapping[str, Any], limits: Limits) -> NetworkConfig:
+    """The validated config a new session would get (the defaults with ``patch`` applied)."""
     if patch.get("dataset", {}).get("name") == CSV_DATASET:
         raise InputError.at(
             ("body", "dataset", "name"),
             "csv data comes from POST /api/sessions/{id}/dataset; create the session with a "
             "built-in dataset first",
         )
-    config = merge_config(default_config(limits), patch)
-    return new_trainer(build_config(config, limits), limits)
+    return build_config(merge_config(default_config(limits), patch), limits)
 
 
-def import_session(body: bytes, limits: Limits) -> Trainer:
-    """A trainer restored from the bytes of an export (the engine checks all of it)."""
-    return import_trainer(body, limits)
+def estimated_bytes(config: NetworkConfig, dataset: Dataset | None = None) -> int:
+    """Memory a session of ``config`` will hold at most (its data, network, optimiser state,
+    history and a staged step in progress): known before anything is built."""
+    task, classes = (dataset.task, dataset.n_classes) if dataset else _task_of(config)
+    head = output_head(task, classes, config.loss)
+    shape = shape_of(
+        len(config.features), [(la.units, la.activation) for la in config.layers], head.units
+    )
+    if dataset is None:
+        n = config.dataset.n_samples
+        n_train = min(max(round(n * config.dataset.train_fraction), 1), n - 1)
+    else:
+        n, n_train = dataset.n_train + dataset.n_test, dataset.n_train
+    return run_bytes(shape, n, min(config.batch_size, n_train))
+
+
+def _task_of(config: NetworkConfig) -> tuple[str, int]:
+    spec = DATASETS[config.dataset.name]
+    return spec.task, spec.n_classes
+
+
+def check_bytes(config: NetworkConfig, most: int, dataset: Dataset | None = None) -> None:
+    """422 when a session of ``config`` would hold more than ``most`` bytes."""
+    needed = estimated_bytes(config, dataset)
+    if needed > most:
+        raise InputError([too_large_error(SessionTooLargeError(needed, most))])
+
+
+def import_job(body: bytes, limits: Limits, most: int) -> Job[Trainer]:
+    """A trainer restored from the bytes of an export (the engine checks all of it), within
+    the memory a session may hold. One chunk: an import cannot be split."""
+    trainer = import_trainer(body, limits)
+    check_bytes(trainer.config, most, trainer.dataset if trainer.uploaded else None)
+    return trainer
+    yield  # unreachable: makes this function a generator (a job for the heavy lane)
 
 
 def session(s: Session) -> SessionModel:
     return SessionModel.from_engine(s.id, s.trainer.config, s.trainer.state())
 
 
-def patch(s: Session, changes: Mapping[str, Any], limits: Limits) -> PatchedSessionModel:
-    reset = apply_patch(s, changes, limits)
+def patch(s: Session, changes: Mapping[str, Any], limits: Limits, most: int) -> PatchedSessionModel:
+    reset = apply_patch(s, changes, limits, most=most)
     return PatchedSessionModel.from_engine(s.id, s.trainer.config, s.trainer.state(), reset=reset)
 
 
 def apply_patch(
-    session: Session, patch: Mapping[str, Any], limits: Limits, loc: Loc = ("body",)
+    session: Session,
+    patch: Mapping[str, Any],
+    limits: Limits,
+    loc: Loc = ("body",),
+    most: int | None = None,
 ) -> bool:
     """Apply a partial config. Hyperparameters change in place; anything structural rebuilds
     the trainer (step 0). Returns True when it rebuilt."""
@@ -129,6 +170,8 @@ def apply_patch(
         )
     dataset = trainer.dataset if uses_csv else None
     config = build_config(merged, limits, loc, dataset)
+    if most is not None:  # a larger batch or network needs more memory, rebuilt or not
+        check_bytes(config, most, dataset)
     if structural_fields_changed(old, config):
         if uses_csv and session.csv_text is not None and _split_changed(old, config):
             dataset = parse_csv(session.csv_text, config, limits, loc)
@@ -169,7 +212,7 @@ def parse_csv(text: str, config: NetworkConfig, limits: Limits, loc: Loc = ("bod
         raise InputError.from_engine(exc, loc) from None
 
 
-def upload_csv(s: Session, text: str, limits: Limits) -> DatasetUploadModel:
+def upload_csv(s: Session, text: str, limits: Limits, most: int) -> DatasetUploadModel:
     """Rebuild the session on uploaded CSV data (``x1,x2,label`` rows)."""
     old = s.trainer.config
     dataset = parse_csv(text, old, limits)
@@ -182,6 +225,7 @@ def upload_csv(s: Session, text: str, limits: Limits) -> DatasetUploadModel:
         base["features"] = [f for f in task_features if f in ("x1", "x1_sq", "sin_x1")] or ["x1"]
     base["loss"] = None  # the data's task decides the default loss
     config = build_config(base, limits, ("body",), dataset)
+    check_bytes(config, most, dataset)
     s.trainer = new_trainer(config, limits, dataset)
     s.csv_text = text
     return DatasetUploadModel.from_engine(
@@ -238,13 +282,127 @@ def update(s: Session) -> StateModel:
     return state(s.trainer)
 
 
-def train(s: Session, steps: int) -> StateModel:
-    """``steps`` whole steps on the fast path (the route's bounds are the engine's)."""
-    try:
-        s.trainer.train(steps)
-    except ConfigError as exc:
-        raise InputError.from_engine(exc, ("body",)) from None
-    return state(s.trainer)
+def train(s: Session, steps: int, budget: float, cancel: Cancel) -> Job[StateModel]:
+    """``steps`` whole steps on the fast path, in chunks of about :data:`CHUNK_SECONDS`;
+    stops between steps once ``cancel`` is set. Refused (422) when the steps would take more
+    than ``budget`` estimated seconds: the message names the largest count that fits."""
+    trainer = s.trainer
+    cost = trainer.cost
+    allowed = max(1, cost.steps_within(budget))
+    if steps > allowed:
+        raise InputError.at(
+            ("body", "steps"),
+            f"must be at most {allowed} for this network: a step costs about "
+            f"{_duration(cost.step_seconds)} and a request may take {budget:g} s "
+            "(max_request_seconds)",
+            "compute_budget",
+        )
+    chunk = max(1, cost.steps_within(CHUNK_SECONDS))
+    done = 0
+    while done < steps and not cancel():
+        done += trainer.train(min(chunk, steps - done), should_stop=cancel)
+        if done < steps:
+            yield
+    return state(trainer)
+
+
+# ----------------------------------------------------------------------------- work estimates
+
+CHUNK_SECONDS = 0.05  # the heavy lane switches sessions at least this often
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def steps_cost(steps: int) -> Cost:
+    """``steps`` training steps."""
+    return lambda trainer: steps * trainer.cost.step_seconds
+
+
+def rebuild_cost(trainer: Trainer) -> float:
+    """A change of config: at worst new data and a first evaluation over it."""
+    cost = trainer.cost
+    return cost.shape.forward_seconds(cost.n_eval) * 2
+
+
+def export_cost(trainer: Trainer) -> float:
+    """Writing every parameter, state array and history row as text (~50 ns a number)."""
+    numbers = trainer.network.n_params * 6 + len(trainer.history) * (6 + 3 * trainer.n_layers)
+    return numbers * 50e-9
+
+
+def stage_cost(trainer: Trainer) -> float:
+    """A staged call: at most the rest of one step (a forward, loss, backward, update)."""
+    return trainer.cost.step_seconds
+
+
+def read_cost(trainer: Trainer) -> float:
+    """A trace or a chain rule: may replay the step's arrays and reads the training set for
+    dead units; about one step's work."""
+    cost = trainer.cost
+    return cost.shape.step_seconds(cost.batch) + cost.shape.forward_seconds(cost.n_eval)
+
+
+def grid_cost(grid: int, hidden_grid: int | None) -> Cost:
+    def seconds(trainer: Trainer) -> float:
+        one_d = trainer.dataset.input_dim == 1
+        small = grid if hidden_grid is None else hidden_grid
+        cost = trainer.cost.grid_seconds(grid, one_d)
+        return cost + (0.0 if small == grid else trainer.cost.grid_seconds(small, one_d))
+
+    return seconds
+
+
+def check_grid_budget(
+    trainer: Trainer,
+    grid: int,
+    hidden_grid: int | None,
+    budget: float,
+    loc: Loc = ("query", "grid"),
+) -> None:
+    """422 at ``grid`` when the grids would take longer than ``budget``, naming the largest."""
+    if grid_cost(grid, hidden_grid)(trainer) <= budget:
+        return
+    largest = grid
+    while (
+        largest > 2 and grid_cost(largest, min(largest, hidden_grid or largest))(trainer) > budget
+    ):
+        largest = int(largest * 0.9)
+    raise InputError.at(
+        loc,
+        f"must be at most {largest} for this network: the grid would take longer than the "
+        f"{budget:g} s a request may take (max_request_seconds)",
+        "compute_budget",
+    )
+
+
+def _checked_entries(sizes: Sequence[int], per_array: int) -> int:
+    """Entries a gradient check compares with at most ``per_array`` per W and per b."""
+    return sum(min(a * b, per_array) + min(b, per_array) for a, b in itertools.pairwise(sizes))
+
+
+def gradcheck_entries(trainer: Trainer, budget: float, most: int = 64) -> int:
+    """Entries per W and b the gradient check can afford within ``budget`` (≥ 1)."""
+    cost = trainer.cost
+    for k in range(most, 0, -1):
+        if cost.gradcheck_seconds(_checked_entries(cost.shape.sizes, k)) <= budget:
+            return k
+    return 1
+
+
+def gradcheck_cost(budget: float) -> Cost:
+    def seconds(trainer: Trainer) -> float:
+        k = gradcheck_entries(trainer, budget)
+        return trainer.cost.gradcheck_seconds(_checked_entries(trainer.cost.shape.sizes, k))
+
+    return seconds
+
+
+def record_bytes(trainer: Trainer) -> int:
+    """Bytes a staged step's arrays will need beyond what the session holds now."""
+    full = trainer.cost.shape.bytes_per_step_record(trainer.batch_size)
+    return max(0, full - trainer.step_array_bytes)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -272,7 +430,8 @@ def _history(trainer: Trainer, since: int) -> HistoryModel:
     return HistoryModel.from_engine(trainer.history.since(since, MAX_HISTORY_POINTS), since)
 
 
-def boundary(s: Session, grid: int, hidden_grid: int | None) -> BoundaryModel:
+def boundary(s: Session, grid: int, hidden_grid: int | None, budget: float) -> BoundaryModel:
+    check_grid_budget(s.trainer, grid, hidden_grid, budget)
     return _boundary(s.trainer, grid, hidden_grid)
 
 
@@ -309,8 +468,12 @@ def chain(s: Session, layer: int, i: int, j: int, sample: int) -> ChainModel:
     return ChainModel.from_engine(result, diverged(s.trainer))
 
 
-def gradcheck(s: Session) -> GradcheckModel:
-    return GradcheckModel.from_engine(s.trainer.gradient_check(), diverged(s.trainer))
+def gradcheck(s: Session, budget: float) -> GradcheckModel:
+    """Central differences against backprop on as many entries per W and b (at most 64,
+    evenly spread) as the compute budget affords; the answer counts what it checked."""
+    entries = gradcheck_entries(s.trainer, budget)
+    check = s.trainer.gradient_check(max_entries=entries)
+    return GradcheckModel.from_engine(check, diverged(s.trainer))
 
 
 def data(s: Session) -> DataModel:
@@ -338,8 +501,19 @@ def catalog(settings: Settings) -> CatalogModel:
 # ----------------------------------------------------------------------------- the stream
 
 
-def run_steps(trainer: Trainer, steps: int) -> None:
-    """Train ``steps`` steps (already checked against the stream's bound)."""
+def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[None]:
+    """Train ``steps`` steps in chunks of about :data:`CHUNK_SECONDS`, stopping between steps
+    once ``cancel`` is set (the stream: already bounded by its frame budget)."""
+    chunk = max(1, trainer.cost.steps_within(CHUNK_SECONDS))
+    done = 0
+    while done < steps and not cancel():
+        done += trainer.train(min(chunk, steps - done), should_stop=cancel, evaluate_every=0)
+        if done < steps:
+            yield
+
+
+def train_now(trainer: Trainer, steps: int) -> None:
+    """A few steps at once (a stream's single step)."""
     trainer.train(steps)
 
 

@@ -32,6 +32,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.lanes import Lanes
+
 if TYPE_CHECKING:
     from engine.trainer import Trainer
 
@@ -109,12 +111,16 @@ class _Bucket:
 class SessionStore:
     """Holds sessions within the limits of :class:`StoreLimits`."""
 
-    def __init__(self, limits: StoreLimits, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, limits: StoreLimits, lanes: Lanes | None = None, clock: Clock = time.monotonic
+    ) -> None:
         self.limits = limits
+        self.lanes = lanes or Lanes(1, 1, 0.02)  # where the sessions' engine work runs
         self.clock = clock
         self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._buckets: dict[str, _Bucket] = {}
         self._purger: asyncio.Task[None] | None = None
+        self.imports = asyncio.Semaphore(1)  # a large export takes much memory to read
         self.evictions = 0
 
     def __len__(self) -> int:
@@ -128,8 +134,9 @@ class SessionStore:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self, every_seconds: float = 15.0) -> None:
-        """Purge expired sessions periodically, so their memory returns even when nobody
-        asks the server anything."""
+        """Start the lanes, and purge expired sessions periodically, so their memory returns
+        even when nobody asks the server anything."""
+        self.lanes.start()
         self._purger = asyncio.create_task(self._purge_forever(every_seconds))
 
     async def stop(self) -> None:
@@ -137,6 +144,7 @@ class SessionStore:
             self._purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._purger
+        await self.lanes.stop()
 
     async def _purge_forever(self, every_seconds: float) -> None:
         while True:

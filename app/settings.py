@@ -4,6 +4,7 @@ Every limit that protects the server from a request that could exhaust memory or
 here, so a classroom host can tighten or loosen it without touching code.
 """
 
+import os
 from functools import lru_cache
 from typing import Literal, get_args, get_origin
 
@@ -39,6 +40,33 @@ class Settings(BaseSettings):
     # Session store.
     session_ttl_seconds: float = Field(1800.0, gt=0, description="Idle time before a session ends.")
     max_sessions: int = Field(500, ge=1, le=100_000, description="Sessions held at once.")
+    memory_budget_mb: int = Field(
+        default_factory=lambda: default_memory_budget_mb(),
+        ge=64,
+        description="Memory all sessions together may hold (default: half of this host's RAM).",
+    )
+    max_session_mb: int = Field(
+        256, ge=8, description="Memory one session may hold (its data, network and a step)."
+    )
+    protect_active_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A session used this recently is never evicted to make room for another.",
+    )
+    max_sessions_per_client: int = Field(
+        30, ge=1, description="Sessions one client address may hold at once."
+    )
+    create_rate_per_minute: float = Field(
+        60.0, gt=0, description="Sessions one client address may create per minute."
+    )
+    create_burst: int = Field(
+        30, ge=1, description="Sessions one client address may create in a burst."
+    )
+    allowed_origins: str = Field(
+        "",
+        description="Other web origins (comma-separated, e.g. https://lab.example.org) whose "
+        "pages may open live streams; the server's own origin always may.",
+    )
 
     # Bounds on what one request may ask for.
     max_depth: int = Field(16, ge=0, le=64, description="Hidden layers per network.")
@@ -60,12 +88,28 @@ class Settings(BaseSettings):
         description="Numbers in one full trace; past it, per-sample arrays keep fewer rows.",
     )
 
-    # Engine threads (CPU-bound work under one interpreter lock: few threads serve best).
+    # Compute budget and lanes (CPU-bound work under one interpreter lock: few threads).
+    max_request_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Estimated CPU seconds one request may take; more is refused (422 naming "
+        "the largest allowed value).",
+    )
+    max_frame_seconds: float = Field(
+        0.25, gt=0, le=60, description="Estimated CPU seconds of one stream frame's training."
+    )
+    quick_seconds: float = Field(
+        0.02,
+        gt=0,
+        le=10,
+        description="Work estimated below this runs on the quick lane, never behind long work.",
+    )
     engine_threads: int = Field(
-        1, ge=1, le=64, description="Threads for quick engine work (one step, reads)."
+        1, ge=1, le=64, description="Threads of the quick lane (one step, reads)."
     )
     heavy_engine_threads: int = Field(
-        2, ge=1, le=64, description="Threads for long engine work (many steps, rebuilds)."
+        2, ge=1, le=64, description="Threads of the heavy lane, shared fairly by sessions."
     )
 
     switch_interval_ms: float = Field(
@@ -91,6 +135,15 @@ class Settings(BaseSettings):
     busy_retry_after_seconds: int = Field(
         5, ge=1, le=3600, description="Retry-After of a 503 when every session slot is busy."
     )
+
+
+def default_memory_budget_mb() -> int:
+    """Half of this host's physical memory, in MB (2 GB where the host does not say)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2048
+    return max(64, total // 2 // 2**20)
 
 
 def env_name(field: str) -> str:

@@ -390,6 +390,11 @@ class Trainer:
         return total
 
     @property
+    def step_array_bytes(self) -> int:
+        """Bytes of the per-layer arrays the current step holds (0 once dropped)."""
+        return 0 if self._record is None else self._record.layer_bytes
+
+    @property
     def cost(self) -> TrainingCost:
         """Estimates of this run's work (see :mod:`engine.cost`)."""
         net = self.network

@@ -55,6 +55,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Every test talks from 127.0.0.1: a classroom's per-address quotas would stop a test run that
+# opens many pages. Tests of the quotas use their own settings.
+TEST_SERVER_ENV = {
+    "BACKPROP_LAB_LOG_LEVEL": "warning",
+    "BACKPROP_LAB_MAX_SESSIONS_PER_CLIENT": "100000",
+    "BACKPROP_LAB_CREATE_BURST": "100000",
+}
+
+
 def start_server(
     env: dict[str, str] | None = None,
     command: list[str] | None = None,
@@ -70,7 +79,7 @@ def start_server(
     process = subprocess.Popen(
         [*start, "--host", "127.0.0.1", "--port", str(port)],
         cwd=cwd,
-        env={**os.environ, "BACKPROP_LAB_LOG_LEVEL": "warning", **(env or {})},
+        env={**os.environ, **TEST_SERVER_ENV, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

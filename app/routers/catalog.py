@@ -20,7 +20,7 @@ async def catalog(request: Request, settings: SettingsDep, store: StoreDep) -> R
     a small preview), input features, the server's limits and the default config."""
     cached: bytes | None = getattr(request.app.state, "catalog", None)
     if cached is None:  # the same for every request: rendered once per server
-        model = await store.workers.run(ops.catalog, settings, heavy=True)
+        model = await store.lanes.quick(ops.catalog, settings)
         cached = render(model)
         request.app.state.catalog = cached
     return Response(cached, media_type="application/json")

@@ -3,7 +3,9 @@ under the session's lock, answers rendered in the worker thread, the documented 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 import orjson
@@ -12,9 +14,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from app.lanes import Cancel
 from app.schemas.errors import MessageBody, ValidationErrorBody
 from app.schemas.wire import render
-from app.sessions import Session, SessionNotFoundError, SessionStore
+from app.sessions import Session, SessionStore
+from engine.trainer import Trainer
 
 T = TypeVar("T")
 
@@ -34,7 +38,25 @@ TOO_LARGE: Responses = {
     413: {"model": MessageBody, "description": "The body is larger than max_request_bytes."},
 }
 BUSY: Responses = {
-    503: {"model": MessageBody, "description": "Every session slot is in use (Retry-After)."},
+    503: {
+        "model": MessageBody,
+        "description": "Every session slot, or the server's memory budget, is held by sessions "
+        "in recent use (Retry-After).",
+    },
+}
+NOT_JSON: Responses = {
+    415: {
+        "model": MessageBody,
+        "description": "The request did not say Content-Type: application/json (required on "
+        "every POST, bodyless ones too, so that other sites cannot post here).",
+    },
+}
+QUOTA: Responses = {
+    429: {
+        "model": MessageBody,
+        "description": "This address holds too many sessions or creates them too fast "
+        "(Retry-After).",
+    },
 }
 
 
@@ -61,19 +83,78 @@ class JsonRoute(APIRoute):
         return parse_with_orjson
 
 
-async def locked(
-    store: SessionStore, session: Session, work: Callable[[Session], T], heavy: bool = False
-) -> T:
-    """Run ``work(session)`` in a worker thread while holding the session's lock.
+Cost = Callable[[Trainer], float]  # estimated CPU seconds of a request's engine work
+Job = Generator[None, None, T]
 
-    Requests to one session therefore run one at a time, in arrival order, and never block
-    the event loop (other sessions' requests go on meanwhile). ``heavy`` work (many steps,
-    rebuilds) runs in its own small pool so that quick requests never wait behind it.
+
+async def watch_disconnect(request: Request, cancel: Cancel) -> None:
+    """Set ``cancel`` when the client goes away (long work then stops between steps)."""
+    while not cancel():
+        if await request.is_disconnected():
+            cancel.set()
+            return
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def cancel_on_disconnect(request: Request | None) -> AsyncIterator[Cancel]:
+    cancel = Cancel()
+    watcher = None if request is None else asyncio.create_task(watch_disconnect(request, cancel))
+    try:
+        yield cancel
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+
+async def run_work(
+    store: SessionStore,
+    session: Session,
+    job: Callable[[Session, Cancel], Job[T]],
+    *,
+    cost: Cost | None = None,
+    request: Request | None = None,
+    reserve: Callable[[Trainer], int] | None = None,
+) -> T:
+    """Run ``job`` on ``session`` under its lock, on the lane its estimated cost picks.
+
+    Work estimated under ``quick_seconds`` runs on the quick lane in one go; anything longer
+    runs on the heavy lane chunk by chunk, taking turns with other sessions, and stops at its
+    next chunk boundary when the client goes away. Requests to one session wait for its lock
+    in order, so the heavy lane never holds more than one job of a session: a session cannot
+    crowd others out by sending many long requests at once.
+    ``reserve`` says how many more bytes the work will keep in the session (a staged step's
+    arrays): room is made for them first, or the request is refused (503) before it starts.
     """
-    async with store.hold(session):
-        if session.closed:
-            raise SessionNotFoundError(session.id)
-        return await store.workers.run(work, session, heavy=heavy)
+    lanes = store.lanes
+    async with store.hold(session), cancel_on_disconnect(request) as cancel:
+        if reserve is not None:
+            store.make_room(0, reserve(session.trainer), keep=session)
+        if cost is None or cost(session.trainer) <= lanes.quick_seconds:
+            return await lanes.quick(_run_to_end, job(session, cancel))
+        return await lanes.heavy(session.id, lambda token: job(session, token), cancel)
+
+
+def _run_to_end(job: Job[T]) -> T:
+    """Every chunk of ``job`` at once (on the quick lane: it is small)."""
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+
+def one_chunk(work: Callable[[Session], T]) -> Callable[[Session, Cancel], Job[T]]:
+    """Work that cannot be split, as a job of one chunk."""
+
+    def job(session: Session, cancel: Cancel) -> Job[T]:
+        return work(session)
+        yield  # unreachable: makes this function a generator
+
+    return job
 
 
 async def answer(
@@ -81,13 +162,33 @@ async def answer(
     session: Session,
     work: Callable[[Session], BaseModel | dict[str, Any]],
     status: int = 200,
-    heavy: bool = False,
+    *,
+    cost: Cost | None = None,
+    request: Request | None = None,
+    reserve: Callable[[Trainer], int] | None = None,
 ) -> Response:
-    """As :func:`locked`, answering with the response model ``work`` returns. The JSON is
+    """Run ``work`` (see :func:`run_work`) and answer with the model it returns. The JSON is
     rendered in the worker thread too, so a large answer never holds up the event loop."""
+    return await answer_job(
+        store, session, one_chunk(work), status, cost=cost, request=request, reserve=reserve
+    )
 
-    def render_work(s: Session) -> bytes:
-        return render(work(s))
 
-    body = await locked(store, session, render_work, heavy)
+async def answer_job(
+    store: SessionStore,
+    session: Session,
+    job: Callable[[Session, Cancel], Job[BaseModel | dict[str, Any]]],
+    status: int = 200,
+    *,
+    cost: Cost | None = None,
+    request: Request | None = None,
+    reserve: Callable[[Trainer], int] | None = None,
+) -> Response:
+    """As :func:`answer` for work split into chunks (a generator yielding between them)."""
+
+    def rendered(s: Session, cancel: Cancel) -> Job[bytes]:
+        result = yield from job(s, cancel)
+        return render(result)
+
+    body = await run_work(store, session, rendered, cost=cost, request=request, reserve=reserve)
     return Response(body, status_code=status, media_type="application/json")

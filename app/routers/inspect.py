@@ -10,7 +10,7 @@ checked against the session (422 naming the range).
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app import operations as ops
 from app.deps import SessionDep, StoreDep
@@ -27,7 +27,6 @@ from engine.datasets import FEATURES, MAX_CLASSES
 from engine.export import MAX_COUNT
 
 DEFAULT_GRID = 64
-HEAVY_GRID = 32  # boundaries above this side go to the pool of long work
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -43,8 +42,11 @@ def build_router(settings: Settings) -> APIRouter:
     last_unit = max(settings.max_width, len(FEATURES), MAX_CLASSES) - 1
     grid_range = IntRange(2, settings.max_grid)
 
+    budget = settings.max_request_seconds
+
     @router.get("/{session_id}/trace", response_model=TraceModel)
     async def trace(
+        request: Request,
         session: SessionDep,
         store: StoreDep,
         detail: Annotated[Literal["summary", "full"], Query()] = "summary",
@@ -58,10 +60,12 @@ def build_router(settings: Settings) -> APIRouter:
         them). ``summary``: parameters, gradients, per-neuron means, one sample's values,
         statistics and histograms. ``full`` adds the batch and every (rows, units) array."""
         limit = settings.max_trace_values
-        # A trace is the costliest frequent read: it goes to the pool of long work, so that
-        # one-step requests keep their own thread.
         return await answer(
-            store, session, lambda s: ops.trace(s, detail, sample, limit), heavy=True
+            store,
+            session,
+            lambda s: ops.trace(s, detail, sample, limit),
+            cost=ops.read_cost,
+            request=request,
         )
 
     @router.get("/{session_id}/history", response_model=HistoryModel)
@@ -78,6 +82,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/{session_id}/boundary", response_model=BoundaryModel)
     async def boundary(
+        request: Request,
         session: SessionDep,
         store: StoreDep,
         grid: Annotated[int, Query(description="Grid side G."), grid_range] = min(
@@ -90,13 +95,17 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> Response:
         """The output, every hidden neuron and every input feature on a grid over the data
         domain, 8-bit quantised and base64-encoded with each grid's value range."""
-        heavy = grid > HEAVY_GRID
         return await answer(
-            store, session, lambda s: ops.boundary(s, grid, hidden_grid), heavy=heavy
+            store,
+            session,
+            lambda s: ops.boundary(s, grid, hidden_grid, budget),
+            cost=ops.grid_cost(grid, hidden_grid),
+            request=request,
         )
 
     @router.get("/{session_id}/chain", response_model=ChainModel)
     async def chain(
+        request: Request,
         session: SessionDep,
         store: StoreDep,
         layer: Annotated[
@@ -122,7 +131,13 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> Response:
         """The chain rule for one weight W[layer][i, j] and one sample: ∂L_n/∂w_ij = δ_j · a_i
         with δ_j = f′(z_j) · Σ_k w_jk δ_k, and the batch average that equals dW[i, j]."""
-        return await answer(store, session, lambda s: ops.chain(s, layer, i, j, sample))
+        return await answer(
+            store,
+            session,
+            lambda s: ops.chain(s, layer, i, j, sample),
+            cost=ops.read_cost,
+            request=request,
+        )
 
     @router.get("/{session_id}/update-rule", response_model=UpdateRuleModel)
     async def update_rule(
@@ -153,10 +168,18 @@ def build_router(settings: Settings) -> APIRouter:
         return await answer(store, session, lambda s: ops.update_rule(s, layer, i, j))
 
     @router.get("/{session_id}/gradcheck", response_model=GradcheckModel)
-    async def gradcheck(session: SessionDep, store: StoreDep) -> Response:
-        """Backprop's gradients against central finite differences on the current batch
-        (at most 64 entries per W and b); ``passed`` when the max relative error < tolerance."""
-        return await answer(store, session, ops.gradcheck, heavy=True)
+    async def gradcheck(request: Request, session: SessionDep, store: StoreDep) -> Response:
+        """Backprop's gradients against central finite differences on the current batch, on
+        at most 64 entries per W and b, evenly spread — fewer when a large network would take
+        longer than a request may (the answer counts the entries checked);
+        ``passed`` when the max relative error < tolerance."""
+        return await answer(
+            store,
+            session,
+            lambda s: ops.gradcheck(s, budget),
+            cost=ops.gradcheck_cost(budget),
+            request=request,
+        )
 
     @router.get("/{session_id}/data", response_model=DataModel)
     async def data(session: SessionDep, store: StoreDep) -> Response:

@@ -10,7 +10,16 @@ from app import operations as ops
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import BodyTooLarge, InputError
 from app.imports import ExportModel
-from app.routers.common import BUSY, INVALID, NOT_FOUND, TOO_LARGE, JsonRoute, answer
+from app.routers.common import (
+    BUSY,
+    INVALID,
+    NOT_FOUND,
+    NOT_JSON,
+    QUOTA,
+    TOO_LARGE,
+    JsonRoute,
+    answer,
+)
 from app.schemas.errors import MessageBody
 from app.schemas.requests import ConfigModel, config_patch
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel
@@ -47,21 +56,41 @@ PATCH_EXAMPLES: dict[str, Any] = {
         "value": {"layers": [{"units": 4, "activation": "relu"}]},
     },
 }
+
+
+def client_of(request: Request) -> str:
+    """Who is asking: the connection's address (behind a trusted proxy, the address it
+    forwards: see ``forwarded_allow_ips``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 CSV_EXAMPLE = "x1,x2,label\n0.5,1.2,1\n-2.0,0.3,0\n1.5,-1.0,1\n-0.7,-2.2,0\n"
 
 
-@router.post("", status_code=201, response_model=SessionModel, responses={**TOO_LARGE, **BUSY})
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionModel,
+    responses={**TOO_LARGE, **NOT_JSON, **QUOTA, **BUSY},
+)
 async def create_session(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     config: Annotated[ConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
 ) -> Response:
-    """Create a session from a config; every field is optional (teaching defaults)."""
+    """Create a session from a config; every field is optional (teaching defaults).
+
+    Refused before anything is built when the setup would need more memory than a session
+    may hold (422), when this address holds too many sessions or creates them too fast (429),
+    or when the server is full of sessions in recent use (503)."""
     patch = config_patch(config) if config is not None else {}
-    store.ensure_room()
     limits = ops.engine_limits(settings)
-    trainer = await store.workers.run(ops.create, patch, limits, heavy=True)
-    session = store.add(trainer)
+    checked = ops.creation_config(patch, limits)
+    client = client_of(request)
+    store.admit(client, ops.estimated_bytes(checked))
+    trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
+    session = store.add(trainer, client)
     return await answer(store, session, ops.session, status=201)
 
 
@@ -71,6 +100,8 @@ async def create_session(
     response_model=SessionModel,
     responses={
         413: {"model": MessageBody, "description": "Larger than max_import_bytes."},
+        **NOT_JSON,
+        **QUOTA,
         **BUSY,
     },
     openapi_extra={
@@ -86,11 +117,16 @@ async def import_session(request: Request, store: StoreDep, settings: SettingsDe
     """Restore an export exactly: training on gives the same numbers as never exporting.
     Everything is checked (shapes against the config, ranges, finiteness) → 422 naming the
     field on any inconsistency."""
-    store.ensure_room()
+    client = client_of(request)
+    store.admit(client, 0)  # quotas and a slot first: the bytes are known once it is read
     body = await request.body()
     limits = ops.engine_limits(settings)
-    trainer = await store.workers.run(ops.import_session, body, limits, heavy=True)
-    session = store.add(trainer)
+    async with store.imports:  # one at a time: a large export takes a while and much memory to read
+        trainer = await store.lanes.heavy(
+            "import", lambda cancel: ops.import_job(body, limits, store.limits.session_bytes)
+        )
+    store.make_room(0, trainer.memory_bytes())
+    session = store.add(trainer, client)
     return await answer(store, session, ops.session, status=201)
 
 
@@ -114,7 +150,10 @@ async def patch_session(
     loss, seed) rebuilds the network at step 0 and answers ``reset: true``."""
     changes = config_patch(config)
     limits = ops.engine_limits(settings)
-    return await answer(store, session, lambda s: ops.patch(s, changes, limits), heavy=True)
+    most = store.limits.session_bytes
+    return await answer(
+        store, session, lambda s: ops.patch(s, changes, limits, most), cost=ops.rebuild_cost
+    )
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
@@ -126,7 +165,9 @@ async def delete_session(session: SessionDep, store: StoreDep) -> Response:
 
 
 @router.post(
-    "/{session_id}/reset", response_model=SessionModel, responses={**NOT_FOUND, **TOO_LARGE}
+    "/{session_id}/reset",
+    response_model=SessionModel,
+    responses={**NOT_FOUND, **TOO_LARGE, **NOT_JSON},
 )
 async def reset_session(session: SessionDep, store: StoreDep) -> Response:
     """Back to step 0 with the same config: same initial weights, history cleared."""
@@ -138,7 +179,7 @@ async def export_session(session: SessionDep, store: StoreDep) -> Response:
     """Everything needed to continue exactly: config, parameters, optimiser state, generator
     state, step, history (and uploaded data). Floats are exact; non-finite values (after
     divergence) become null."""
-    return await answer(store, session, ops.export, heavy=True)
+    return await answer(store, session, ops.export, cost=ops.export_cost)
 
 
 @router.post(
@@ -172,7 +213,10 @@ async def upload_dataset(
     The network is rebuilt on the new data (``reset: true``)."""
     text = await read_csv_body(request, settings.max_csv_bytes)
     limits = ops.engine_limits(settings)
-    return await answer(store, session, lambda s: ops.upload_csv(s, text, limits), heavy=True)
+    most = store.limits.session_bytes
+    return await answer(
+        store, session, lambda s: ops.upload_csv(s, text, limits, most), cost=ops.rebuild_cost
+    )
 
 
 def build_router(settings: Settings) -> APIRouter:

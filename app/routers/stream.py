@@ -21,7 +21,12 @@ range and anything that is not JSON are refused.
 Server → client: ``{"type": "frame", ...}`` (see :class:`app.schemas.stream.FrameModel`) and
 ``{"type": "error", "detail": [{"loc", "msg", "type"}]}`` for a bad message (the socket stays
 open). An unknown session closes the socket with code 4404 right after the handshake; a paused
-stream idle for the session TTL closes with 4408.
+stream idle for the session TTL closes with 4408. A browser page from another origin (one not
+listed in ``allowed_origins``) is refused at the handshake (close code 4403).
+
+Work per frame is bounded: a frame trains at most the steps that fit ``max_frame_seconds``
+(estimated from the network, batch and data), however many were asked for. A pause stops the
+training between two steps and is answered only once the engine has stopped.
 
 Backpressure: a frame is computed only after the previous one was handed to the network
 (``send`` awaits the transport), and the stream's socket buffers are kept small
@@ -41,7 +46,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app import operations as ops
 from app.errors import InputError
-from app.routers.common import locked
+from app.lanes import Cancel
+from app.routers.common import Cost, Job, one_chunk, run_work
 from app.schemas.requests import config_patch
 from app.schemas.stream import (
     DEFAULT_FPS,
@@ -61,13 +67,14 @@ from app.schemas.stream import (
 from app.schemas.wire import render
 from app.sessions import Session, SessionNotFoundError, SessionStore
 from app.settings import Settings
+from engine.trainer import Trainer
 
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
 
 CLOSE_UNKNOWN_SESSION = 4404
 CLOSE_IDLE = 4408
 MAX_MESSAGE_CHARS = 100_000
-HEAVY_STEPS = 10  # frames with more steps than this run in the heavy worker pool
+CLOSE_FORBIDDEN_ORIGIN = 4403
 
 
 class Stream:
@@ -139,9 +146,16 @@ class Stream:
         frame = ErrorFrame.model_validate({"type": "error", "detail": errors})
         await self._send(render(frame).decode())
 
-    async def _locked_frame(self, work: Any) -> None:
-        text = await locked(self.store, self.session, work)
+    async def _locked_frame(self, work: Any, cost: Cost | None = None) -> None:
+        text = await run_work(
+            self.store, self.session, one_chunk(work), cost=cost or self._frame_cost
+        )
         await self._send(text)
+
+    def _frame_cost(self, trainer: Trainer) -> float:
+        """Building a frame: a trace and, now and then, a boundary."""
+        grid = self.settings.stream_boundary_grid
+        return ops.read_cost(trainer) + ops.grid_cost(grid, None)(trainer)
 
     # --- playing --------------------------------------------------------------------------
 
@@ -169,20 +183,36 @@ class Stream:
             if delay > 0:
                 await asyncio.sleep(delay)
             due = max(due + 1.0 / self.max_fps, loop.time())
-            heavy = self.steps_per_frame > HEAVY_STEPS
-            text, diverged = await locked(self.store, self.session, self._play_work, heavy)
+            text, diverged = await run_work(
+                self.store, self.session, self._play_job, cost=self._play_cost
+            )
             await self._send(text)
             if diverged:
                 return
 
-    def _play_work(self, s: Session) -> tuple[str, bool]:
-        ops.run_steps(s.trainer, self.steps_per_frame)
+    def _frame_steps(self, trainer: Trainer) -> int:
+        """The steps of the next frame: as asked, but no more than fit the frame budget
+        (``max_frame_seconds``): on a large network a frame trains fewer steps instead of
+        holding the lane for minutes."""
+        fit = trainer.cost.steps_within(self.settings.max_frame_seconds)
+        return max(1, min(self.steps_per_frame, fit))
+
+    def _play_cost(self, trainer: Trainer) -> float:
+        return self._frame_steps(trainer) * trainer.cost.step_seconds + self._frame_cost(trainer)
+
+    def _play_job(self, s: Session, cancel: Cancel) -> Job[tuple[str, bool]]:
+        """One frame of play: its steps in chunks (stopping between steps once paused), then
+        the frame. A pause waits for this job to end before anything else touches the session."""
+        steps = self._frame_steps(s.trainer)
+        yield from ops.run_steps(s.trainer, steps, cancel)
         diverged = ops.diverged(s.trainer)
         # Diverged: nothing left to learn; the frame says playing: false.
         return self._frame(s, "play", playing=not diverged), diverged
 
     async def _pause(self) -> bool:
-        """Stop the frame loop; True if it was playing."""
+        """Stop the frame loop; True if it was playing. Returns only once the engine has
+        stopped: cancelling the frame loop asks its training to stop between two steps and
+        waits for that (see :mod:`app.lanes`), so nothing trains the session afterwards."""
         player, self.player = self.player, None
         if player is None:
             return False
@@ -210,7 +240,7 @@ class Stream:
             await self._pause()
 
             def work(s: Session) -> str:
-                ops.run_steps(s.trainer, 1)
+                ops.train_now(s.trainer, 1)
                 return self._frame(s, "step", playing=False)
 
             await self._locked_frame(work)
@@ -225,7 +255,17 @@ class Stream:
             await self._patch(message)
         elif isinstance(message, FrameRequest):
             grid = message.grid
-            await self._locked_frame(lambda s: self._frame(s, "frame", self.playing, grid))
+            budget = self.settings.max_request_seconds
+
+            def frame(s: Session) -> str:
+                if grid is not None:
+                    ops.check_grid_budget(s.trainer, grid, None, budget, ("grid",))
+                return self._frame(s, "frame", self.playing, grid)
+
+            size = grid or self.settings.stream_boundary_grid
+            await self._locked_frame(
+                frame, cost=lambda tr: ops.read_cost(tr) + ops.grid_cost(size, None)(tr)
+            )
         elif isinstance(message, AckMessage):
             self.acked.set()
 
@@ -280,6 +320,11 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
     """Live training frames; the protocol is described in the module docstring."""
     store: SessionStore = websocket.app.state.store
     settings: Settings = websocket.app.state.settings
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, websocket.headers.get("host"), websocket.url.scheme, settings):
+        # Another site's page may not drive a visitor's browser into our sessions.
+        await websocket.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+        return
     await websocket.accept()
     try:
         session = store.get(session_id)
@@ -291,6 +336,19 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError):
             await websocket.close()
+
+
+def origin_allowed(origin: str | None, host: str | None, scheme: str, settings: Settings) -> bool:
+    """A stream may be opened by this server's own pages, by the origins the settings list,
+    and by clients that send no Origin at all (scripts, not browsers). ``null`` (a sandboxed
+    or file page) and every other site are refused."""
+    if origin is None:
+        return True
+    allowed = {o.strip().rstrip("/") for o in settings.allowed_origins.split(",") if o.strip()}
+    if host:
+        own = "https" if scheme == "wss" else "http"
+        allowed.add(f"{own}://{host}")
+    return origin.rstrip("/") in allowed
 
 
 def build_router(settings: Settings) -> APIRouter:

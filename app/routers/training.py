@@ -13,12 +13,21 @@ refused with 409: a student clicking "backward" early sees the forward pass it n
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import ConfigDict, Field
 
 from app import operations as ops
 from app.deps import SessionDep, StoreDep
-from app.routers.common import INVALID, NOT_FOUND, TOO_LARGE, JsonRoute, answer
+from app.routers.common import (
+    BUSY,
+    INVALID,
+    NOT_FOUND,
+    NOT_JSON,
+    TOO_LARGE,
+    JsonRoute,
+    answer,
+    answer_job,
+)
 from app.schemas.requests import IntRange, StrictModel
 from app.schemas.session import StateModel
 from app.settings import Settings
@@ -27,6 +36,8 @@ LAYERS_EXAMPLES: dict[str, Any] = {
     "one": {"summary": "One layer", "value": {"layers": 1}},
     "all": {"summary": "The rest of the pass", "value": {"layers": "all"}},
 }
+# A staged call runs at most the rest of one step, and keeps that step's arrays in memory.
+STAGED: dict[str, Any] = {"cost": ops.stage_cost, "reserve": ops.record_bytes}
 STEPS_EXAMPLES: dict[str, Any] = {
     "one": {"summary": "One step", "value": {"steps": 1}},
     "hundred": {"summary": "100 steps", "value": {"steps": 100}},
@@ -38,7 +49,7 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(
         prefix="/api/sessions",
         tags=["training"],
-        responses={**INVALID, **NOT_FOUND, **TOO_LARGE},
+        responses={**INVALID, **NOT_FOUND, **TOO_LARGE, **NOT_JSON},
         route_class=JsonRoute,
     )
 
@@ -60,7 +71,7 @@ def build_router(settings: Settings) -> APIRouter:
             1, description="Whole training steps."
         )
 
-    @router.post("/{session_id}/forward", response_model=StateModel)
+    @router.post("/{session_id}/forward", response_model=StateModel, responses=BUSY)
     async def forward(
         session: SessionDep,
         store: StoreDep,
@@ -69,14 +80,14 @@ def build_router(settings: Settings) -> APIRouter:
         """Advance the forward pass by ``layers`` layers (``"all"``: to the output). After the
         loss, this first completes the current step and then starts the next one."""
         layers = (body or LayersRequest()).layers
-        return await answer(store, session, lambda s: ops.forward(s, layers))
+        return await answer(store, session, lambda s: ops.forward(s, layers), **STAGED)
 
-    @router.post("/{session_id}/loss", response_model=StateModel)
+    @router.post("/{session_id}/loss", response_model=StateModel, responses=BUSY)
     async def loss(session: SessionDep, store: StoreDep) -> Response:
         """Compute the batch loss (finishing the forward pass first if needed)."""
-        return await answer(store, session, ops.loss)
+        return await answer(store, session, ops.loss, **STAGED)
 
-    @router.post("/{session_id}/backward", response_model=StateModel)
+    @router.post("/{session_id}/backward", response_model=StateModel, responses=BUSY)
     async def backward(
         session: SessionDep,
         store: StoreDep,
@@ -86,22 +97,33 @@ def build_router(settings: Settings) -> APIRouter:
         forward pass or the loss is unfinished, they are completed first (no 409): the answer
         then ends on ``stage: "backward"`` at the output layer (or lower)."""
         layers = (body or LayersRequest()).layers
-        return await answer(store, session, lambda s: ops.backward(s, layers))
+        return await answer(store, session, lambda s: ops.backward(s, layers), **STAGED)
 
-    @router.post("/{session_id}/update", response_model=StateModel)
+    @router.post("/{session_id}/update", response_model=StateModel, responses=BUSY)
     async def update(session: SessionDep, store: StoreDep) -> Response:
         """Apply the optimiser step (finishing forward, loss and backward first if needed)."""
-        return await answer(store, session, ops.update)
+        return await answer(store, session, ops.update, **STAGED)
 
     @router.post("/{session_id}/step", response_model=StateModel)
     async def step(
+        request: Request,
         session: SessionDep,
         store: StoreDep,
         body: Annotated[StepsRequest | None, Body(openapi_examples=STEPS_EXAMPLES)] = None,
     ) -> Response:
         """Run ``steps`` full training steps on the fast path. A step in progress is completed
-        first and counts as one."""
+        first and counts as one. Refused (422, naming the largest count that fits) when the
+        steps would take longer than a request may (``max_request_seconds``, estimated from
+        the network, the batch and the data before anything runs). Stops early if the client
+        goes away."""
         steps = (body or StepsRequest()).steps
-        return await answer(store, session, lambda s: ops.train(s, steps), heavy=steps > 1)
+        budget = settings.max_request_seconds
+        return await answer_job(
+            store,
+            session,
+            lambda s, cancel: ops.train(s, steps, budget, cancel),
+            cost=ops.steps_cost(steps),
+            request=request,
+        )
 
     return router

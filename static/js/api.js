@@ -16,6 +16,10 @@ async function request(method, path, body) {
   } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
+  } else if (method === "POST") {
+    // Said even without a body: the server refuses other POSTs, so that pages of other
+    // sites cannot make a visitor's browser post here.
+    init.headers["Content-Type"] = "application/json";
   }
   const response = await fetch(path, init);
   if (response.status === 204) return null;

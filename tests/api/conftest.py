@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -41,11 +42,27 @@ class FakeClock:
         self.now += seconds
 
 
+# Every test client is one address: the per-client quotas would stop tests that create many
+# sessions. Tests of the quotas themselves set them.
+GENEROUS_QUOTAS = {"max_sessions_per_client": 100_000, "create_burst": 100_000}
+
+
+def say_json(request: httpx.Request) -> None:
+    """What the page does: every POST says it sends JSON (the server refuses others)."""
+    if request.method == "POST" and "content-type" not in request.headers:
+        request.headers["content-type"] = "application/json"
+
+
 @contextmanager
-def make_client(clock: FakeClock | None = None, **overrides: Any) -> Iterator[TestClient]:
-    """A client for an app with these settings (lifespan run, so the store exists)."""
-    app = create_app(Settings(**overrides), clock=clock)
+def make_client(
+    clock: FakeClock | None = None, *, like_the_page: bool = True, **overrides: Any
+) -> Iterator[TestClient]:
+    """A client for an app with these settings (lifespan run, so the store exists).
+    ``like_the_page``: bodyless POSTs say ``Content-Type: application/json``."""
+    app = create_app(Settings(**{**GENEROUS_QUOTAS, **overrides}), clock=clock)
     with TestClient(app) as client:
+        if like_the_page:
+            client.event_hooks["request"].append(say_json)
         yield client
 
 

@@ -50,6 +50,12 @@ def test_every_answer_validates_and_every_documented_status_happens() -> None:
         _too_large(client, contract)
     with make_client(max_sessions=1) as client:
         _busy(client, contract)
+    with make_client() as client:
+        _not_json(client, contract)
+    with make_client(max_sessions_per_client=1) as client:
+        _quota(client, contract)
+    with make_client(memory_budget_mb=64, max_session_mb=60) as client:
+        _memory_full(client, contract)
     # FastAPI documents a 422 for every route with a parameter, a path's session id included;
     # a route whose only parameter is the session id (any text) cannot give one.
     unreachable = {
@@ -198,6 +204,46 @@ def _busy(client: TestClient, c: Contract) -> None:
             response = client.post(template, json={})
             assert response.status_code == 503 and response.headers["retry-after"]
             c.check(response, template)
+
+
+def _not_json(client: TestClient, c: Contract) -> None:
+    """Every POST that takes JSON refuses another content type (and none at all)."""
+    s = create(client)
+    for template in [t for m, t, _ in BODY_ROUTES if m == "POST"] + ["/api/sessions/import"]:
+        response = client.post(
+            url(template, s), content=b"{}", headers={"content-type": "text/plain"}
+        )
+        assert response.status_code == 415, (template, response.text)
+        c.check(response, template)
+
+
+def _quota(client: TestClient, c: Contract) -> None:
+    create(client)
+    for template in ("/api/sessions", "/api/sessions/import"):
+        response = client.post(template, json={})
+        assert response.status_code == 429 and response.headers["retry-after"], response.text
+        c.check(response, template)
+
+
+def _memory_full(client: TestClient, c: Contract) -> None:
+    """A staged step's arrays need room; when a recently used session holds the rest of the
+    memory budget, the staged call is refused before it starts."""
+    big = {
+        "dataset": {"name": "circle", "n_samples": 5000},
+        "layers": [{"units": 64, "activation": "tanh"}] * 6,
+        "batch_size": 5000,
+    }
+    first, s = create(client, big), create(client, big)
+    assert client.post(url(SESSION + "/backward", first), json={"layers": "all"}).status_code == 200
+    for template, body in (
+        (SESSION + "/forward", {"layers": 1}),
+        (SESSION + "/loss", None),
+        (SESSION + "/backward", None),
+        (SESSION + "/update", None),
+    ):
+        response = client.post(url(template, s), json=body)
+        assert response.status_code == 503, (template, response.text)
+        c.check(response, template)
 
 
 # ----------------------------------------------------------------------------- examples

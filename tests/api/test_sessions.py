@@ -200,7 +200,12 @@ def test_security_headers_on_errors_and_crashes() -> None:
             500: client.get("/api/crash"),
             404: client.get("/api/sessions/nope"),
             405: client.put("/api/sessions/nope"),
-            413: client.post("/api/sessions", content=b"x" * 2000),
+            413: client.post(
+                "/api/sessions", content=b"x" * 2000, headers={"content-type": "application/json"}
+            ),
+            415: client.post(
+                "/api/sessions", content=b"{}", headers={"content-type": "text/plain"}
+            ),
             422: client.post("/api/sessions", json={"seed": -1}),
         }
         for status, response in answers.items():

@@ -32,7 +32,9 @@ class FakeTrainer:
 def store(ttl: float = 60, cap: int = 3, **limits: Any) -> tuple[SessionStore, FakeClock]:
     clock = FakeClock()
     settings = {"protect_seconds": 0.0, **limits}
-    return SessionStore(StoreLimits(ttl_seconds=ttl, max_sessions=cap, **settings), clock), clock
+    return SessionStore(
+        StoreLimits(ttl_seconds=ttl, max_sessions=cap, **settings), clock=clock
+    ), clock
 
 
 def trainer(nbytes: int = 1000) -> Any:
@@ -166,8 +168,10 @@ def test_api_ttl_expiry_with_an_injected_clock() -> None:
 
 
 def test_api_lru_eviction() -> None:
-    with make_client(max_sessions=3) as client:
+    clock = FakeClock()
+    with make_client(clock, max_sessions=3) as client:
         a, b, c = (create(client) for _ in range(3))
+        clock.advance(301)  # all idle for longer than the protection window
         client.get(f"/api/sessions/{a}")
         d = create(client)
         assert client.get(f"/api/sessions/{b}").status_code == 404
@@ -175,8 +179,58 @@ def test_api_lru_eviction() -> None:
             assert client.get(f"/api/sessions/{s}").status_code == 200
 
 
+def test_api_recently_used_sessions_are_kept_and_the_newcomer_gets_503() -> None:
+    """A flood of creations cannot evict a student who stepped a minute ago."""
+    clock = FakeClock()
+    with make_client(clock, max_sessions=3, busy_retry_after_seconds=7) as client:
+        student = create(client)
+        clock.advance(60)
+        create(client), create(client)
+        client.post(f"/api/sessions/{student}/step", json={})
+        for _ in range(5):
+            response = client.post("/api/sessions", json={})
+            assert response.status_code == 503 and response.headers["retry-after"] == "7"
+        assert client.get(f"/api/sessions/{student}").status_code == 200
+
+
+def test_api_per_client_quota_and_creation_rate() -> None:
+    clock = FakeClock()
+    with make_client(
+        clock, max_sessions_per_client=3, create_burst=10, create_rate_per_minute=60
+    ) as client:
+        sessions = [create(client) for _ in range(3)]
+        refused = client.post("/api/sessions", json={})
+        assert refused.status_code == 429 and "holds 3 sessions" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) >= 1
+        client.delete(f"/api/sessions/{sessions[0]}")
+        assert client.post("/api/sessions", json={}).status_code == 201
+    with make_client(clock, max_sessions_per_client=100, create_burst=2) as client:
+        create(client), create(client)
+        too_fast = client.post("/api/sessions", json={})
+        assert too_fast.status_code == 429 and "too fast" in too_fast.json()["detail"]
+        clock.advance(1.0)  # one more token a second at 60 a minute
+        assert client.post("/api/sessions", json={}).status_code == 201
+
+
+def test_api_a_session_too_large_for_its_budget_is_refused_before_it_is_built() -> None:
+    with make_client(max_session_mb=8) as client:
+        big = {
+            "dataset": {"name": "circle", "n_samples": 5000},
+            "layers": [{"units": 64, "activation": "tanh"}] * 16,
+            "batch_size": 5000,
+        }
+        response = client.post("/api/sessions", json=big)
+        assert response.status_code == 422
+        error = response.json()["detail"][0]
+        assert error["type"] == "memory_budget" and "8 MB" in error["msg"]
+        session = create(client)  # a small one fits
+        grown = client.patch(f"/api/sessions/{session}", json={"batch_size": 5000, **big})
+        assert grown.status_code == 422 and grown.json()["detail"][0]["type"] == "memory_budget"
+
+
 def test_api_503_when_every_slot_is_in_use() -> None:
-    with make_client(max_sessions=2, busy_retry_after_seconds=7) as client:
+    clock = FakeClock()
+    with make_client(clock, max_sessions=2, busy_retry_after_seconds=7) as client:
         a, b = create(client), create(client)
         with (
             client.websocket_connect(f"/api/sessions/{a}/stream") as wa,
@@ -191,5 +245,7 @@ def test_api_503_when_every_slot_is_in_use() -> None:
             assert client.post("/api/sessions/import", json={}).status_code in (422, 503)
             # the sessions in use still work
             assert client.post(f"/api/sessions/{a}/step", json={}).status_code == 200
-        # streams closed: the least recently used idle session makes room
+        # streams closed and idle past the protection window: the least recently used
+        # idle session makes room
+        clock.advance(301)
         assert client.post("/api/sessions", json={}).status_code == 201
