@@ -22,7 +22,7 @@ from app.routers import catalog, inspect, sessions, stream, training
 from app.schemas.health import Health
 from app.security import SecurityHeadersMiddleware
 from app.sessions import MB, Clock, SessionStore, StoreLimits
-from app.settings import Settings, get_settings
+from app.settings import Settings, get_settings, import_limit
 from app.transport import StreamBufferLimitMiddleware
 
 DESCRIPTION = """
@@ -140,7 +140,7 @@ def _body_limits(settings: Settings) -> Callable[[str], int]:
 
     def limit_for(path: str) -> int:
         if path == "/api/sessions/import":
-            return settings.max_import_bytes
+            return import_limit(settings)
         if path.startswith("/api/sessions/") and path.endswith("/dataset"):
             return settings.max_csv_bytes + 64 * 1024  # multipart framing on top of the file
         return settings.max_request_bytes

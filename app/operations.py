@@ -29,7 +29,7 @@ from app.schemas.stream import FrameModel, FrameReason
 from app.schemas.trace import TraceModel
 from app.schemas.update import UpdateRuleModel
 from app.sessions import Session, SessionTooLargeError
-from app.settings import Settings
+from app.settings import Settings, import_limit
 from engine.boundary import feature_grids
 from engine.config import (
     CSV_DATASET,
@@ -490,7 +490,7 @@ def catalog(settings: Settings) -> CatalogModel:
         max_csv_bytes=settings.max_csv_bytes,
         max_csv_rows=settings.max_csv_rows,
         max_request_bytes=settings.max_request_bytes,
-        max_import_bytes=settings.max_import_bytes,
+        max_import_bytes=import_limit(settings),
         max_steps_per_frame=settings.max_steps_per_frame,
         max_history_points=MAX_HISTORY_POINTS,
     )

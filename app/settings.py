@@ -80,7 +80,10 @@ class Settings(BaseSettings):
         2_000_000, ge=1024, description="Size of any request body (imports included)."
     )
     max_import_bytes: int = Field(
-        16_000_000, ge=1024, description="Size of an imported session export."
+        0,
+        ge=0,
+        description="Size of an imported session export; 0 = the largest export the other "
+        "limits allow (about 20 MB with the defaults).",
     )
     max_trace_values: int = Field(
         2_000_000,
@@ -135,6 +138,22 @@ class Settings(BaseSettings):
     busy_retry_after_seconds: int = Field(
         5, ge=1, le=3600, description="Retry-After of a 503 when every session slot is busy."
     )
+
+
+def import_limit(settings: Settings) -> int:
+    """Bytes an import may have: the setting, or (when 0) the size of the largest export a
+    session within these limits can write — every parameter array, a full history and the
+    largest uploaded data, at about 24 characters a number — plus a margin."""
+    if settings.max_import_bytes:
+        return settings.max_import_bytes
+    width, depth = settings.max_width, settings.max_depth
+    features, classes = 7, 10  # the most input features and output classes a network has
+    params = features * width + max(depth - 1, 0) * width * width + depth * width
+    params += width * classes + classes
+    history = 10_000 * (7 + 3 * (depth + 1))  # rows × (step, flags, losses, per-layer columns)
+    rows = max(settings.max_samples, settings.max_csv_rows)
+    numbers = 5 * params + history + 4 * rows  # θ, θ before, Δθ, two optimiser arrays
+    return int(numbers * 24 * 1.25) + 64 * 1024
 
 
 def default_memory_budget_mb() -> int:

@@ -8,6 +8,7 @@ import pytest
 
 from engine.config import DatasetConfig
 from engine.datasets import DATASETS, FEATURES, Dataset, load_csv, make_dataset, transform
+from engine.errors import ConfigError
 
 NAMES = list(DATASETS)
 # Datasets whose noise moves the points by at most noise·scale per coordinate.
@@ -346,3 +347,16 @@ GOOD_HEADER = "x1,x2,label\n1,2,0\n"
 def test_csv_errors_name_the_problem(text: str, max_rows: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_csv(text, max_rows)
+
+
+def test_a_huge_header_is_refused_in_one_pass_with_a_short_message() -> None:
+    """40,000 column names (a hostile upload) are checked in linear time — counted once,
+    not compared pairwise — and the message names a few of them, not all."""
+    header = ",".join(["x1"] * 20_000 + [f"c{k}" for k in range(20_000)] + ["label"])
+    with pytest.raises(ConfigError) as caught:
+        load_csv(header + "\n1,2\n", 5000)
+    message = str(caught.value)
+    assert "duplicate column(s) 'x1'" in message
+    assert len(message) < 300
+    with pytest.raises(ConfigError, match=r"unknown column\(s\) 'c0', .* and 19995 more"):
+        load_csv(",".join(["x1", "x2", "label", *(f"c{k}" for k in range(20_000))]) + "\n", 5000)
