@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -76,7 +77,9 @@ class Lanes:
     def __init__(self, quick_threads: int, heavy_threads: int, quick_seconds: float) -> None:
         self.quick_seconds = quick_seconds
         self._quick = ThreadPoolExecutor(quick_threads, thread_name_prefix="quick")
-        self._heavy = ThreadPoolExecutor(heavy_threads, thread_name_prefix="heavy")
+        self._heavy = ThreadPoolExecutor(
+            heavy_threads, thread_name_prefix="heavy", initializer=_lower_priority
+        )
         self._heavy_threads = heavy_threads
         self._ready: collections.deque[_Entry[Any]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
@@ -165,6 +168,21 @@ class Lanes:
                 entry.future.set_result(value)
             else:
                 self._ready.append(entry)  # to the back: the next session's turn
+
+
+HEAVY_NICENESS = 10  # scheduling priority of the heavy lane's threads (0 = normal, 19 = lowest)
+
+
+def _lower_priority() -> None:
+    """Let the system schedule this heavy-lane thread after everything else in the process.
+
+    NumPy releases the interpreter lock inside its loops, so heavy work really runs on the
+    cores in parallel; on a small server it would then take the CPU from the event loop and
+    the quick lane. A nicer thread gets the CPU only when they do not want it. (Linux: a
+    thread is a task with its own priority; elsewhere this does nothing.)
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICENESS)
 
 
 def _advance(job: Job[Any]) -> tuple[bool, Any]:

@@ -8,6 +8,7 @@ arrive as ``ConfigError`` and keep their field path). Routers call nothing else.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -430,9 +431,29 @@ def _history(trainer: Trainer, since: int) -> HistoryModel:
     return HistoryModel.from_engine(trainer.history.since(since, MAX_HISTORY_POINTS), since)
 
 
-def boundary(s: Session, grid: int, hidden_grid: int | None, budget: float) -> BoundaryModel:
+def boundary(
+    s: Session, grid: int, hidden_grid: int | None, budget: float, max_cells: int
+) -> BoundaryModel:
     check_grid_budget(s.trainer, grid, hidden_grid, budget)
+    check_grid_cells(s.trainer, grid if hidden_grid is None else hidden_grid, max_cells)
     return _boundary(s.trainer, grid, hidden_grid)
+
+
+def check_grid_cells(trainer: Trainer, hidden_grid: int, max_cells: int) -> None:
+    """422 at ``hidden_grid`` when every hidden neuron's map together would pass
+    ``max_cells`` cells (a 1024-neuron network at 128² is 16.8 M: a 22 MB answer)."""
+    neurons = sum(trainer.network.sizes[1:-1])
+    one_d = trainer.dataset.input_dim == 1
+    cells = neurons * (hidden_grid if one_d else hidden_grid * hidden_grid)
+    if cells <= max_cells:
+        return
+    largest = max_cells // max(neurons, 1) if one_d else math.isqrt(max_cells // max(neurons, 1))
+    raise InputError.at(
+        ("query", "hidden_grid"),
+        f"must be at most {max(largest, 2)} for this network's {neurons} hidden neurons "
+        f"(max_grid_cells = {max_cells} cells in one answer)",
+        "size_budget",
+    )
 
 
 def _boundary(

@@ -86,9 +86,15 @@ class Settings(BaseSettings):
         "limits allow (about 20 MB with the defaults).",
     )
     max_trace_values: int = Field(
-        2_000_000,
+        250_000,
         ge=10_000,
         description="Numbers in one full trace; past it, per-sample arrays keep fewer rows.",
+    )
+    max_grid_cells: int = Field(
+        2_000_000,
+        ge=10_000,
+        description="Hidden-neuron grid cells in one boundary (neurons × hidden_grid²); past "
+        "it, a smaller hidden_grid is asked for (422 naming the largest).",
     )
 
     # Compute budget and lanes (CPU-bound work under one interpreter lock: few threads).
@@ -112,15 +118,20 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Threads of the quick lane (one step, reads)."
     )
     heavy_engine_threads: int = Field(
-        2, ge=1, le=64, description="Threads of the heavy lane, shared fairly by sessions."
+        1,
+        ge=1,
+        le=64,
+        description="Threads of the heavy lane, shared in turns by sessions (one leaves a "
+        "core for the quick lane on a 2-core server).",
     )
 
     switch_interval_ms: float = Field(
-        1.0,
+        5.0,
         gt=0,
         le=100,
-        description="Interpreter thread switch interval; shorter keeps quick requests quick "
-        "while long ones compute.",
+        description="Interpreter thread switch interval. Measured on 2 cores under attack "
+        "(benchmarks/abuse_bench.py): 5 ms keeps quick requests quickest; 1 ms makes threads "
+        "hand the interpreter lock back and forth so often that every request waits.",
     )
 
     # Live stream.

@@ -191,7 +191,13 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BACKPROP_LAB_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "BACKPROP_LAB_LOG_LEVEL": "warning",
+        # The simulated class connects from one address: lift the per-address quotas.
+        "BACKPROP_LAB_MAX_SESSIONS_PER_CLIENT": "100000",
+        "BACKPROP_LAB_CREATE_BURST": "100000",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,

@@ -129,12 +129,14 @@ async def run_work(
     arrays): room is made for them first, or the request is refused (503) before it starts.
     """
     lanes = store.lanes
-    async with store.hold(session), cancel_on_disconnect(request) as cancel:
+    async with store.hold(session):
         if reserve is not None:
             store.make_room(0, reserve(session.trainer), keep=session)
         if cost is None or cost(session.trainer) <= lanes.quick_seconds:
-            return await lanes.quick(_run_to_end, job(session, cancel))
-        return await lanes.heavy(session.id, lambda token: job(session, token), cancel)
+            # Quick work ends in milliseconds: nothing to watch or to cancel.
+            return await lanes.quick(_run_to_end, job(session, Cancel()))
+        async with cancel_on_disconnect(request) as cancel:
+            return await lanes.heavy(session.id, lambda token: job(session, token), cancel)
 
 
 def _run_to_end(job: Job[T]) -> T:

@@ -98,7 +98,7 @@ def build_router(settings: Settings) -> APIRouter:
         return await answer(
             store,
             session,
-            lambda s: ops.boundary(s, grid, hidden_grid, budget),
+            lambda s: ops.boundary(s, grid, hidden_grid, budget, settings.max_grid_cells),
             cost=ops.grid_cost(grid, hidden_grid),
             request=request,
         )

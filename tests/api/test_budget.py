@@ -47,7 +47,7 @@ def test_a_grid_past_the_budget_is_refused_naming_the_largest_that_fits() -> Non
         assert error["loc"] == ["query", "grid"] and error["type"] == "compute_budget"
         largest = largest_in(error["msg"])
         assert 2 <= largest < 128
-        fits = client.get(f"/api/sessions/{session}/boundary?grid={largest}")
+        fits = client.get(f"/api/sessions/{session}/boundary?grid={largest}&hidden_grid=8")
         assert fits.status_code == 200 and fits.json()["grid"] == largest
 
 
@@ -172,3 +172,16 @@ def test_quick_requests_are_answered_while_long_work_holds_the_heavy_lane(
         release.set()
         long.join(30)
     assert answers == [200]
+
+
+def test_a_boundary_with_too_many_hidden_cells_names_the_largest_hidden_grid() -> None:
+    with make_client(max_grid_cells=50_000) as client:
+        session = create(client, BIG)  # 8 hidden layers of 64: 512 neurons
+        refused = client.get(f"/api/sessions/{session}/boundary?grid=64")
+        assert refused.status_code == 422
+        error = refused.json()["detail"][0]
+        assert error["loc"] == ["query", "hidden_grid"] and error["type"] == "size_budget"
+        largest = largest_in(error["msg"])
+        assert largest == 9  # 512 × 9² = 41,472 ≤ 50,000 < 512 × 10²
+        fits = client.get(f"/api/sessions/{session}/boundary?grid=64&hidden_grid={largest}")
+        assert fits.status_code == 200 and fits.json()["hidden_grid"] == largest

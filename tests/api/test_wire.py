@@ -36,7 +36,7 @@ def answers(s: Session) -> list[BaseModel]:
         ops.trace(s, "summary", 0, 10_000),
         ops.trace(s, "full", 1, 10_000),
         ops.history(s, 0),
-        ops.boundary(s, 6, 4, 60.0),
+        ops.boundary(s, 6, 4, 60.0, 10**9),
         ops.chain(s, 0, 0, 0, 0),
         ops.gradcheck(s, 60.0),
         ops.data(s),
