@@ -164,3 +164,17 @@ def test_ack_mode_is_exact_over_the_network(server: str) -> None:
             assert step_of(server, session) == expected  # nothing ran ahead of the client
             ws.send(json.dumps({"action": "ack"}))
         ws.send(json.dumps({"action": "pause"}))
+
+
+def test_a_long_request_stops_when_its_client_goes_away(server: str) -> None:
+    """A client that gives up on a long /step frees the server: the training stops at the
+    next step boundary instead of running every step it asked for."""
+    session = new_session(server, BIG)
+    refused = httpx.post(f"{server}/api/sessions/{session}/step", json={"steps": 10_000})
+    asked = int(refused.json()["detail"][0]["msg"].split("at most ")[1].split()[0])
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{server}/api/sessions/{session}/step", json={"steps": asked}, timeout=0.05)
+    # The next request waits for the session's lock, i.e. until the engine has stopped.
+    ran = step_of(server, session)
+    assert ran < asked, (ran, asked)  # it stopped early (possibly before its first step)
+    _consistent(server, session)
