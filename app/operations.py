@@ -318,7 +318,7 @@ def _duration(seconds: float) -> str:
 
 def steps_cost(steps: int) -> Cost:
     """``steps`` training steps."""
-    return lambda trainer: steps * trainer.cost.step_seconds
+    return lambda trainer: trainer.cost.steps_seconds(steps)
 
 
 def rebuild_cost(trainer: Trainer) -> float:
@@ -334,8 +334,8 @@ def export_cost(trainer: Trainer) -> float:
 
 
 def stage_cost(trainer: Trainer) -> float:
-    """A staged call: at most the rest of one step (a forward, loss, backward, update)."""
-    return trainer.cost.step_seconds
+    """A staged call: at most the rest of one step and its evaluation."""
+    return trainer.cost.steps_seconds(1)
 
 
 def read_cost(trainer: Trainer) -> float:

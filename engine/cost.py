@@ -12,14 +12,16 @@ good to a factor of about two, which is what a budget needs, never shown as a me
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Seconds per unit of work on the reference machine.
 STEP_OVERHEAD = 40e-6  # a step's bookkeeping: batch, history row, update of the flat vector
 STAGE_OVERHEAD = 6e-6  # one stage (forward or backward through one layer): calls, small arrays
-MULTIPLY_ADD = 0.1e-9  # one multiply-add inside a matrix product
-ELEMENT = 1e-9  # one elementwise operation on one value (adds, products, copies)
+MULTIPLY_ADD = 0.04e-9  # one multiply-add inside a matrix product (BLAS, one thread)
+ELEMENT = 0.5e-9  # one elementwise operation on one value (adds, products, copies)
+GRID_OVERHEAD = 300e-6  # laying out a grid, its features, the per-neuron copies' setup
 # f(z) and f′(z) together, per value, by activation (transcendental ones cost more).
 ACTIVATION = {
     "linear": 0.3e-9,
@@ -57,12 +59,13 @@ class NetworkShape:
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
-    def _activation_seconds(self, rows: int) -> float:
+    def _activation_seconds(self, rows: int, share: float = 1.0) -> float:
+        """f and f′ over ``rows`` rows (``share`` 0.5: f alone, as a forward pass needs)."""
         per_row = sum(
             n * ACTIVATION.get(act, SLOWEST_ACTIVATION)
             for n, act in zip(self.sizes[1:], self.activations, strict=True)
         )
-        return rows * per_row
+        return rows * per_row * share
 
     def forward_seconds(self, rows: int) -> float:
         """One forward pass over ``rows`` rows (caches dropped): evaluation, grids."""
@@ -71,7 +74,7 @@ class NetworkShape:
             self.n_layers * STAGE_OVERHEAD
             + rows * self.multiply_adds * MULTIPLY_ADD
             + rows * units * 2 * ELEMENT
-            + self._activation_seconds(rows)
+            + self._activation_seconds(rows, 0.5)
         )
 
     def step_seconds(self, batch: int) -> float:
@@ -94,20 +97,50 @@ class NetworkShape:
 
 @dataclass(frozen=True, slots=True)
 class TrainingCost:
-    """The cost of the work a trainer does, per unit."""
+    """The cost of the work a trainer does, per unit.
+
+    Fast training evaluates the full data every :attr:`evaluation_interval` steps and after
+    the last step of every call (see ``Trainer.train``); the costs of training below count
+    those evaluations.
+    """
 
     shape: NetworkShape
     batch: int  # effective batch size
     n_eval: int  # rows of the full-data evaluation (train + test)
 
     @property
+    def train_seconds(self) -> float:
+        """One training step without the evaluation."""
+        return self.shape.step_seconds(self.batch)
+
+    @property
+    def evaluation_seconds(self) -> float:
+        """Loss and accuracy on the full training and test sets."""
+        return self.shape.forward_seconds(self.n_eval)
+
+    @property
+    def evaluation_interval(self) -> int:
+        """Steps between full-data evaluations: the fewest that keep the evaluation at most a
+        quarter of training (so at most a fifth of the total), 1 when it is cheap."""
+        return max(1, math.ceil(self.evaluation_seconds / (0.25 * self.train_seconds)))
+
+    @property
     def step_seconds(self) -> float:
-        """One training step including the full-data evaluation recorded after it."""
-        return self.shape.step_seconds(self.batch) + self.shape.forward_seconds(self.n_eval)
+        """One step of fast training, its share of the evaluations included."""
+        return self.train_seconds + self.evaluation_seconds / self.evaluation_interval
+
+    def steps_seconds(self, steps: int) -> float:
+        """``steps`` steps in one call: every interval's evaluation and the one at the end."""
+        evaluations = steps // self.evaluation_interval + 1
+        return steps * self.train_seconds + evaluations * self.evaluation_seconds
 
     def steps_within(self, seconds: float) -> int:
-        """How many whole steps fit in ``seconds`` (at least 0)."""
-        return max(int(seconds / self.step_seconds), 0)
+        """How many whole steps one call can run in ``seconds`` (at least 0)."""
+        per_step = self.train_seconds + self.evaluation_seconds / self.evaluation_interval
+        n = max(int((seconds - self.evaluation_seconds) / per_step), 0)
+        while n > 0 and self.steps_seconds(n) > seconds:
+            n -= 1
+        return n
 
     def gradcheck_seconds(self, entries: int) -> float:
         """Central differences: two forward passes of the batch per checked entry."""
@@ -116,8 +149,10 @@ class TrainingCost:
         )
 
     def grid_seconds(self, grid: int, one_dimensional: bool = False) -> float:
-        """The network over a G×G grid (G points for 1-D data)."""
-        return self.shape.forward_seconds(grid if one_dimensional else grid * grid)
+        """The network over a G×G grid (G points for 1-D data), every neuron's map copied out."""
+        points = grid if one_dimensional else grid * grid
+        hidden = sum(self.shape.sizes[1:-1])
+        return GRID_OVERHEAD + self.shape.forward_seconds(points) + points * hidden * 4 * ELEMENT
 
 
 def shape_of(n_features: int, hidden: Sequence[tuple[int, str]], outputs: int) -> NetworkShape:

@@ -365,13 +365,9 @@ class Trainer:
 
     @property
     def evaluation_interval(self) -> int:
-        """Steps between full-data evaluations in fast training: the fewest that keep the
-        evaluation's estimated cost at most a quarter of training's (so at most 20 % of the
-        total), 1 when it is cheap."""
-        cost = self.cost
-        train = cost.shape.step_seconds(cost.batch)
-        evaluation = cost.shape.forward_seconds(cost.n_eval)
-        return max(1, math.ceil(evaluation / (0.25 * train)))
+        """Steps between full-data evaluations in fast training (see
+        :attr:`engine.cost.TrainingCost.evaluation_interval`)."""
+        return self.cost.evaluation_interval
 
     def memory_bytes(self) -> int:
         """Bytes held by this run's arrays: parameters and their buffers, data, evaluation

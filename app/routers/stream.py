@@ -198,7 +198,7 @@ class Stream:
         return max(1, min(self.steps_per_frame, fit))
 
     def _play_cost(self, trainer: Trainer) -> float:
-        return self._frame_steps(trainer) * trainer.cost.step_seconds + self._frame_cost(trainer)
+        return trainer.cost.steps_seconds(self._frame_steps(trainer)) + self._frame_cost(trainer)
 
     def _play_job(self, s: Session, cancel: Cancel) -> Job[tuple[str, bool]]:
         """One frame of play: its steps in chunks (stopping between steps once paused), then

@@ -130,7 +130,7 @@ def test_the_quick_lane_serves_small_work_and_the_heavy_lane_large(client: TestC
     client.get(f"/api/sessions/{small}/trace")
     mid = (store.lanes.stats.quick_jobs, store.lanes.stats.heavy_jobs)
     assert mid[0] - before[0] == 2 and mid[1] == before[1]
-    client.post(f"/api/sessions/{big}/step", json={"steps": 1})
+    client.post(f"/api/sessions/{big}/step", json={"steps": 20})  # ~0.2 s of work
     assert store.lanes.stats.heavy_jobs == mid[1] + 1
 
 
@@ -160,7 +160,7 @@ def test_quick_requests_are_answered_while_long_work_holds_the_heavy_lane(
         answers: list[int] = []
         long = threading.Thread(
             target=lambda: answers.append(
-                client.post(f"/api/sessions/{busy}/step", json={"steps": 2}).status_code
+                client.post(f"/api/sessions/{busy}/step", json={"steps": 20}).status_code
             )
         )
         long.start()

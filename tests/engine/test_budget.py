@@ -91,4 +91,4 @@ def test_work_estimates_grow_with_the_work() -> None:
     assert small.gradcheck_seconds(100) > small.gradcheck_seconds(10)
     budget = 0.5
     n = small.steps_within(budget)
-    assert n * small.step_seconds <= budget < (n + 1) * small.step_seconds
+    assert small.steps_seconds(n) <= budget < small.steps_seconds(n + 1)

@@ -347,7 +347,7 @@ def test_evaluation_interval_keeps_evaluation_a_small_share_of_training() -> Non
     k = small_batch_big_data.evaluation_interval
     assert k > 1  # evaluating 2000 points after every 8-point step would dominate
     cost = small_batch_big_data.cost
-    train, evaluation = cost.shape.step_seconds(cost.batch), cost.shape.forward_seconds(cost.n_eval)
+    train, evaluation = cost.train_seconds, cost.evaluation_seconds
     assert evaluation / (k * train) <= 0.25 < evaluation / ((k - 1) * train)
 
 
