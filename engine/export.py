@@ -16,7 +16,7 @@ non-finite number, which only a diverged export may hold in its parameters and s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -70,39 +70,51 @@ class TrainerExport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data: floats exact (shortest round-trip repr), NaN/Inf as None, generator
         integers as decimal strings."""
+        return self._data(json_list, lambda a: a.tolist())
+
+    def to_data(self) -> dict[str, Any]:
+        """:meth:`to_dict`'s structure with every array left a NumPy array (NaN and ±Inf
+        kept as they are): what :mod:`engine.export_binary` writes as raw bytes."""
+        return self._data(np.ascontiguousarray, np.ascontiguousarray)
+
+    def _data(
+        self, floats: Callable[[NDArray[Any]], Any], ints: Callable[[NDArray[Any]], Any]
+    ) -> dict[str, Any]:
+        """The export as plain data, each float array through ``floats``, each index array
+        through ``ints``."""
         sizes = _sizes(self.config, self.dataset)
         weights, biases = [], []
         offset = 0
         for n_in, n_out in itertools.pairwise(sizes):
-            weights.append(json_list(self.theta[offset : offset + n_in * n_out].reshape(n_in, -1)))
+            weights.append(floats(self.theta[offset : offset + n_in * n_out].reshape(n_in, -1)))
             offset += n_in * n_out
-            biases.append(json_list(self.theta[offset : offset + n_out]))
+            biases.append(floats(self.theta[offset : offset + n_out]))
             offset += n_out
         div = self.divergence
         return {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
             "config": self.config.to_dict(),
-            "dataset": None if self.dataset is None else _dataset_to_dict(self.dataset),
+            "dataset": None if self.dataset is None else _dataset_to_dict(self.dataset, floats),
             "weights": weights,
             "biases": biases,
             "optimizer_state": {
-                k: json_list(v) if isinstance(v, np.ndarray) else int(v)
+                k: floats(v) if isinstance(v, np.ndarray) else int(v)
                 for k, v in self.optimizer_state.items()
             },
             "rng": {"shuffle": self.shuffle_state},
-            "permutation": None if self.permutation is None else self.permutation.tolist(),
+            "permutation": None if self.permutation is None else ints(self.permutation),
             "cursor": self.cursor,
             "epoch": self.epoch,
             "step": self.step,
             "stage": {"kind": self.stage.kind, "layer": self.stage.layer},
-            "batch_indices": None if self.batch_indices is None else self.batch_indices.tolist(),
-            "theta_before_update": json_list(self.theta_before_update),
-            "last_delta": None if self.last_delta is None else json_list(self.last_delta),
+            "batch_indices": None if self.batch_indices is None else ints(self.batch_indices),
+            "theta_before_update": floats(self.theta_before_update),
+            "last_delta": None if self.last_delta is None else floats(self.last_delta),
             "last_update_ratio": None
             if self.last_update_ratio is None
-            else json_list(self.last_update_ratio),
-            "history": self.history.to_dict(),
+            else floats(self.last_update_ratio),
+            "history": self.history.to_dict(floats, ints),
             "divergence": None
             if div is None
             else {"step": div.step, "stage": div.stage, "layer": div.layer},
@@ -263,7 +275,13 @@ def _optional(value: object, shape: tuple[int, ...], loc: Loc) -> FloatArray | N
 
 
 def _indices(value: object, loc: Loc, n: int) -> IntArray:
-    """A 1-D list of integers in 0..n−1."""
+    """A 1-D list (or integer array) of integers in 0..n−1."""
+    if isinstance(value, np.ndarray):  # the binary form: checked as a whole
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise ConfigError(loc, "must be a list of integers")
+        if value.size and not (int(value.min()) >= 0 and int(value.max()) < n):
+            raise ConfigError(loc, f"must hold row indices in 0..{n - 1}")
+        return value.astype(np.intp)
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
@@ -395,22 +413,11 @@ def _history_from(value: object, L: int, step: int, before_v2: bool) -> History:
         raise ConfigError(("history", unknown[0]), f"unknown column; valid: {', '.join(known)}")
     if d.get("n_layers") != L or isinstance(d.get("n_layers"), bool):
         raise ConfigError("history.n_layers", f"must be {L} (the network's weight layers)")
-    steps = d.get("step")
-    if not isinstance(steps, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= step for s in steps
-    ):
-        raise ConfigError("history.step", f"must be a list of step numbers in 1..{step}")
+    steps = _step_column(d.get("step"), step)
     n = len(steps)
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
     columns: dict[str, Any] = {"n_layers": L, "step": steps}
     if not before_v2 or "evaluated" in d:
-        evaluated = d.get("evaluated")
-        if not isinstance(evaluated, list) or len(evaluated) != n:
-            raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
-        if not all(isinstance(v, bool) for v in evaluated):
-            raise ConfigError("history.evaluated", "must hold only true or false")
-        columns["evaluated"] = evaluated
+        columns["evaluated"] = _flag_column(d.get("evaluated"), n)
     for name in SCALARS:
         if before_v2 and name == "batch_loss" and name not in d:
             continue  # version 1 did not record it: the history reads it as unknown (NaN)
@@ -418,9 +425,44 @@ def _history_from(value: object, L: int, step: int, before_v2: bool) -> History:
     for name in PER_LAYER:
         rows = d.get(name)
         columns[name] = _floats(rows, (n, L), ("history", name), allow_null=True) if n else []
-        if not n and rows != []:
+        empty = rows == [] if isinstance(rows, list) else np.shape(rows) in ((0,), (0, L))
+        if not n and not empty:
             raise ConfigError(("history", name), "must be empty when 'step' is")
     return History.from_dict(columns)
+
+
+def _step_column(value: object, step: int) -> Any:
+    """History step numbers: strictly increasing integers in 1..step (a list, or an integer
+    array in the binary form)."""
+    message = f"must be a list of step numbers in 1..{step}"
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise ConfigError("history.step", message)
+        if value.size and not (int(value.min()) >= 1 and int(value.max()) <= step):
+            raise ConfigError("history.step", message)
+        if value.size > 1 and not bool(np.all(np.diff(value) > 0)):
+            raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
+        return value
+    if not isinstance(value, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= step for s in value
+    ):
+        raise ConfigError("history.step", message)
+    if any(b <= a for a, b in itertools.pairwise(value)):
+        raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
+    return value
+
+
+def _flag_column(value: object, n: int) -> Any:
+    """The history's ``evaluated`` flags: n booleans (a list, or a boolean array)."""
+    if isinstance(value, np.ndarray):
+        if value.shape != (n,) or value.dtype.kind != "b":
+            raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
+        return value
+    if not isinstance(value, list) or len(value) != n:
+        raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
+    if not all(isinstance(v, bool) for v in value):
+        raise ConfigError("history.evaluated", "must hold only true or false")
+    return value
 
 
 _TASKS: tuple[str, ...] = get_args(Task)
@@ -446,7 +488,7 @@ def _dataset_from(value: object, limits: Limits) -> Dataset:
     parts: dict[str, Any] = {}
     for part in ("train", "test"):
         xs, ys = d.get(f"x_{part}"), d.get(f"y_{part}")
-        n = len(xs) if isinstance(xs, list) else -1
+        n = len(xs) if isinstance(xs, list | np.ndarray) and np.ndim(xs) > 0 else -1
         if not 1 <= n <= cap:
             raise ConfigError(("dataset", f"x_{part}"), f"must be a list of 1..{cap} rows")
         parts[f"x_{part}"] = _floats(xs, (n, input_dim), ("dataset", f"x_{part}"), False)
@@ -480,16 +522,16 @@ def _dataset_from(value: object, limits: Limits) -> Dataset:
     )
 
 
-def _dataset_to_dict(ds: Dataset) -> dict[str, Any]:
+def _dataset_to_dict(ds: Dataset, floats: Callable[[NDArray[Any]], Any]) -> dict[str, Any]:
     return {
         "name": ds.name,
         "task": ds.task,
         "n_classes": ds.n_classes,
         "input_dim": ds.input_dim,
-        "x_train": ds.x_train.tolist(),
-        "y_train": np.asarray(ds.y_train).tolist(),
-        "x_test": ds.x_test.tolist(),
-        "y_test": np.asarray(ds.y_test).tolist(),
+        "x_train": floats(ds.x_train),
+        "y_train": floats(np.asarray(ds.y_train)),
+        "x_test": floats(ds.x_test),
+        "y_test": floats(np.asarray(ds.y_test)),
         "domain": list(ds.domain),
         "classes": list(ds.classes),
     }
