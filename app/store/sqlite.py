@@ -247,8 +247,9 @@ class SqliteBackend(SharedBackend):
                 conn.execute("DELETE FROM buckets WHERE stamp < ?", (now - ttl,))
                 # Streams of processes that died without saying so.
                 conn.execute("DELETE FROM attachments WHERE until <= ?", (args["real"],))
-            if gone:  # hand the freed pages back to the file system
-                self.conn.execute("PRAGMA incremental_vacuum")
+            # Hand the pages of expired, evicted and deleted sessions back to the file system
+            # (executescript: execute() would run it one step, freeing a single page).
+            self.conn.executescript("PRAGMA incremental_vacuum;")
             return gone
 
         return await self._run(work)
