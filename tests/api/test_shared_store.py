@@ -321,3 +321,21 @@ def test_a_frozen_redis_gives_a_503_instead_of_a_hang(own_redis: RedisServer) ->
         finally:
             own_redis.thaw()
         assert step_on(url, session)["step"] >= 2
+
+
+@pytest.mark.slow
+def test_redis_tests_fail_rather_than_skip_under_ci_without_redis(tmp_path: Path) -> None:
+    """Under CI=true a missing redis-server is an error; elsewhere a skip with the hint."""
+    test = "tests/api/test_store.py::test_api_lru_eviction[redis]"
+    base = {**os.environ, "BACKPROP_LAB_REDIS_SERVER": str(tmp_path / "no-redis-server")}
+    for ci, expected in [("true", "1 error"), ("", "1 skipped")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", test],
+            cwd=ROOT,
+            env={**base, "CI": ci},
+            capture_output=True,
+            text=True,
+        )
+        assert expected in result.stdout, result.stdout[-2000:]
+        assert "apt-get install -y redis-server" in result.stdout
+        assert (result.returncode != 0) == (ci == "true")
