@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from app.settings import Settings, import_limit
+from app.store.base import SESSION_ID
 from tests.conftest import ROOT
 from tests.test_dockerfile import runtime_env
 
@@ -80,6 +81,10 @@ def test_the_proxy_sends_every_request_to_the_replicas(compose: dict[str, Any]) 
     port = runtime_env()["BACKPROP_LAB_PORT"]
     assert servers == {(app, port) for app in replicas(compose)}
     assert re.search(rf"proxy_pass\s+http://{name}\s*;", conf)
+    # One session's requests (and its stream) go to one replica, which holds its trainer.
+    assert re.search(r"hash\s+\$session_key\s+consistent\s*;", body)
+    (pattern,) = re.findall(r"~\^/api/sessions/\(\?<session_id>([^)]*)\)", conf)
+    assert f"^{pattern}$" == SESSION_ID.pattern  # the ids the server gives out
     assert "listen 80;" in conf
     (published,) = compose["services"]["proxy"]["ports"]
     assert published.endswith(":80")
