@@ -38,6 +38,11 @@ _DTYPES = {"<f8": np.dtype("<f8"), "<i8": np.dtype("<i8"), "|b1": np.dtype("|b1"
 _REF = "$array"
 
 
+# Parts of the export that never hold an array: passed through as they are (a session is
+# saved after every request, so the walk below is kept short).
+_PLAIN = frozenset({"format", "version", "config", "rng", "cursor", "epoch", "step", "stage"})
+
+
 def to_bytes(export: TrainerExport) -> bytes:
     """``export`` in the binary layout."""
     arrays: list[np.ndarray] = []
@@ -52,7 +57,7 @@ def to_bytes(export: TrainerExport) -> bytes:
             return [refer(v) for v in value]
         return value
 
-    data = refer(export.to_data())
+    data = {k: v if k in _PLAIN else refer(v) for k, v in export.to_data().items()}
     manifest = [[a.dtype.str, list(a.shape)] for a in arrays]
     header = json.dumps({"data": data, "arrays": manifest}, separators=(",", ":")).encode()
     return b"".join(
@@ -128,6 +133,8 @@ def _arrays(view: memoryview, offset: int, manifest: object) -> list[np.ndarray]
 
 def _portable(arr: np.ndarray) -> np.ndarray:
     """``arr`` as one of the dtypes the reader accepts, little-endian and C-contiguous."""
+    if arr.dtype.str in _DTYPES and arr.flags.c_contiguous:
+        return arr
     kind = arr.dtype.kind
     dtype = "<f8" if kind == "f" else "<i8" if kind in "iu" else "|b1" if kind == "b" else None
     if dtype is None:

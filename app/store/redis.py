@@ -51,6 +51,7 @@ from app.store.base import (
 PREFIX = "bpl:"
 WANT_MS = 500
 EXPIRY_MARGIN_MS = 60_000  # Redis drops idle sessions this long after the app would
+LARGE_BYTES = 2**20  # sessions holding more are encoded off the event loop
 
 # Helpers every script starts with. ARGV[1] is always the key prefix.
 PRELUDE = """
@@ -419,7 +420,9 @@ class RedisBackend(SharedBackend):
         now: float,
         release: bool,
     ) -> Saved:
-        blob = await asyncio.to_thread(encode)  # off the event loop: a long history takes a while
+        # A small session is encoded here (a thread hop would cost more); a large one, with
+        # a long history or big layers, in a thread, off the event loop.
+        blob = encode() if nbytes < LARGE_BYTES else await asyncio.to_thread(encode)
         mode = "keep" if csv is KEEP_CSV else "clear" if csv is None else "set"
         text = csv if isinstance(csv, str) else ""
         answer = await self._call(
