@@ -257,6 +257,7 @@ class SessionStore:
         self._tasks.append(asyncio.create_task(self._purge_forever(every_seconds)))
         if self.shared:
             self._tasks.append(asyncio.create_task(self._renew_forever()))
+            self._tasks.append(asyncio.create_task(self._hand_over_forever()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -295,6 +296,23 @@ class SessionStore:
                 )
             except StoreError as exc:
                 log.warning("renewing session leases failed: %s", exc.message)
+
+    async def _hand_over_forever(self) -> None:
+        """A stream that waits between frames (for its client's ack, or its frame rate)
+        still holds its session's lease: hand it over when another process asks for it, as
+        a frame would, so that process never waits for a stalled client."""
+        while True:
+            await asyncio.sleep(2 * ASK_EVERY)
+            for session in list(self._live.values()):
+                if not (session.pins and session.leased and not session.users):
+                    continue
+                try:
+                    if await self._waited_for(session):
+                        async with session.lock:
+                            if session.leased and not session.users:
+                                await self._let_go(session)
+                except StoreError as exc:
+                    log.warning("handing a session over failed: %s", exc.message)
 
     # --- expiry and eviction ------------------------------------------------------------------
 

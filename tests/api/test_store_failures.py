@@ -257,3 +257,27 @@ def test_a_process_reloads_a_session_another_one_changed(shared_url: str) -> Non
         assert one.get(f"/api/sessions/{session}/export").json() == (
             two.get(f"/api/sessions/{session}/export").json()
         )
+
+
+def test_a_stream_waiting_for_its_client_hands_the_session_over(shared_url: str) -> None:
+    """A stream plays with acks on one process and its client stops acking (a hidden tab):
+    a request from another process still gets the session, and the stream, acked again,
+    goes on from that request's step."""
+    with (
+        make_client(store=shared_url) as one,
+        make_client(store=shared_url, store_wait_seconds=20) as two,
+    ):
+        session = create(one)
+        with one.websocket_connect(f"/api/sessions/{session}/stream") as ws:
+            ws.send_json({"action": "play", "steps_per_frame": 1, "max_fps": 60, "ack": True})
+            before = ws.receive_json()["state"]["step"]  # then no ack: the stream waits
+            stepped = two.post(f"/api/sessions/{session}/step", json={"steps": 10})
+            assert stepped.status_code == 200, stepped.text  # not a 503 after the wait
+            assert stepped.json()["step"] == before + 10
+            ws.send_json({"action": "ack"})
+            frame = ws.receive_json()
+            assert frame["reset"] is True and frame["state"]["step"] == before + 11
+            ws.send_json({"action": "pause"})
+            while (frame := ws.receive_json())["reason"] != "pause":
+                ws.send_json({"action": "ack"})
+        assert two.get(f"/api/sessions/{session}").json()["state"] == frame["state"]
