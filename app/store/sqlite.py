@@ -142,6 +142,12 @@ class SqliteBackend(SharedBackend):
                 f"cannot write the session store {self.path}: {exc} "
                 "(is its folder read-only, or its disk full?)"
             ) from None
+        if sqlite3.sqlite_version_info < (3, 35):
+            conn.close()
+            raise StoreStartupError(
+                f"the SQLite store needs SQLite 3.35 or newer; this Python has "
+                f"{sqlite3.sqlite_version}"
+            )
         if schema != SCHEMA_VERSION:
             conn.close()
             raise StoreStartupError(
@@ -290,35 +296,52 @@ class SqliteBackend(SharedBackend):
     ) -> Acquired | Busy | None:
         def work() -> Acquired | Busy | None:
             real = time.time()
-            with _transaction(self.conn) as conn:
-                row = conn.execute(
-                    "SELECT version, client, last_used, lease_owner, lease_until, want_owner, "
-                    f"want_until, {IDLE} FROM sessions WHERE id = :id",
-                    {"id": session_id, "real": real},
-                ).fetchone()
-                if row is None:
-                    return None
-                version, client, last_used, holder, held_until, waiter, wait_until, idle = row
-                if idle and now - last_used > ttl:
-                    _drop(conn, [session_id])
-                    return None
-                leased = holder is not None and held_until > real
-                queued = waiter is not None and waiter != owner and wait_until > real
-                if (leased and holder != owner) or queued:
-                    if not queued:  # first in line: the holder hands over when it can
-                        conn.execute(
-                            "UPDATE sessions SET want_owner = ?, want_until = ? WHERE id = ?",
-                            (owner, real + WANT_SECONDS, session_id),
-                        )
-                    return Busy.BUSY
-                conn.execute(
-                    "UPDATE sessions SET lease_owner = ?, lease_until = ?, last_used = ?, "
-                    "want_owner = NULL, want_until = 0 WHERE id = ?",
-                    (owner, real + lease_seconds, max(now, last_used), session_id),
-                )
-                return Acquired(int(version), str(client))
+            # The usual case in one statement: the lease is free (or ours), nobody else waits
+            # for it, and the session has not expired.
+            row = self.conn.execute(
+                "UPDATE sessions SET lease_owner = :owner, lease_until = :until, "
+                "last_used = MAX(last_used, :now), want_owner = NULL, want_until = 0 "
+                "WHERE id = :id AND (lease_owner IS NULL OR lease_owner = :owner "
+                "OR lease_until <= :real) AND (want_owner IS NULL OR want_owner = :owner "
+                f"OR want_until <= :real) AND (:now - last_used <= :ttl OR NOT ({IDLE})) "
+                "RETURNING version, client",
+                {
+                    "id": session_id,
+                    "owner": owner,
+                    "until": real + lease_seconds,
+                    "now": now,
+                    "real": real,
+                    "ttl": ttl,
+                },
+            ).fetchall()
+            if row:
+                return Acquired(int(row[0][0]), str(row[0][1]))
+            return self._not_acquired(session_id, owner, now, ttl, real)
 
         return await self._run(work)
+
+    def _not_acquired(
+        self, session_id: str, owner: str, now: float, ttl: float, real: float
+    ) -> Busy | None:
+        """Why the lease was not free: the session is gone or expired (None: deleted now),
+        or another process holds it or waits first (Busy; ``owner`` queues if nobody does)."""
+        with _transaction(self.conn) as conn:
+            row = conn.execute(
+                f"SELECT last_used, want_owner, want_until, {IDLE} FROM sessions WHERE id = :id",
+                {"id": session_id, "real": real},
+            ).fetchone()
+            if row is None:
+                return None
+            last_used, waiter, wait_until, idle = row
+            if idle and now - last_used > ttl:
+                _drop(conn, [session_id])
+                return None
+            if waiter is None or waiter == owner or wait_until <= real:
+                conn.execute(
+                    "UPDATE sessions SET want_owner = ?, want_until = ? WHERE id = ?",
+                    (owner, real + WANT_SECONDS, session_id),
+                )
+            return Busy.BUSY
 
     async def load(self, session_id: str) -> Stored | None:
         def work() -> Stored | None:
@@ -344,24 +367,24 @@ class SqliteBackend(SharedBackend):
         def work() -> Saved:
             blob = encode()  # before the transaction: other processes' writes need not wait
             real = time.time()
+            lease = ", lease_owner = NULL, lease_until = 0" if release else ""
             with _transaction(self.conn) as conn:
                 row = conn.execute(
-                    "SELECT lease_owner, want_owner, want_until FROM sessions WHERE id = ?",
-                    (session_id,),
-                ).fetchone()
-                if row is None:
-                    raise SessionNotFoundError(session_id)
-                if row[0] != owner:
+                    "UPDATE sessions SET version = version + 1, bytes = ?, "
+                    f"last_used = MAX(last_used, ?){lease} WHERE id = ? AND lease_owner = ? "
+                    "RETURNING version, want_owner, want_until",
+                    (nbytes, now, session_id, owner),
+                ).fetchall()
+                if not row:
+                    gone = conn.execute(
+                        "SELECT 1 FROM sessions WHERE id = ?", (session_id,)
+                    ).fetchone()
+                    if gone is None:
+                        raise SessionNotFoundError(session_id)
                     raise LeaseLostError(
                         "this request ran longer than the session's lease and another server "
                         "process took the session over: its changes were not saved; try again"
                     )
-                lease = ", lease_owner = NULL, lease_until = 0" if release else ""
-                conn.execute(
-                    "UPDATE sessions SET version = version + 1, bytes = ?, "
-                    f"last_used = MAX(last_used, ?){lease} WHERE id = ?",
-                    (nbytes, now, session_id),
-                )
                 if csv is KEEP_CSV:
                     conn.execute("UPDATE trainers SET blob = ? WHERE id = ?", (blob, session_id))
                 else:
@@ -369,11 +392,8 @@ class SqliteBackend(SharedBackend):
                         "UPDATE trainers SET blob = ?, csv = ? WHERE id = ?",
                         (blob, csv, session_id),
                     )
-                (version,) = conn.execute(
-                    "SELECT version FROM sessions WHERE id = ?", (session_id,)
-                ).fetchone()
-            wanted = row[1] is not None and row[1] != owner and row[2] > real
-            return Saved(int(version), wanted)
+            version, waiter, wait_until = row[0]
+            return Saved(int(version), waiter is not None and waiter != owner and wait_until > real)
 
         return await self._run(work)
 
