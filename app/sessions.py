@@ -49,6 +49,7 @@ from app.store.base import (
     MB,
     SESSION_ID,
     Acquired,
+    Blob,
     Caps,
     Created,
     Index,
@@ -69,7 +70,7 @@ from app.store.base import (
 from app.store.memory import MemoryIndex
 from engine.config import Limits
 from engine.errors import ConfigError
-from engine.export_binary import from_bytes, to_bytes
+from engine.export_binary import from_bytes, history_bytes, to_bytes
 
 if TYPE_CHECKING:
     from engine.trainer import Trainer
@@ -137,6 +138,7 @@ class Session:
         self.saved_at = 0.0  # when it was last saved (the store's real clock)
         self.asked_at = 0.0  # when this process last asked whether another one waits
         self.csv_saved: str | None = None  # csv_text as last saved
+        self.history_saved: SavedHistory | None = None  # the history as last saved
 
     @property
     def trainer(self) -> Trainer:
@@ -185,22 +187,65 @@ def _state(session: Session) -> tuple[tuple[object, ...], tuple[object, ...]]:
     return objects, values
 
 
-def encode_trainer(trainer: Trainer) -> bytes:
-    """The stored form of a trainer: the engine's export, in binary (never pickled)."""
-    return to_bytes(trainer.snapshot())
+MAX_PIECES = 64  # history pieces before a save writes the whole history as one again
 
 
-def decode_trainer(session_id: str, blob: bytes, limits: Limits) -> Trainer:
+@dataclass(frozen=True, slots=True)
+class SavedHistory:
+    """What the store holds of a trainer's history: which history, how many rows, the
+    bytes of its last row (to see that no stored row has changed since), how many pieces."""
+
+    history: object
+    rows: int
+    last_row: bytes
+    pieces: int
+
+
+def encode_trainer(
+    trainer: Trainer, saved: SavedHistory | None = None
+) -> tuple[Blob, SavedHistory]:
+    """The stored form of a trainer: the engine's export in binary (never pickled), its
+    history as a piece of the rows added since ``saved`` — or all of them, when the history
+    was replaced, thinned, or is in too many pieces."""
+    history = trainer.history
+    rows = len(history)
+    state = to_bytes(trainer.snapshot(), history=False)
+    appended = (
+        saved is not None
+        and saved.history is history
+        and saved.rows <= rows
+        and saved.pieces < MAX_PIECES
+        and (not saved.rows or history_bytes(history, saved.rows - 1, saved.rows) == saved.last_row)
+    )
+    last_row = history_bytes(history, rows - 1, rows) if rows else b""
+    if appended:
+        assert saved is not None
+        new_rows = rows > saved.rows
+        piece = history_bytes(history, saved.rows) if new_rows else b""
+        return Blob(state, piece, replace=False), SavedHistory(
+            history, rows, last_row, saved.pieces + new_rows
+        )
+    piece = history_bytes(history, 0) if rows else b""  # no rows: the export's own (none)
+    return Blob(state, piece, replace=True), SavedHistory(history, rows, last_row, int(rows > 0))
+
+
+def decode_trainer(
+    session_id: str, blob: bytes, pieces: list[bytes], limits: Limits
+) -> tuple[Trainer, SavedHistory]:
     """A stored trainer read back through the export's checks; SessionCorruptError naming
     the problem if it cannot be."""
     from engine.trainer import Trainer
 
     try:
-        return Trainer.restore(from_bytes(blob, limits), limits)
+        trainer = Trainer.restore(from_bytes(blob, limits, pieces or None), limits)
     except ConfigError as exc:
         raise SessionCorruptError(session_id, str(exc)) from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise SessionCorruptError(session_id, f"{type(exc).__name__}: {exc}") from None
+    history = trainer.history
+    rows = len(history)
+    last_row = history_bytes(history, rows - 1, rows) if rows else b""
+    return trainer, SavedHistory(history, rows, last_row, len(pieces))
 
 
 class SessionStore:
@@ -417,7 +462,9 @@ class SessionStore:
         session_id = secrets.token_urlsafe(24)  # 192 random bits
         now = self.clock()
         session = Session(session_id, trainer, now, client)
-        blob = await self.lanes.quick(encode_trainer, trainer) if self.shared else b""
+        blob = None
+        if self.shared:
+            blob, session.history_saved = await self.lanes.quick(encode_trainer, trainer)
         record = NewRecord(session_id, client, session.bytes, now, blob, None, live=session)
         limits = self.limits
         caps = Caps(limits.max_sessions, limits.memory_bytes, limits.max_per_client)
@@ -587,8 +634,8 @@ class SessionStore:
         if stored is None:
             self._forget(session.id)
             raise SessionNotFoundError(session.id)
-        trainer = await self.lanes.quick(
-            decode_trainer, session.id, stored.blob, self.engine_limits
+        trainer, session.history_saved = await self.lanes.quick(
+            decode_trainer, session.id, stored.trainer, stored.history, self.engine_limits
         )
         session._trainer, session.version, session.client = trainer, stored.version, stored.client
         session.csv_text = session.csv_saved = stored.csv
@@ -647,28 +694,29 @@ class SessionStore:
         what the failed request did is lost, and the request fails."""
         backend = self.backend
         assert isinstance(backend, SharedBackend)
-        trainer = session.trainer
+        trainer, before = session.trainer, session.history_saved
         self.account(session)
         csv: Any = KEEP_CSV if session.csv_text is session.csv_saved else session.csv_text
+        history: list[SavedHistory] = []
+
+        def encode() -> Blob:
+            blob, after = encode_trainer(trainer, before)
+            history.append(after)
+            return blob
+
         try:
             saved = await backend.save(
-                session.id,
-                self.owner,
-                lambda: encode_trainer(trainer),
-                session.bytes,
-                csv,
-                self.clock(),
-                release,
+                session.id, self.owner, encode, session.bytes, csv, self.clock(), release
             )
         except SessionNotFoundError:
             self._forget(session.id)
             raise
         except (StoreError, LeaseLostError):
             session._trainer, session.version, session.dirty = None, 0, False
-            session.leased = False
+            session.leased, session.history_saved = False, None
             raise
         session.version, session.dirty, session.saved_at = saved.version, False, self.real()
-        session.csv_saved = session.csv_text
+        session.csv_saved, session.history_saved = session.csv_text, history[0]
         if release:
             session.leased = False
         return saved.wanted

@@ -425,10 +425,8 @@ def _history_from(value: object, L: int, step: int, before_v2: bool) -> History:
     for name in PER_LAYER:
         rows = d.get(name)
         columns[name] = _floats(rows, (n, L), ("history", name), allow_null=True) if n else []
-        if isinstance(rows, np.ndarray):  # the binary form
-            empty = rows.shape in ((0,), (0, L))
-        else:
-            empty = rows == []
+        # (The binary form's columns are arrays.)
+        empty = rows.shape in ((0,), (0, L)) if isinstance(rows, np.ndarray) else rows == []
         if not n and not empty:
             raise ConfigError(("history", name), "must be empty when 'step' is")
     return History.from_dict(columns)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,10 @@ import numpy as np
 from engine.config import Limits
 from engine.errors import ConfigError
 from engine.export import TrainerExport
+from engine.history import History
 
 MAGIC = b"BPLX"
+HISTORY_MAGIC = b"BPLH"
 LAYOUT_VERSION = 1
 _PREFIX = struct.Struct("<4sHI")  # magic, layout version, header length
 _DTYPES = {"<f8": np.dtype("<f8"), "<i8": np.dtype("<i8"), "|b1": np.dtype("|b1")}
@@ -43,8 +46,9 @@ _REF = "$array"
 _PLAIN = frozenset({"format", "version", "config", "rng", "cursor", "epoch", "step", "stage"})
 
 
-def to_bytes(export: TrainerExport) -> bytes:
-    """``export`` in the binary layout."""
+def to_bytes(export: TrainerExport, history: bool = True) -> bytes:
+    """``export`` in the binary layout; without its history's rows when not ``history``
+    (they are then kept as :func:`history_bytes` pieces, read back by :func:`from_bytes`)."""
     arrays: list[np.ndarray] = []
 
     def refer(value: Any) -> Any:
@@ -57,34 +61,31 @@ def to_bytes(export: TrainerExport) -> bytes:
             return [refer(v) for v in value]
         return value
 
-    data = {k: v if k in _PLAIN else refer(v) for k, v in export.to_data().items()}
-    manifest = [[a.dtype.str, list(a.shape)] for a in arrays]
-    header = json.dumps({"data": data, "arrays": manifest}, separators=(",", ":")).encode()
-    return b"".join(
-        [_PREFIX.pack(MAGIC, LAYOUT_VERSION, len(header)), header, *(a.data for a in arrays)]
-    )
+    raw = export.to_data()
+    if not history:  # the columns, with no rows
+        raw["history"] = {k: _no_rows(v) for k, v in raw["history"].items()}
+    data = {k: v if k in _PLAIN else refer(v) for k, v in raw.items()}
+    return _framed(MAGIC, {"data": data}, arrays)
 
 
-def from_bytes(blob: bytes | bytearray | memoryview, limits: Limits | None = None) -> TrainerExport:
-    """Read :func:`to_bytes` output back; ConfigError names the first problem."""
-    view = memoryview(blob).cast("B")
-    if len(view) < _PREFIX.size:
-        raise ConfigError("binary", "too short to be a Backprop Lab binary export")
-    magic, layout, header_length = _PREFIX.unpack_from(view)
-    if magic != MAGIC:
-        raise ConfigError("binary", "not a Backprop Lab binary export (wrong leading bytes)")
-    if layout != LAYOUT_VERSION:
-        raise ConfigError("binary", f"layout version {layout} is not readable here")
-    body = _PREFIX.size + header_length
-    if body > len(view):
-        raise ConfigError("binary", "cut short inside its header")
-    try:
-        header = json.loads(bytes(view[_PREFIX.size : body]))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ConfigError("binary", "its header is not valid JSON") from None
-    if not isinstance(header, dict) or set(header) != {"data", "arrays"}:
-        raise ConfigError("binary", "its header must hold exactly 'data' and 'arrays'")
-    arrays = _arrays(view, body, header["arrays"])
+def history_bytes(history: History, start: int, stop: int | None = None) -> bytes:
+    """Rows ``start:stop`` of ``history`` in the binary layout (magic ``BPLH``, header
+    ``{"n_layers": L, "columns": [...], "arrays": [...]}``, then each column's rows)."""
+    columns = history.to_dict(_same, _same)
+    names = [name for name in columns if name != "n_layers"]
+    arrays = [_portable(np.asarray(columns[name])[start:stop]) for name in names]
+    return _framed(HISTORY_MAGIC, {"n_layers": history.n_layers, "columns": names}, arrays)
+
+
+def from_bytes(
+    blob: bytes | bytearray | memoryview,
+    limits: Limits | None = None,
+    history: Sequence[bytes | bytearray | memoryview] | None = None,
+) -> TrainerExport:
+    """Read :func:`to_bytes` output back; with ``history``, the history is those
+    :func:`history_bytes` pieces, in order, instead of the rows in ``blob``. ConfigError
+    names the first problem."""
+    header, arrays = _unframe(blob, MAGIC, {"data"}, "")
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
@@ -98,7 +99,76 @@ def from_bytes(blob: bytes | bytearray | memoryview, limits: Limits | None = Non
             return [resolve(v) for v in value]
         return value
 
-    return TrainerExport.from_dict(resolve(header["data"]), limits)
+    data = resolve(header["data"])
+    if history is not None and isinstance(data, dict):
+        data["history"] = _joined_history(history)
+    return TrainerExport.from_dict(data, limits)
+
+
+def _joined_history(pieces: Sequence[bytes | bytearray | memoryview]) -> dict[str, Any]:
+    """The history columns of :func:`history_bytes` pieces, one after the other."""
+    parts = []
+    for k, piece in enumerate(pieces):
+        header, arrays = _unframe(piece, HISTORY_MAGIC, {"n_layers", "columns"}, f" {k}")
+        names = header["columns"]
+        if not isinstance(names, list) or len(names) != len(arrays):
+            raise ConfigError(("binary", "history", k), "its columns do not match its arrays")
+        parts.append((header["n_layers"], dict(zip(names, arrays, strict=True))))
+    if not parts:
+        raise ConfigError(("binary", "history"), "no history pieces")
+    n_layers, first = parts[0]
+    if any(n != n_layers or cols.keys() != first.keys() for n, cols in parts):
+        raise ConfigError(("binary", "history"), "its pieces do not have the same columns")
+    joined: dict[str, Any] = {"n_layers": n_layers}
+    for name in first:
+        try:
+            joined[name] = np.concatenate([cols[name] for _, cols in parts])
+        except ValueError:
+            raise ConfigError(("history", name), "pieces of different shapes") from None
+    return joined
+
+
+def _framed(magic: bytes, header: dict[str, Any], arrays: list[np.ndarray]) -> bytes:
+    manifest = [[a.dtype.str, list(a.shape)] for a in arrays]
+    text = json.dumps({**header, "arrays": manifest}, separators=(",", ":")).encode()
+    prefix = _PREFIX.pack(magic, LAYOUT_VERSION, len(text))
+    return b"".join([prefix, text, *(a.data for a in arrays)])
+
+
+def _unframe(
+    blob: bytes | bytearray | memoryview, magic: bytes, keys: set[str], which: str
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The header (holding exactly ``keys`` and ``arrays``) and the arrays of a framed blob."""
+    what = "history piece" if magic == HISTORY_MAGIC else "export"
+    view = memoryview(blob).cast("B")
+    if len(view) < _PREFIX.size:
+        raise ConfigError("binary", f"too short to be a Backprop Lab binary {what}{which}")
+    found, layout, header_length = _PREFIX.unpack_from(view)
+    if found != magic:
+        raise ConfigError(
+            "binary", f"not a Backprop Lab binary {what}{which} (wrong leading bytes)"
+        )
+    if layout != LAYOUT_VERSION:
+        raise ConfigError("binary", f"layout version {layout} is not readable here")
+    body = _PREFIX.size + header_length
+    if body > len(view):
+        raise ConfigError("binary", f"cut short inside its header{which}")
+    try:
+        header = json.loads(bytes(view[_PREFIX.size : body]))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ConfigError("binary", f"its header{which} is not valid JSON") from None
+    if not isinstance(header, dict) or set(header) != {*keys, "arrays"}:
+        expected = ", ".join(repr(k) for k in sorted({*keys, "arrays"}))
+        raise ConfigError("binary", f"its header{which} must hold exactly {expected}")
+    return header, _arrays(view, body, header["arrays"])
+
+
+def _same(arr: np.ndarray) -> np.ndarray:
+    return arr
+
+
+def _no_rows(value: Any) -> Any:
+    return value[:0] if isinstance(value, np.ndarray) else value
 
 
 def _arrays(view: memoryview, offset: int, manifest: object) -> list[np.ndarray]:

@@ -134,6 +134,17 @@ class Created(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Blob:
+    """A trainer's stored form: the engine's binary export without its history rows, and
+    history rows as a piece (engine.export_binary.history_bytes). A session's history is
+    kept as pieces appended save after save, so a save writes what is new, not every row."""
+
+    trainer: bytes
+    history: bytes  # b"": no new rows
+    replace: bool  # the piece holds every row and replaces the stored pieces
+
+
+@dataclass(frozen=True, slots=True)
 class NewRecord:
     """A session to insert: its bookkeeping and (shared backends) its stored form."""
 
@@ -141,7 +152,7 @@ class NewRecord:
     client: str
     nbytes: int
     now: float
-    blob: bytes = b""
+    blob: Blob | None = None
     csv: str | None = None
     live: object = None  # the in-memory backend keeps the session object itself
 
@@ -160,7 +171,8 @@ class Busy(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    blob: bytes
+    trainer: bytes
+    history: list[bytes]  # the pieces, in order
     csv: str | None
     version: int
     client: str
@@ -241,7 +253,7 @@ class SharedBackend(Index):
         self,
         session_id: str,
         owner: str,
-        encode: Callable[[], bytes],
+        encode: Callable[[], Blob],
         nbytes: int,
         csv: object,
         now: float,

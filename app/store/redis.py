@@ -3,7 +3,8 @@
 Every step that reads and then writes is one Lua script, so it runs atomically in Redis
 whatever the other replicas do. Keys (``bpl:`` + kind + ``:`` + session id):
 
-- ``s`` hash: version, client, bytes, last use; ``t`` the stored trainer; ``c`` the uploaded
+- ``s`` hash: version, client, bytes, last use; ``t`` the stored trainer (without its history
+  rows); ``h`` the history's pieces (a list, appended save after save); ``c`` the uploaded
   CSV text. These expire through Redis itself (``PEXPIRE``, the session TTL plus a minute,
   renewed on every use), so a session nobody uses disappears even with every replica down.
 - ``l`` the lease (the holder's name, ``PX`` lease), ``w`` the process waiting for it,
@@ -34,6 +35,7 @@ from redis.exceptions import RedisError
 from app.store.base import (
     KEEP_CSV,
     Acquired,
+    Blob,
     Busy,
     Caps,
     Created,
@@ -72,8 +74,8 @@ end
 local function drop(id)
   local client = redis.call('HGET', P .. 'client', id)
   local nbytes = tonumber(redis.call('HGET', P .. 'bytes', id) or '0')
-  redis.call('DEL', key('s', id), key('t', id), key('c', id), key('l', id), key('w', id),
-             key('a', id))
+  redis.call('DEL', key('s', id), key('t', id), key('h', id), key('c', id), key('l', id),
+             key('w', id), key('a', id))
   redis.call('ZREM', P .. 'lru', id)
   redis.call('HDEL', P .. 'bytes', id)
   redis.call('HDEL', P .. 'client', id)
@@ -88,7 +90,12 @@ local function touch(id, now, expire_ms)
   end
   redis.call('PEXPIRE', key('s', id), expire_ms)
   redis.call('PEXPIRE', key('t', id), expire_ms)
+  redis.call('PEXPIRE', key('h', id), expire_ms)
   redis.call('PEXPIRE', key('c', id), expire_ms)
+end
+local function store_history(id, piece, replace)
+  if replace == '1' then redis.call('DEL', key('h', id)) end
+  if piece ~= '' then redis.call('RPUSH', key('h', id), piece) end
 end
 """
 
@@ -117,11 +124,12 @@ local id = ARGV[2]
 local meta = redis.call('HMGET', key('s', id), 'version', 'client')
 local blob = redis.call('GET', key('t', id))
 if not meta[1] or not blob then return false end
-return {meta[1], meta[2], blob, redis.call('GET', key('c', id))}
+return {meta[1], meta[2], blob, redis.call('GET', key('c', id)),
+        redis.call('LRANGE', key('h', id), 0, -1)}
 """
 
-# ARGV: prefix, id, owner, blob, nbytes, csv mode (keep/set/clear), csv, now, release,
-#       expire_ms
+# ARGV: prefix, id, owner, trainer, nbytes, csv mode (keep/set/clear), csv, now, release,
+#       expire_ms, history piece, replace the pieces ('1') or append
 SAVE = """
 local id, owner = ARGV[2], ARGV[3]
 if redis.call('EXISTS', key('s', id)) == 0 then drop(id) return {0} end
@@ -132,6 +140,7 @@ redis.call('HSET', key('s', id), 'bytes', ARGV[5])
 redis.call('HSET', P .. 'bytes', id, ARGV[5])
 redis.call('INCRBY', P .. 'total', tonumber(ARGV[5]) - old)
 redis.call('SET', key('t', id), ARGV[4])
+store_history(id, ARGV[11], ARGV[12])
 if ARGV[6] == 'set' then redis.call('SET', key('c', id), ARGV[7])
 elseif ARGV[6] == 'clear' then redis.call('DEL', key('c', id)) end
 touch(id, ARGV[8], ARGV[10])
@@ -189,8 +198,8 @@ if redis.call('EXISTS', key('s', id)) == 1 then touch(id, ARGV[4], ARGV[5]) end
 return 1
 """
 
-# ARGV: prefix, id, client, nbytes, now, blob, csv or '', has csv, max sessions,
-#       memory bytes, max per client, expire_ms
+# ARGV: prefix, id, client, nbytes, now, trainer, csv or '', has csv, max sessions,
+#       memory bytes, max per client, expire_ms, history piece
 CREATE = """
 local id, client, nbytes = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('SCARD', P .. 'owned:' .. client) >= tonumber(ARGV[11]) then return 'quota' end
@@ -200,6 +209,7 @@ if redis.call('ZCARD', P .. 'lru') + 1 > tonumber(ARGV[9])
 redis.call('HSET', key('s', id), 'version', 1, 'client', client, 'bytes', nbytes,
            'last_used', ARGV[5])
 redis.call('SET', key('t', id), ARGV[6])
+store_history(id, ARGV[13], '1')
 if ARGV[8] == '1' then redis.call('SET', key('c', id), ARGV[7]) end
 redis.call('ZADD', P .. 'lru', ARGV[5], id)
 redis.call('HSET', P .. 'bytes', id, nbytes)
@@ -363,19 +373,21 @@ class RedisBackend(SharedBackend):
                 return gone
 
     async def create(self, record: NewRecord, caps: Caps) -> Created:
+        assert record.blob is not None, "a shared store keeps the trainer"
         answer = await self._call(
             "create",
             record.session_id,
             record.client,
             record.nbytes,
             repr(record.now),
-            record.blob,
+            record.blob.trainer,
             record.csv or "",
             int(record.csv is not None),
             caps.max_sessions,
             caps.memory_bytes,
             caps.max_per_client,
             self.expire_ms,
+            record.blob.history,
         )
         return Created(answer.decode())
 
@@ -407,14 +419,15 @@ class RedisBackend(SharedBackend):
         answer = await self._call("load", session_id)
         if not answer:
             return None
-        version, client, blob, csv = answer
-        return Stored(blob, None if csv is None else csv.decode(), int(version), client.decode())
+        version, client, blob, csv, pieces = answer
+        text = None if csv is None else csv.decode()
+        return Stored(blob, list(pieces), text, int(version), client.decode())
 
     async def save(
         self,
         session_id: str,
         owner: str,
-        encode: Callable[[], bytes],
+        encode: Callable[[], Blob],
         nbytes: int,
         csv: object,
         now: float,
@@ -429,13 +442,15 @@ class RedisBackend(SharedBackend):
             "save",
             session_id,
             owner,
-            blob,
+            blob.trainer,
             nbytes,
             mode,
             text,
             repr(now),
             int(release),
             self.expire_ms,
+            blob.history,
+            int(blob.replace),
         )
         if answer[0] == 0:
             raise SessionNotFoundError(session_id)

@@ -8,9 +8,10 @@ lose the last commits before the next WAL checkpoint. ``?synchronous=full`` in t
 the disk on every commit instead (safe against power loss, about an fsync per request).
 
 Tables: ``sessions`` holds the small, often-written bookkeeping (owner, bytes, last use,
-version, lease, waiter); ``trainers`` the stored trainer and uploaded CSV text, so that
-marking a session used never rewrites its trainer; ``attachments`` the processes with a
-stream connected to a session. Lease and attachment times are real
+version, lease, waiter); ``trainers`` the stored trainer (without its history rows) and
+uploaded CSV text, so that marking a session used never rewrites its trainer; ``history``
+the pieces of each session's history, appended save after save; ``attachments`` the
+processes with a stream connected to a session. Lease and attachment times are real
 time (``time.time()``); every process on the host reads the same clock.
 
 All calls run in one thread of this process with one connection, in the order they were
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 from app.store.base import (
     KEEP_CSV,
     Acquired,
+    Blob,
     Busy,
     Caps,
     Created,
@@ -66,6 +68,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_last_use ON sessions (last_used);
 CREATE INDEX IF NOT EXISTS sessions_by_client ON sessions (client);
 CREATE TABLE IF NOT EXISTS trainers (id TEXT PRIMARY KEY, blob BLOB NOT NULL, csv TEXT);
+CREATE TABLE IF NOT EXISTS history (
+    session_id TEXT NOT NULL, seq INTEGER NOT NULL, piece BLOB NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
 CREATE TABLE IF NOT EXISTS attachments (
     session_id TEXT NOT NULL, owner TEXT NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (session_id, owner)
@@ -274,10 +280,12 @@ class SqliteBackend(SharedBackend):
                     "VALUES (?, ?, 1, ?, ?)",
                     (record.session_id, record.client, record.nbytes, record.now),
                 )
+                assert record.blob is not None, "a shared store keeps the trainer"
                 conn.execute(
                     "INSERT INTO trainers VALUES (?, ?, ?)",
-                    (record.session_id, record.blob, record.csv),
+                    (record.session_id, record.blob.trainer, record.csv),
                 )
+                _store_history(conn, record.session_id, record.blob)
                 return Created.OK
 
         return await self._run(work)
@@ -345,12 +353,22 @@ class SqliteBackend(SharedBackend):
 
     async def load(self, session_id: str) -> Stored | None:
         def work() -> Stored | None:
-            row = self.conn.execute(
-                "SELECT t.blob, t.csv, s.version, s.client FROM sessions AS s "
-                "JOIN trainers AS t ON t.id = s.id WHERE s.id = ?",
-                (session_id,),
-            ).fetchone()
-            return None if row is None else Stored(bytes(row[0]), row[1], int(row[2]), row[3])
+            with _transaction(self.conn, "DEFERRED") as conn:  # one snapshot of both tables
+                row = conn.execute(
+                    "SELECT t.blob, t.csv, s.version, s.client FROM sessions AS s "
+                    "JOIN trainers AS t ON t.id = s.id WHERE s.id = ?",
+                    (session_id,),
+                ).fetchone()
+                pieces = [
+                    bytes(piece)
+                    for (piece,) in conn.execute(
+                        "SELECT piece FROM history WHERE session_id = ? ORDER BY seq",
+                        (session_id,),
+                    )
+                ]
+            if row is None:
+                return None
+            return Stored(bytes(row[0]), pieces, row[1], int(row[2]), row[3])
 
         return await self._run(work)
 
@@ -358,7 +376,7 @@ class SqliteBackend(SharedBackend):
         self,
         session_id: str,
         owner: str,
-        encode: Callable[[], bytes],
+        encode: Callable[[], Blob],
         nbytes: int,
         csv: object,
         now: float,
@@ -386,12 +404,15 @@ class SqliteBackend(SharedBackend):
                         "process took the session over: its changes were not saved; try again"
                     )
                 if csv is KEEP_CSV:
-                    conn.execute("UPDATE trainers SET blob = ? WHERE id = ?", (blob, session_id))
+                    conn.execute(
+                        "UPDATE trainers SET blob = ? WHERE id = ?", (blob.trainer, session_id)
+                    )
                 else:
                     conn.execute(
                         "UPDATE trainers SET blob = ?, csv = ? WHERE id = ?",
-                        (blob, csv, session_id),
+                        (blob.trainer, csv, session_id),
                     )
+                _store_history(conn, session_id, blob)
             version, waiter, wait_until = row[0]
             return Saved(int(version), waiter is not None and waiter != owner and wait_until > real)
 
@@ -491,13 +512,27 @@ def _drop(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
     rows = [(i,) for i in ids]
     conn.executemany("DELETE FROM sessions WHERE id = ?", rows)
     conn.executemany("DELETE FROM trainers WHERE id = ?", rows)
+    conn.executemany("DELETE FROM history WHERE session_id = ?", rows)
     conn.executemany("DELETE FROM attachments WHERE session_id = ?", rows)
 
 
+def _store_history(conn: sqlite3.Connection, session_id: str, blob: Blob) -> None:
+    """Append the blob's history piece, or replace every piece with it."""
+    if blob.replace:
+        conn.execute("DELETE FROM history WHERE session_id = ?", (session_id,))
+    if blob.history:
+        conn.execute(
+            "INSERT INTO history SELECT ?, COALESCE(MAX(seq), -1) + 1, ? FROM history "
+            "WHERE session_id = ?",
+            (session_id, blob.history, session_id),
+        )
+
+
 @contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taking the write lock at once (no upgrade deadlocks)."""
-    conn.execute("BEGIN IMMEDIATE")
+def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """One transaction; a write transaction takes the write lock at once (IMMEDIATE: no
+    upgrade deadlocks), a read-only one (DEFERRED) reads one snapshot."""
+    conn.execute(f"BEGIN {kind}")
     try:
         yield conn
     except BaseException:

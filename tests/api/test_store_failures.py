@@ -281,3 +281,40 @@ def test_a_stream_waiting_for_its_client_hands_the_session_over(shared_url: str)
             while (frame := ws.receive_json())["reason"] != "pause":
                 ws.send_json({"action": "ack"})
         assert two.get(f"/api/sessions/{session}").json()["state"] == frame["state"]
+
+
+def test_a_save_writes_the_new_history_rows_not_all_of_them(tmp_path: Path) -> None:
+    """Each step appends one history piece (a few hundred bytes) instead of rewriting every
+    row; past 64 pieces they are written as one again; a rebuild replaces them."""
+    from app.sessions import MAX_PIECES
+
+    path = tmp_path / "sessions.db"
+
+    def pieces(session: str) -> list[int]:
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(
+                "SELECT length(piece) FROM history WHERE session_id = ? ORDER BY seq",
+                (session,),
+            )
+            return [size for (size,) in rows]
+
+    with make_client(store=f"sqlite:///{path}") as client:
+        session = create(client)
+        client.post(f"/api/sessions/{session}/step", json={"steps": 500})
+        (whole,) = pieces(session)  # a session's first save: one piece with every row
+        for k in range(1, 4):
+            client.post(f"/api/sessions/{session}/step", json={})
+            assert len(pieces(session)) == 1 + k
+        assert max(pieces(session)[1:]) < whole / 50  # one row each
+        client.get(f"/api/sessions/{session}/trace")  # a read saves nothing
+        assert len(pieces(session)) == 4
+        for _ in range(MAX_PIECES):
+            client.post(f"/api/sessions/{session}/step", json={})
+        assert len(pieces(session)) < MAX_PIECES  # written as one again on the way
+        client.patch(f"/api/sessions/{session}", json={"layers": [{"units": 3}]})  # rebuilt
+        assert pieces(session) == []  # step 0: no rows
+        client.post(f"/api/sessions/{session}/step", json={"steps": 2})
+        assert len(pieces(session)) == 1
+        with make_client(store=f"sqlite:///{path}") as other:  # all of it reads back
+            state = other.get(f"/api/sessions/{session}").json()["state"]
+            assert state["step"] == 2

@@ -14,7 +14,7 @@ from engine.config import DatasetConfig, NetworkConfig, OptimizerConfig
 from engine.datasets import load_csv
 from engine.errors import ConfigError
 from engine.export import TrainerExport
-from engine.export_binary import MAGIC, from_bytes, to_bytes
+from engine.export_binary import MAGIC, from_bytes, history_bytes, to_bytes
 from engine.trainer import Trainer
 from tests.engine.helpers import config
 from tests.engine.test_export import CFG, POSITIONS, _at
@@ -173,3 +173,39 @@ def test_a_wrong_array_shape_is_caught_by_the_export_checks() -> None:
     with pytest.raises(ConfigError) as caught:
         from_bytes(with_header(header, payload))
     assert caught.value.loc == ("weights", 0)
+
+
+def test_history_in_pieces_reads_back_as_one_history() -> None:
+    """The store keeps the rows of a long history as pieces appended save after save."""
+    t = Trainer(CFG)
+    t.train(30)
+    state = to_bytes(t.snapshot(), history=False)
+    assert len(state) < len(to_bytes(t.snapshot()))
+    pieces = [history_bytes(t.history, a, b) for a, b in ((0, 7), (7, 7), (7, 30))]
+    back = from_bytes(state, None, pieces)
+    assert same_bits(back.to_data(), t.snapshot().to_data())
+    copy = Trainer.restore(back)
+    for tr in (t, copy):
+        tr.train(5)
+    assert_same_run(t, copy)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "problem"),
+    [
+        (lambda h: [h[0], h[0]], "history.step: must increase strictly"),
+        (lambda h: [h[1][:-3]], "cut short"),
+        (lambda h: [b"BPLX" + h[1][4:]], "not a Backprop Lab binary history piece 0"),
+        (lambda h: [], "no history pieces"),
+    ],
+)
+def test_damaged_history_pieces_are_refused(
+    pieces: Callable[[list[bytes]], list[bytes]], problem: str
+) -> None:
+    t = Trainer(CFG)
+    t.train(4)
+    state = to_bytes(t.snapshot(), history=False)
+    whole = [history_bytes(t.history, 0, 2), history_bytes(t.history, 0)]
+    with pytest.raises(ConfigError) as caught:
+        from_bytes(state, None, pieces(whole))
+    assert problem in str(caught.value)
