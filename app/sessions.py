@@ -70,7 +70,7 @@ from app.store.base import (
 from app.store.memory import MemoryIndex
 from engine.config import Limits
 from engine.errors import ConfigError
-from engine.export_binary import from_bytes, history_bytes, to_bytes
+from engine.export_binary import from_bytes, history_bytes, history_row, to_bytes
 
 if TYPE_CHECKING:
     from engine.trainer import Trainer
@@ -215,9 +215,9 @@ def encode_trainer(
         and saved.history is history
         and saved.rows <= rows
         and saved.pieces < MAX_PIECES
-        and (not saved.rows or history_bytes(history, saved.rows - 1, saved.rows) == saved.last_row)
+        and (not saved.rows or history_row(history, saved.rows - 1) == saved.last_row)
     )
-    last_row = history_bytes(history, rows - 1, rows) if rows else b""
+    last_row = history_row(history, rows - 1) if rows else b""
     if appended:
         assert saved is not None
         new_rows = rows > saved.rows
@@ -244,7 +244,7 @@ def decode_trainer(
         raise SessionCorruptError(session_id, f"{type(exc).__name__}: {exc}") from None
     history = trainer.history
     rows = len(history)
-    last_row = history_bytes(history, rows - 1, rows) if rows else b""
+    last_row = history_row(history, rows - 1) if rows else b""
     return trainer, SavedHistory(history, rows, last_row, len(pieces))
 
 

@@ -72,13 +72,17 @@ class TrainerExport:
         integers as decimal strings."""
         return self._data(json_list, lambda a: a.tolist())
 
-    def to_data(self) -> dict[str, Any]:
+    def to_data(self, config: bool = True) -> dict[str, Any]:
         """:meth:`to_dict`'s structure with every array left a NumPy array (NaN and ±Inf
-        kept as they are): what :mod:`engine.export_binary` writes as raw bytes."""
-        return self._data(np.ascontiguousarray, np.ascontiguousarray)
+        kept as they are): what :mod:`engine.export_binary` writes as raw bytes. Without
+        ``config`` the config is left out (the binary form writes it by itself)."""
+        return self._data(np.ascontiguousarray, np.ascontiguousarray, config)
 
     def _data(
-        self, floats: Callable[[NDArray[Any]], Any], ints: Callable[[NDArray[Any]], Any]
+        self,
+        floats: Callable[[NDArray[Any]], Any],
+        ints: Callable[[NDArray[Any]], Any],
+        config: bool = True,
     ) -> dict[str, Any]:
         """The export as plain data, each float array through ``floats``, each index array
         through ``ints``."""
@@ -94,7 +98,7 @@ class TrainerExport:
         return {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
-            "config": self.config.to_dict(),
+            "config": self.config.to_dict() if config else None,
             "dataset": None if self.dataset is None else _dataset_to_dict(self.dataset, floats),
             "weights": weights,
             "biases": biases,

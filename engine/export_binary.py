@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import Limits
+from engine.config import Limits, NetworkConfig
 from engine.errors import ConfigError
 from engine.export import TrainerExport
 from engine.history import History
@@ -61,11 +61,38 @@ def to_bytes(export: TrainerExport, history: bool = True) -> bytes:
             return [refer(v) for v in value]
         return value
 
-    raw = export.to_data()
+    raw = export.to_data(config=False)
     if not history:  # the columns, with no rows
         raw["history"] = {k: _no_rows(v) for k, v in raw["history"].items()}
-    data = {k: v if k in _PLAIN else refer(v) for k, v in raw.items()}
-    return _framed(MAGIC, {"data": data}, arrays)
+    data = {k: v if k in _PLAIN else refer(v) for k, v in raw.items() if k != "config"}
+    # The config, the largest plain part, is written as text once per config object (a
+    # session's config changes rarely; it is saved after every request).
+    rest = json.dumps(data, separators=(",", ":"))
+    data_text = '{"config":' + _config_text(export.config) + "," + rest[1:]
+    return _framed(MAGIC, {}, arrays, data_text)
+
+
+_CONFIG_TEXTS: dict[int, tuple[NetworkConfig, str]] = {}
+
+
+def _config_text(config: NetworkConfig) -> str:
+    """``config`` as JSON text, remembered by identity (configs are immutable)."""
+    known = _CONFIG_TEXTS.get(id(config))
+    if known is not None and known[0] is config:
+        return known[1]
+    if len(_CONFIG_TEXTS) >= 4096:
+        _CONFIG_TEXTS.clear()
+    text = json.dumps(config.to_dict(), separators=(",", ":"))
+    _CONFIG_TEXTS[id(config)] = (config, text)
+    return text
+
+
+def history_row(history: History, row: int) -> bytes:
+    """The raw bytes of one row of ``history`` (to tell cheaply whether it has changed)."""
+    columns = history.to_dict(_same, _same)
+    return b"".join(
+        np.asarray(values)[row].tobytes() for name, values in columns.items() if name != "n_layers"
+    )
 
 
 def history_bytes(history: History, start: int, stop: int | None = None) -> bytes:
@@ -128,11 +155,18 @@ def _joined_history(pieces: Sequence[bytes | bytearray | memoryview]) -> dict[st
     return joined
 
 
-def _framed(magic: bytes, header: dict[str, Any], arrays: list[np.ndarray]) -> bytes:
+def _framed(
+    magic: bytes, header: dict[str, Any], arrays: list[np.ndarray], data_text: str = ""
+) -> bytes:
+    """Magic, layout, header length, the header (``header`` plus the arrays' manifest, and
+    the ``data`` member given as JSON text), then the arrays' bytes."""
     manifest = [[a.dtype.str, list(a.shape)] for a in arrays]
-    text = json.dumps({**header, "arrays": manifest}, separators=(",", ":")).encode()
-    prefix = _PREFIX.pack(magic, LAYOUT_VERSION, len(text))
-    return b"".join([prefix, text, *(a.data for a in arrays)])
+    text = json.dumps({**header, "arrays": manifest}, separators=(",", ":"))
+    if data_text:
+        text = '{"data":' + data_text + "," + text[1:]
+    encoded = text.encode()
+    prefix = _PREFIX.pack(magic, LAYOUT_VERSION, len(encoded))
+    return b"".join([prefix, encoded, *(a.data for a in arrays)])
 
 
 def _unframe(
