@@ -570,8 +570,10 @@ class SessionStore:
             session.streams -= 1
             self.touch(session)
             if isinstance(self.backend, SharedBackend) and not session.streams:
+                detach = self.backend.detach(session.id, self.owner, self.clock())
+                # Shielded: a stream cancelled with its connection still tells the store.
                 with contextlib.suppress(StoreError):
-                    await self.backend.detach(session.id, self.owner, self.clock())
+                    await asyncio.shield(detach)
 
     @asynccontextmanager
     async def playing(self, session: Session) -> AsyncIterator[None]:
@@ -583,9 +585,13 @@ class SessionStore:
         finally:
             session.pins -= 1
             if self.shared and not session.pins and session.leased:
-                async with session.lock:
-                    if not session.users:  # waiting requests save and let go themselves
-                        await self._let_go(session)
+                # Shielded: a stream cancelled with its connection still saves what it played.
+                await asyncio.shield(self._stop_playing(session))
+
+    async def _stop_playing(self, session: Session) -> None:
+        async with session.lock:
+            if session.leased and not session.users and not session.pins:
+                await self._let_go(session)  # (waiting requests save and let go themselves)
 
     # --- shared backends: leases, loading and saving ------------------------------------------
 

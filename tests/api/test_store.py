@@ -4,6 +4,7 @@ per-client quotas — the same with every backend (memory, a SQLite file, a real
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -361,6 +362,11 @@ def test_api_503_when_every_slot_is_in_use(api: Callable[..., Any]) -> None:
             # the sessions in use still work
             assert client.post(f"/api/sessions/{a}/step", json={}).status_code == 200
         # streams closed and idle past the protection window: the least recently used
-        # idle session makes room
+        # idle session makes room (once the server has finished with the closed streams:
+        # closing a test WebSocket returns before that)
         clock.advance(301)
-        assert client.post("/api/sessions", json={}).status_code == 201
+        statuses = []
+        while len(statuses) < 500 and 201 not in statuses:
+            statuses.append(client.post("/api/sessions", json={}).status_code)
+            time.sleep(0.01 * (statuses[-1] == 503))
+        assert statuses[-1] == 201 and set(statuses) <= {201, 503}
