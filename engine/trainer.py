@@ -61,7 +61,7 @@ from engine.stages import (
     run_stage,
 )
 from engine.trace import StepTrace, build_trace
-from engine.update_rule import ParameterUpdate, optimizer_terms, state_values
+from engine.update_rule import ParameterUpdate, explain_update
 
 FloatArray = NDArray[np.float64]
 DEFAULT_LIMITS = Limits()
@@ -515,54 +515,9 @@ class Trainer:
         """How weight W_layer[i, j] changed at this step's update, term by term; None before
         this step's update has run (mid-step, or after a reset or an import)."""
         self._check_weight_index(layer, i, j)
-        rec = self._record
-        if self.stage != self.program.last or rec is None or rec.delta is None:
+        if self.stage != self.program.last or self._record is None:
             return None
-        settings = rec.settings
-        if rec.update_grad is None or rec.state_before is None or settings is None:
-            return None
-        net = self.network
-        k = net.weight_offset(layer) + i * net.sizes[layer + 1] + j
-        w = float(net.theta_prev[k])
-        grad_data = float(net.grad[k])
-        l2_term = settings.l2 * w
-        l1_term = settings.l1 * float(np.sign(w))
-        clip_scale = None
-        if settings.grad_clip is not None and rec.grad_norm_total is not None:
-            clip_scale = settings.grad_clip / rec.grad_norm_total if rec.clipped else 1.0
-        t_after = int(rec.state_before.get("t", 0)) + 1
-        before = state_values(rec.state_before, k)
-        terms = optimizer_terms(
-            settings.optimizer,
-            settings.params,
-            settings.learning_rate,
-            float(rec.update_grad[k]),
-            w,
-            before,
-            t_after,
-            decays=True,
-        )
-        delta = float(rec.delta[k])
-        return ParameterUpdate(
-            layer,
-            i,
-            j,
-            settings.optimizer,
-            settings.learning_rate,
-            dict(settings.params),
-            t_after,
-            w,
-            grad_data,
-            l2_term,
-            l1_term,
-            clip_scale,
-            rec.grad_norm_total,
-            float(rec.update_grad[k]),
-            terms,
-            before,
-            delta,
-            float(net.theta[k]),
-        )
+        return explain_update(self.network, self._record, layer, i, j)
 
     def _check_weight_index(self, layer: int, i: int, j: int) -> None:
         net = self.network
