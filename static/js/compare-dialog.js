@@ -21,6 +21,23 @@ export class CompareDialog {
   constructor(dialog, catalog, { onCompare }) {
     this.dialog = dialog;
     this.catalog = catalog;
+    this.fields = dialog.querySelector(".compare-fields");
+    this.summary = dialog.querySelector(".compare-changed");
+    this.changed = new Set();
+    // The fields exist only while the dialog is open: their labels ("Learning rate", …) must
+    // not shadow the setup panel's own for anyone finding a control by its label.
+    dialog.addEventListener("close", () => this.fields.replaceChildren());
+    dialog.querySelector("[data-action=compare-go]").addEventListener("click", (event) => {
+      event.preventDefault();
+      if (!dialog.querySelector("form").reportValidity()) return;
+      const patch = this.patch();
+      dialog.close();
+      onCompare(patch);
+    });
+  }
+
+  build() {
+    const catalog = this.catalog;
     const limits = catalog.limits;
     const names = (list) => list.map((entry) => ({ value: entry.name, label: displayName(entry.name) }));
     this.inputs = {
@@ -38,8 +55,7 @@ export class CompareDialog {
       data_seed: number({ min: 0, step: 1 }),
     };
     const i = this.inputs;
-    const form = dialog.querySelector(".compare-fields");
-    form.replaceChildren(
+    this.fields.replaceChildren(
       field("Data", i.dataset),
       field("Hidden layers", i.depth),
       field("Units per layer", i.units, "every hidden layer"),
@@ -53,8 +69,7 @@ export class CompareDialog {
       field("Weight seed", i.seed),
       field("Data seed", i.data_seed),
     );
-    this.changed = new Set();
-    this.summary = dialog.querySelector(".compare-changed");
+    this.changed.clear();
     for (const [name, input] of Object.entries(this.inputs)) {
       const mark = () => {
         this.changed.add(name);
@@ -64,14 +79,6 @@ export class CompareDialog {
       input.addEventListener("input", mark);
       input.addEventListener("change", mark);
     }
-    dialog.querySelector("[data-action=compare-go]").addEventListener("click", (event) => {
-      event.preventDefault();
-      const form = dialog.querySelector("form");
-      if (!form.reportValidity()) return;
-      const patch = this.patch();
-      dialog.close();
-      onCompare(patch);
-    });
   }
 
   say() {
@@ -82,6 +89,7 @@ export class CompareDialog {
   /** Open with A's config filled in. */
   open(config) {
     this.base = config;
+    this.build();
     const i = this.inputs;
     i.dataset.value = config.dataset.name;
     i.depth.value = String(config.layers.length);
@@ -95,8 +103,6 @@ export class CompareDialog {
     i.l2.value = String(config.l2);
     i.seed.value = String(config.seed);
     i.data_seed.value = String(config.dataset.seed);
-    this.changed.clear();
-    for (const node of this.dialog.querySelectorAll(".field[data-changed]")) delete node.dataset.changed;
     this.say();
     if (!this.dialog.open) this.dialog.showModal();
   }

@@ -27,6 +27,15 @@ export class CompareView {
     this.runsOf = runsOf;
     this.onFocus = onFocus;
     this.onPair = onPair;
+    this.onEnd = onEnd;
+    this.onScale = onScale;
+    this.built = false;
+  }
+
+  /** The panel's parts, made when a comparison starts (and gone when it ends, so that the page
+   * holds one loss chart and one set of flow bars outside compare mode). */
+  build() {
+    const { onEnd, onScale } = this;
     this.axis = new FlowAxis();
     this.comparison = "";
     const end = html("button", { type: "button", "data-action": "end-compare", title: "Back to one setup: the one the diagram shows" }, "End compare");
@@ -61,13 +70,20 @@ export class CompareView {
       svg("svg", { class: "loss-chart", role: "img", "aria-label": "Loss of both setups over steps" }),
       html("p", { class: "loss-readout readout" }),
     );
-    element.replaceChildren(this.head, this.differences, this.columnsRoot, this.lossRoot);
+    this.root.replaceChildren(this.head, this.differences, this.columnsRoot, this.lossRoot);
     this.loss = new LossChart(this.lossRoot, {
       onScale,
       runsOf: (state) =>
         this.shown(state).map((run) => ({ key: run.name, label: run.label, history: run.history, sim: run.sim, markers: run.markers ?? [] })),
     });
     this.columns = [];
+    this.built = true;
+  }
+
+  clear() {
+    if (!this.built) return;
+    this.root.replaceChildren();
+    this.built = false;
   }
 
   /** The two runs shown, in the order of the pair. */
@@ -80,6 +96,7 @@ export class CompareView {
     const runs = this.runsOf(state);
     const shown = this.shown(state);
     if (shown.length < 2) return;
+    if (!this.built) this.build();
     // A new comparison (other sessions) starts a new axis; the same one keeps widening.
     const comparison = Object.values(runs)
       .map((run) => run.sessionKey ?? run.sessionId)

@@ -105,7 +105,7 @@ export class GradientFlowView {
       const label = svg("text", { class: "tick", x: x + band / 2, y: HEIGHT - PAD.bottom / 4, "text-anchor": "middle" });
       // Too many layers for every name: label every k-th and the output layer.
       const every = Math.ceil((this.tickSize * 2.6) / band);
-      if (l % every === 0 || l === count - 1) setText(label, layerName(l, count, true));
+      if ((l % every === 0 && count - 1 - l >= every) || l === count - 1) setText(label, layerName(l, count, true));
       const group = svg("g", { class: "flow-bar", tabindex: 0, role: "img", "data-layer": l }, hit, dW, dz, label);
       group.addEventListener("pointerenter", () => this.showFactors(l));
       group.addEventListener("focus", () => this.showFactors(l));
@@ -223,7 +223,7 @@ export class GradientFlowView {
       this.say("zero", ...parts);
       return;
     }
-    if (lowest === 0 && !infinite.length) parts.push(" · hover or focus a layer for its factors");
+    if (lowest === 0 && !infinite.length) parts.push(html("span", { class: "hover-hint" }, " · hover or focus a layer for its factors"));
     this.say(infinite.length ? "diverged" : lowest > 0 ? "partial" : "summary", ...parts);
   }
 

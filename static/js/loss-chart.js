@@ -170,9 +170,8 @@ export class LossChart {
         term("test_loss", "test"),
         " ",
         spans.test,
-        " · minibatch ",
-        spans.batch,
-        spans.acc,
+        html("span", { class: "part-batch" }, " · minibatch ", spans.batch),
+        html("span", { class: "part-acc" }, spans.acc),
       );
       return { spans, line };
     });

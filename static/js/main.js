@@ -113,6 +113,8 @@ function render(state) {
   $("#app").classList.toggle("is-comparing", comparing);
   $("#app").classList.toggle("no-lesson-panel", state.lessonHidden);
   $("#compare").hidden = !comparing;
+  // The layout first (what shows where): the views below size themselves to it.
+  document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
   updateControls(state);
   // The transport offers what the whole group runs next (its earliest stage).
   const sims = Object.values(runsOf(state)).map((run) => run.sim);
@@ -120,9 +122,16 @@ function render(state) {
   views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
   views.network.update(state);
   if (comparing) views.compare.update(state);
-  else for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
+  else {
+    views.compare.clear();
+    for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
+  }
   views.lesson.update(state);
   updateInspector(state);
+  // Every session of the page by setup, for tests and anyone reading the page's numbers.
+  $("#app").dataset.runs = Object.values(runsOf(state))
+    .map((run) => `${run.name}=${run.sessionId ?? ""}`)
+    .join(",");
   highlight(state, comparing);
   for (const [action, pressed] of [
     ["present", state.view.present],
@@ -171,17 +180,21 @@ function updateWeight(state) {
   return { kind: "edge", layer: state.selection?.layer ?? 0, i: 0, j: 0 };
 }
 
-/** Mark the panel the lesson's current step talks about (both copies when comparing); in
- * presenter mode the inspector takes the diagram's place while a step talks about it. */
-function highlight(state, comparing) {
+/** The panel the lesson's current step talks about, or null. */
+function highlighted(state) {
   const lesson = state.lesson;
   const step = lesson && lesson.position > 0 ? lesson.data.steps[lesson.position - 1] : null;
-  const panel = step?.highlight ?? null;
+  return step?.highlight ?? null;
+}
+
+/** Mark the panel the lesson's current step talks about (both copies when comparing). In
+ * presenter mode the inspector takes the diagram's place while a step talks about it. */
+function highlight(state, comparing) {
+  const panel = highlighted(state);
   const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? HIGHLIGHTS[panel]) : [];
   const targets = selectors.flatMap((selector) => [...document.querySelectorAll(selector)]);
   for (const node of document.querySelectorAll(".is-highlighted")) if (!targets.includes(node)) node.classList.remove("is-highlighted");
   for (const node of targets) node.classList.add("is-highlighted");
-  document.body.classList.toggle("stage-inspector", panel === "inspector");
   $("#app").dataset.highlight = panel ?? "";
 }
 
@@ -483,7 +496,10 @@ function stageAction(kind) {
     // The inspector follows the stage a learner steps into: the loss stage and the update
     // show what they did; forward and backward show the selected layer or weight.
     const focus = after[state.focus];
-    await loadAll(after, what, { tab: STAGE_TAB[focus.stage] ?? "selection", ...(action === "reset" ? { markers: [] } : {}) });
+    const changes = { tab: STAGE_TAB[focus.stage] ?? "selection" };
+    // Back to step 0: no setting has changed in this run yet, and a lesson starts over.
+    if (action === "reset") Object.assign(changes, { markers: [], ...(state.lesson ? { lesson: { ...state.lesson, position: 0, readings: null } } : {}) });
+    await loadAll(after, what, changes);
   });
 }
 
