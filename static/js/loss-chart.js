@@ -144,7 +144,7 @@ export class LossChart {
       const x = this.x(marker.step);
       const line = svg("line", { class: `marker run-${k}`, x1: x, x2: x, y1: this.pad.top - 2, y2: this.height - this.pad.bottom, "data-step": marker.step });
       const label = svg("text", { class: `marker-label tick run-${k}`, x: x + 3, y: this.pad.top - 3 }, "▾");
-      const title = svg("title", {}, `${run.label ? `${run.label}: ` : ""}step ${marker.step}: ${marker.text}`);
+      const title = svg("title", {}, `${run.label ? `${run.label}: ` : ""}after step ${marker.step}: ${marker.text}`);
       this.marks.append(svg("g", { class: "marker-group" }, title, line, label));
     }
   }

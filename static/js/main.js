@@ -111,7 +111,7 @@ function render(state) {
   const comparing = isComparing(state);
   document.body.classList.toggle("is-presenting", state.view.present);
   $("#app").classList.toggle("is-comparing", comparing);
-  $("#app").classList.toggle("no-lesson-panel", state.lessonHidden);
+  $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
   $("#compare").hidden = !comparing;
   // The layout first (what shows where): the views below size themselves to it.
   document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");

@@ -238,6 +238,39 @@ def test_compare_mode_steps_both_sessions_together_on_one_fixed_flow_axis(
     watch.assert_clean()
 
 
+# Two hidden layers against four: → moves both a stage at a time; the shallower network waits at
+# the end of each pass until the deeper one gets there.
+DEPTHS = [
+    ("forward · layer 1", "forward · layer 1"),
+    ("forward · layer 2", "forward · layer 2"),
+    ("forward · output layer", "forward · layer 3"),
+    ("forward · output layer", "forward · layer 4"),
+    ("forward · output layer", "forward · output layer"),
+    ("loss", "loss"),
+    ("backward · output layer", "backward · output layer"),
+    ("backward · layer 2", "backward · layer 4"),
+    ("backward · layer 1", "backward · layer 3"),
+    ("backward · layer 1", "backward · layer 2"),
+    ("backward · layer 1", "backward · layer 1"),
+]
+
+
+def test_setups_of_different_depths_wait_for_each_other_at_the_end_of_a_pass(
+    page: Page, watch: PageWatch
+) -> None:
+    page.goto("/?layers=4:tanh,4:tanh&data=xor&compare=1&b.layers=4:tanh*4")
+    settled(page)
+    expect(page.locator(COLUMNS)).to_have_count(2)
+    for a, b in DEPTHS:
+        page.keyboard.press("ArrowRight")
+        settled(page)
+        assert [text for _, text in statuses(page)] == [f"step 0 · {a}", f"step 0 · {b}"]
+    page.keyboard.press("ArrowRight")  # both updated: the next step starts together
+    settled(page)
+    assert statuses(page) == [("1", "step 1 · update")] * 2
+    watch.assert_clean()
+
+
 def test_play_moves_both_setups_in_lockstep(page: Page, watch: PageWatch) -> None:
     page.goto("/?lesson=learning-rate")
     lesson_at(page, 0)
