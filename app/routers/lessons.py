@@ -53,13 +53,14 @@ def build_router(settings: Settings, lessons: Mapping[str, Lesson]) -> APIRouter
     def find(lesson_id: str) -> Lesson:
         lesson = lessons.get(lesson_id)
         if lesson is None:
-            raise HTTPException(404, f"unknown lesson {lesson_id!r}: GET /api/lessons lists them")
+            shown = lesson_id if len(lesson_id) <= 40 else lesson_id[:39] + "…"
+            raise HTTPException(404, f"unknown lesson {shown!r}: GET /api/lessons lists them")
         return lesson
 
     @router.get("", response_model=LessonListModel)
     async def list_lessons() -> Response:
-        """Every lesson, in order: id, title, summary, its setups' labels and its link
-        (``/?lesson=<id>``). The shipped lessons, then those of ``lessons_dir``."""
+        """Every lesson (the shipped ones and those of ``lessons_dir``) by its ``order``: id,
+        title, summary, its setups' labels and its link (``/?lesson=<id>``)."""
         return Response(listing, media_type="application/json")
 
     @router.get("/{lesson_id}", response_model=LessonModel, responses=UNKNOWN_LESSON)

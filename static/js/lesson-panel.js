@@ -4,7 +4,7 @@
 // same config and seed, same numbers). Checkpoint sentences come from the server filled in with
 // the live numbers; one that no longer holds says what it expected and what it found.
 
-import { clear, html, setText } from "./dom.js";
+import { html } from "./dom.js";
 
 const PANEL_NAMES = {
   network: "the network diagram",
@@ -53,7 +53,7 @@ export class LessonPanel {
       this.showList(state.lessons);
       return;
     }
-    this.showLesson(lesson, state);
+    this.showLesson(lesson);
   }
 
   head(title, ...extra) {
@@ -93,9 +93,9 @@ export class LessonPanel {
     );
   }
 
-  showLesson(lesson, state) {
+  showLesson(lesson) {
     const data = lesson.data;
-    const key = [data.id, lesson.position, lesson.running, lesson.readings, lesson.error, state.playing].map(String).join("|") + JSON.stringify(lesson.readings);
+    const key = JSON.stringify([data.id, lesson.position, lesson.running, lesson.error, lesson.readings]);
     if (this.shown === key) return;
     this.shown = key;
     this.root.dataset.mode = "lesson";
@@ -174,12 +174,5 @@ export class LessonPanel {
       );
     }
     return box;
-  }
-
-  /** Forget what was drawn (a new lesson list arrived, or the panel was shown again). */
-  forget() {
-    this.shown = null;
-    clear(this.root);
-    setText(this.root, "");
   }
 }
