@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -17,12 +19,14 @@ import numpy as np
 from app.errors import InputError, Loc, in_range_message, too_large_error
 from app.imports import import_trainer
 from app.lanes import Cancel
+from app.resources import page_dir
 from app.routers.common import Cost, Job
 from app.schemas.boundary import BoundaryModel
 from app.schemas.catalog import CatalogModel, LimitsModel
 from app.schemas.data import DataModel
 from app.schemas.diagnostics import ChainModel, GradcheckModel
 from app.schemas.history import HistoryModel
+from app.schemas.lessons import CheckpointsModel, LessonListModel, LessonModel, LessonSummaryModel
 from app.schemas.requests import ConfigModel
 from app.schemas.rounding import FRAME_DIGITS
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel, StateModel
@@ -42,6 +46,8 @@ from engine.config import (
 from engine.cost import run_bytes, shape_of
 from engine.datasets import DATASETS, Dataset, load_csv
 from engine.errors import ConfigError
+from engine.lessons import Lesson, read_checkpoint
+from engine.lessons import load_lessons as load_lesson_files
 from engine.losses import output_head
 from engine.trainer import Trainer
 
@@ -584,3 +590,75 @@ def update_rule(s: Session, layer: int, i: int, j: int) -> UpdateRuleModel:
     return UpdateRuleModel.from_engine(
         update, (layer, i, j), trainer.step, trainer.stage.kind, diverged(trainer)
     )
+
+
+# ----------------------------------------------------------------------------- lessons
+
+
+def lesson_folders(settings: Settings) -> list[Path]:
+    """The lessons that ship with the app, then the teachers' extra folder (if set)."""
+    extra = [] if settings.lessons_dir is None else [Path(settings.lessons_dir)]
+    return [page_dir("lessons"), *extra]
+
+
+def lesson_limits(settings: Settings) -> Limits:
+    """What a lesson file is checked against: the engine's own limits, or this server's where
+    they are looser. (A server with tighter limits still starts; it says which lessons it
+    cannot run: see :func:`lesson_refusal`.)"""
+    server, engine = engine_limits(settings), Limits()
+    return Limits(
+        **{f.name: max(getattr(server, f.name), getattr(engine, f.name)) for f in fields(Limits)}
+    )
+
+
+def load_lessons(settings: Settings) -> dict[str, Lesson]:
+    """Every lesson by id, in order. Raises LessonError (naming the file and the field) on the
+    first broken file: the server must not start with it."""
+    lessons = load_lesson_files(lesson_folders(settings), lesson_limits(settings))
+    return {lesson.id: lesson for lesson in lessons}
+
+
+def lesson_refusal(lesson: Lesson, settings: Settings) -> str | None:
+    """Why this server cannot run ``lesson`` (a setup passes one of its limits), or None."""
+    limits = engine_limits(settings)
+    for setup in lesson.setups:
+        try:
+            setup.config.validate(limits)
+        except ConfigError as exc:
+            return f"setup {setup.name} needs more than this server allows: {exc}"
+    return None
+
+
+def lesson_list(lessons: Mapping[str, Lesson], settings: Settings) -> LessonListModel:
+    return LessonListModel(
+        lessons=[
+            LessonSummaryModel.from_engine(lesson, lesson_refusal(lesson, settings))
+            for lesson in lessons.values()
+        ]
+    )
+
+
+def lesson_details(lesson: Lesson, settings: Settings) -> LessonModel:
+    return LessonModel.from_engine(lesson, lesson_refusal(lesson, settings))
+
+
+def checkpoint_cost(trainers: Sequence[Trainer]) -> float:
+    """A checkpoint reads a few measures per setup, each at most a trace: about one trace's
+    work per measure, four measures at most per setup and sentence."""
+    return sum(4 * read_cost(trainer) for trainer in trainers)
+
+
+def checkpoints(lesson: Lesson, step: int, trainers: Mapping[str, Trainer]) -> CheckpointsModel:
+    """Lesson step ``step``'s checkpoints, read from the setups' trainers (by setup name) as
+    they are now; a setup without a trainer reads as not available."""
+    if not 0 <= step < len(lesson.steps):
+        raise InputError.at(
+            ("query", "step"),
+            in_range_message(0, len(lesson.steps) - 1, step) + f" (steps of {lesson.id})",
+        )
+    read = [
+        (checkpoint, read_checkpoint(checkpoint, trainers, lesson.weight))
+        for checkpoint in lesson.steps[step].checkpoints
+    ]
+    at = {name: trainer.step for name, trainer in sorted(trainers.items())}
+    return CheckpointsModel.from_engine(lesson, step, read, at)

@@ -21,6 +21,8 @@ from tests.api.conftest import DIVERGING, SMALL, create, make_client
 from tests.api.contract import Contract, assert_valid
 
 SESSION = "/api/sessions/{session_id}"
+LESSON = "/api/lessons/{lesson_id}"
+CHECKPOINTS = LESSON + "/checkpoints"
 CSV = "x1,x2,label\n" + "".join(f"{i % 7 - 3},{(i * 5) % 11 - 5},{i % 2}\n" for i in range(40))
 UNKNOWN = "no-such-session"
 # Routes that take a body, and a body each accepts.
@@ -114,6 +116,20 @@ def _successes(client: TestClient, c: Contract) -> None:
         c.check(client.get(url(SESSION + "/boundary", other, "grid=6")), SESSION + "/boundary")
         c.check(client.get(url(SESSION + "/trace", other)), SESSION + "/trace")
     c.check(client.delete(url(SESSION, s)), SESSION)
+    _lessons(client, c)
+
+
+def _lessons(client: TestClient, c: Contract) -> None:
+    """Every lesson, and its checkpoints before and after the step they belong to."""
+    listed = c.check(client.get("/api/lessons"), "/api/lessons")["lessons"]
+    for entry in listed:
+        lesson = c.check(client.get(f"/api/lessons/{entry['id']}"), LESSON)
+        sessions = {setup["name"]: create(client, setup["config"]) for setup in lesson["setups"]}
+        first = next(k for k, step in enumerate(lesson["steps"]) if step["checkpoints"])
+        query = {"step": first, **sessions}
+        c.check(client.get(f"/api/lessons/{entry['id']}/checkpoints", params=query), CHECKPOINTS)
+        client.post(url(SESSION + "/step", sessions["A"]), json={"steps": 2})
+        c.check(client.get(f"/api/lessons/{entry['id']}/checkpoints", params=query), CHECKPOINTS)
 
 
 def _diverged(client: TestClient, c: Contract) -> None:
@@ -170,6 +186,13 @@ def _errors(client: TestClient, c: Contract) -> None:
             response = client.request(method, url(template, s), json=body)
         assert response.status_code == 422, (template, response.text)
         c.check(response, template)
+    c.check(client.get("/api/lessons/no-such-lesson"), LESSON)
+    c.check(client.get("/api/lessons/no-such-lesson/checkpoints?step=0"), CHECKPOINTS)
+    c.check(client.get(f"/api/lessons/dead-relus/checkpoints?step=0&A={UNKNOWN}"), CHECKPOINTS)
+    for query in ("step=99", "step=0&D=" + s, "A=" + s):
+        response = client.get("/api/lessons/dead-relus/checkpoints?" + query)
+        assert response.status_code == 422, (query, response.text)
+        c.check(response, CHECKPOINTS)
     for path, query in [
         ("/trace", "sample=99"),
         ("/history", "since=-1"),
