@@ -26,6 +26,7 @@ from app.schemas.history import HistoryModel
 from app.schemas.requests import ConfigModel
 from app.schemas.rounding import FRAME_DIGITS
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel, StateModel
+from app.schemas.start import StartModel
 from app.schemas.stream import FrameModel, FrameReason, FrameView
 from app.schemas.trace import SampleValues, TraceModel
 from app.schemas.update import UpdateRuleModel
@@ -145,6 +146,29 @@ def import_job(body: bytes, limits: Limits, most: int) -> Job[Trainer]:
 
 def session(s: Session) -> SessionModel:
     return SessionModel.from_engine(s.id, s.trainer.config, s.trainer.state())
+
+
+START_GRID, START_NEURON_GRID = 64, 24  # what the page draws first
+
+
+def start(s: Session, max_values: int, max_cells: int) -> StartModel:
+    """A new session with its first trace, history, boundary and data (see the route)."""
+    trainer = s.trainer
+    neurons = min(START_NEURON_GRID, START_GRID)
+    check_grid_cells(trainer, neurons, max_cells)
+    return StartModel.from_engine(
+        s.id,
+        trainer.config,
+        trainer.state(),
+        trace=TraceModel.from_engine(trainer.trace(0), diverged(trainer), "summary", max_values),
+        history=_history(trainer, 0),
+        boundary=_boundary(trainer, START_GRID, neurons),
+        data=DataModel.from_engine(trainer.dataset),
+    )
+
+
+def start_cost(trainer: Trainer) -> float:
+    return read_cost(trainer) + grid_cost(START_GRID, START_NEURON_GRID)(trainer)
 
 
 def patch(s: Session, changes: Mapping[str, Any], limits: Limits, most: int) -> PatchedSessionModel:
