@@ -97,7 +97,11 @@ class Credits:
         self.changed = asyncio.Event()
 
     def reset(self, window: int) -> None:
-        self.window = self.available = window
+        """A (new) window: the frames already out keep counting against it, so retuning
+        while playing never lets more than ``window`` frames be unacknowledged."""
+        out = self.window - self.available
+        self.window = window
+        self.available = max(0, window - out)
         self.changed.set()
 
     def give(self) -> None:

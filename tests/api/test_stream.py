@@ -349,3 +349,15 @@ def test_auto_steps_and_a_frames_history_are_bounded(client: TestClient, session
         until(ws, "pause")
     per_frame = [b - a for a, b in zip([0, *steps], steps, strict=False)]
     assert all(1 <= n <= 500 for n in per_frame) and max(per_frame) > 1
+
+
+def test_retuning_while_playing_keeps_the_window(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        play = {"action": "play", "max_fps": 60, "ack": True, "window": 2}
+        ws.send_json(play)
+        receive(ws), receive(ws)  # two frames out, none acknowledged
+        ws.send_json({**play, "view": {"edges": "W"}})  # retune: no new credit
+        ws.send_json({"action": "frame"})
+        assert until(ws, "frame")["state"]["step"] == 2  # no third play frame came first
+        ws.send_json({"action": "pause"})
+        until(ws, "pause")
