@@ -30,8 +30,9 @@ from app.schemas.lessons import CheckpointsModel, LessonListModel, LessonModel, 
 from app.schemas.requests import ConfigModel
 from app.schemas.rounding import FRAME_DIGITS
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel, StateModel
-from app.schemas.stream import FrameModel, FrameReason
-from app.schemas.trace import TraceModel
+from app.schemas.start import StartModel
+from app.schemas.stream import FrameModel, FrameReason, FrameView
+from app.schemas.trace import SampleValues, TraceModel
 from app.schemas.update import UpdateRuleModel
 from app.sessions import Session, SessionTooLargeError
 from app.settings import Settings, import_limit
@@ -151,6 +152,29 @@ def import_job(body: bytes, limits: Limits, most: int) -> Job[Trainer]:
 
 def session(s: Session) -> SessionModel:
     return SessionModel.from_engine(s.id, s.trainer.config, s.trainer.state())
+
+
+START_GRID, START_NEURON_GRID = 64, 24  # what the page draws first
+
+
+def start(s: Session, max_values: int, max_cells: int) -> StartModel:
+    """A new session with its first trace, history, boundary and data (see the route)."""
+    trainer = s.trainer
+    neurons = min(START_NEURON_GRID, START_GRID)
+    check_grid_cells(trainer, neurons, max_cells)
+    return StartModel.from_engine(
+        s.id,
+        trainer.config,
+        trainer.state(),
+        trace=TraceModel.from_engine(trainer.trace(0), diverged(trainer), "summary", max_values),
+        history=_history(trainer, 0),
+        boundary=_boundary(trainer, START_GRID, neurons),
+        data=DataModel.from_engine(trainer.dataset),
+    )
+
+
+def start_cost(trainer: Trainer) -> float:
+    return read_cost(trainer) + grid_cost(START_GRID, START_NEURON_GRID)(trainer)
 
 
 def patch(s: Session, changes: Mapping[str, Any], limits: Limits, most: int) -> PatchedSessionModel:
@@ -528,15 +552,40 @@ def catalog(settings: Settings) -> CatalogModel:
 # ----------------------------------------------------------------------------- the stream
 
 
-def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[None]:
+FRAME_HISTORY = 32  # history rows in one frame: a chart cannot show more per frame anyway
+
+
+def trim_to_view(trace: TraceModel, view: FrameView) -> TraceModel:
+    """Leave out of a frame's trace what the client does not draw (see FrameView)."""
+    layers = []
+    for layer in trace.layers:
+        changes: dict[str, Any] = {}
+        if view.edges == "dW":
+            changes["W"] = None
+        elif view.edges == "W":
+            changes["dW"] = None
+        if view.layer is not None and layer.index != view.layer:
+            changes["summaries"] = {}
+        if not view.sample:
+            changes["sample"] = SampleValues(z=None, a=None, da=None, dz=None)
+        layers.append(layer.model_copy(update=changes) if changes else layer)
+    return trace.model_copy(update={"layers": layers})
+
+
+def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[int]:
     """Train ``steps`` steps in chunks of about :data:`CHUNK_SECONDS`, stopping between steps
-    once ``cancel`` is set (the stream: already bounded by its frame budget)."""
+    once ``cancel`` is set (the stream: already bounded by its frame budget); the full-data
+    evaluation runs once, after the last step. Returns the steps done."""
     chunk = max(1, trainer.cost.steps_within(CHUNK_SECONDS))
     done = 0
     while done < steps and not cancel():
-        done += trainer.train(min(chunk, steps - done), should_stop=cancel, evaluate_every=0)
+        n = min(chunk, steps - done)
+        last = done + n >= steps
+        done += trainer.train(n, should_stop=cancel, evaluate_every=0, evaluate_last=last)
         if done < steps:
             yield
+    trainer.evaluate_now()  # stopped between two chunks: the frame's state must be current
+    return done
 
 
 def train_now(trainer: Trainer, steps: int) -> None:
@@ -559,21 +608,26 @@ def frame(
     hidden_grid: int,
     max_values: int,
     inputs: bool = True,
+    view: FrameView | None = None,
 ) -> FrameModel:
-    """One stream frame: state, history since ``since``, compact trace summary (arrays to 4
-    significant digits, no dW_update), and, if ``grid``, a boundary (hidden neurons at
-    ``hidden_grid``; the input-feature grids only if ``inputs``)."""
+    """One stream frame: state, history since ``since`` (at most :data:`FRAME_HISTORY` rows,
+    evenly spaced, the last kept), compact trace summary (arrays to 4 significant digits, no
+    dW_update; trimmed to what ``view`` draws), and, if ``grid``, a boundary (hidden neurons
+    at ``hidden_grid``; the input-feature grids only if ``inputs``)."""
     step_trace = trainer.trace(0)
+    trace = TraceModel.from_engine(
+        step_trace, diverged(trainer), "summary", max_values, compact=True
+    )
+    if view is not None:
+        trace = trim_to_view(trace, view)
     return FrameModel(
         type="frame",
         reason=reason,
         playing=playing,
         reset=reset,
         state=state(trainer),
-        history=_history(trainer, since),
-        trace=TraceModel.from_engine(
-            step_trace, diverged(trainer), "summary", max_values, compact=True
-        ),
+        history=HistoryModel.from_engine(trainer.history.since(since, FRAME_HISTORY), since),
+        trace=trace,
         boundary=None
         if grid is None
         else _boundary(trainer, grid, min(hidden_grid, grid), inputs, compact=True),

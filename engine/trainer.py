@@ -324,6 +324,7 @@ class Trainer:
         steps: int,
         should_stop: Callable[[], bool] | None = None,
         evaluate_every: int | None = None,
+        evaluate_last: bool = True,
     ) -> int:
         """Run up to ``steps`` full steps; returns how many ran. Mid-step, the current staged
         step is completed first and counts as one. ``should_stop`` is asked before every step
@@ -332,8 +333,10 @@ class Trainer:
 
         The full-data evaluation runs after every ``evaluate_every``-th step (counted in run
         steps; None = :attr:`evaluation_interval`, 0 = never in between) and always after
-        the last step, so :meth:`state` is never stale. It changes no parameter: the run is
-        the same whatever the interval.
+        the last step, so :meth:`state` is never stale — unless ``evaluate_last`` is False
+        (a caller running one chunk of a longer piece of work, which then calls
+        :meth:`evaluate_now` at its end). It changes no parameter: the run is the same
+        whatever the interval.
         """
         steps = int(steps)
         if steps < 0 or steps > self.limits.max_steps:
@@ -352,16 +355,23 @@ class Trainer:
                 for stage in stages:
                     run_stage(net, rec, stage, state, settings)
                 self.stage = self.program.last
-                evaluate = done + 1 == steps or (every > 0 and (self.step + 1) % every == 0)
+                last = evaluate_last and done + 1 == steps
+                evaluate = last or (every > 0 and (self.step + 1) % every == 0)
                 self._after_update(rec, check=True, evaluate=evaluate)
                 self._record = rec if rec.layer_bytes <= self.keep_layer_bytes else None
                 done += 1
             if self._record is None:  # keep the batch, the loss and the update, not the arrays
                 self._record = rec.without_layer_arrays()
-            if not self.history.last_evaluated:  # stopped early: the state must be current
-                self._evaluate()
-                self.history.evaluate_last(self._evaluation_row())
+            stopped_early = done < steps
+            if stopped_early or evaluate_last:  # the state must be current
+                self.evaluate_now()
         return done
+
+    def evaluate_now(self) -> None:
+        """Evaluate the full data now if the last step has not been (fills its history row)."""
+        if not self.history.last_evaluated:
+            self._evaluate()
+            self.history.evaluate_last(self._evaluation_row())
 
     @property
     def evaluation_interval(self) -> int:

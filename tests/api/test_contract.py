@@ -28,6 +28,7 @@ UNKNOWN = "no-such-session"
 # Routes that take a body, and a body each accepts.
 BODY_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/sessions", {}),
+    ("POST", "/api/sessions/start", {}),
     ("PATCH", SESSION, {"learning_rate": 0.1}),
     ("POST", SESSION + "/reset", None),
     ("POST", SESSION + "/forward", {"layers": 1}),
@@ -73,6 +74,8 @@ def _successes(client: TestClient, c: Contract) -> None:
     c.check(client.get("/api/catalog"), "/api/catalog")
     c.check(client.get("/healthz"), "/healthz")
     c.check(client.post("/api/sessions", json={}), "/api/sessions")
+    c.check(client.post("/api/sessions/start", json={}), "/api/sessions/start")
+    c.check(client.post("/api/sessions/start", json=SMALL), "/api/sessions/start")
     s = c.check(client.post("/api/sessions", json=SMALL), "/api/sessions")["id"]
     reads = ["trace", "trace?detail=full&sample=3", "history", "boundary?grid=8", "data"]
     reads += ["chain?layer=1&i=2&j=3&sample=1", "update-rule?layer=2&i=3&j=0", "gradcheck"]
@@ -170,6 +173,7 @@ def _errors(client: TestClient, c: Contract) -> None:
     c.check(upload, SESSION + "/dataset")
     invalid: list[tuple[str, str, Any]] = [
         ("POST", "/api/sessions", {"layers": [{"units": 0, "activation": "tanh"}]}),
+        ("POST", "/api/sessions/start", {"seed": -1}),
         ("POST", "/api/sessions/import", {"format": "x"}),
         ("PATCH", SESSION, {"seed": False}),
         ("POST", SESSION + "/forward", {"layers": 99}),
@@ -223,7 +227,7 @@ def _busy(client: TestClient, c: Contract) -> None:
     with client.websocket_connect(url(SESSION + "/stream", s)) as ws:
         ws.send_json({"action": "frame"})
         ws.receive_json()  # the stream is attached: its session cannot be evicted
-        for template in ("/api/sessions", "/api/sessions/import"):
+        for template in ("/api/sessions", "/api/sessions/start", "/api/sessions/import"):
             response = client.post(template, json={})
             assert response.status_code == 503 and response.headers["retry-after"]
             c.check(response, template)
@@ -242,7 +246,7 @@ def _not_json(client: TestClient, c: Contract) -> None:
 
 def _quota(client: TestClient, c: Contract) -> None:
     create(client)
-    for template in ("/api/sessions", "/api/sessions/import"):
+    for template in ("/api/sessions", "/api/sessions/start", "/api/sessions/import"):
         response = client.post(template, json={})
         assert response.status_code == 429 and response.headers["retry-after"], response.text
         c.check(response, template)
