@@ -104,7 +104,7 @@ class TrainingCost:
     those evaluations.
     """
 
-    shape: NetworkShape
+    shape: NetworkShape | RecurrentCostShape
     batch: int  # effective batch size
     n_eval: int  # rows of the full-data evaluation (train + test)
 
@@ -150,6 +150,8 @@ class TrainingCost:
 
     def grid_seconds(self, grid: int, one_dimensional: bool = False) -> float:
         """The network over a G×G grid (G points for 1-D data), every neuron's map copied out."""
+        if not isinstance(self.shape, NetworkShape):
+            raise ValueError("grid: only a dense network draws a grid")
         points = grid if one_dimensional else grid * grid
         hidden = sum(self.shape.sizes[1:-1])
         return GRID_OVERHEAD + self.shape.forward_seconds(points) + points * hidden * 4 * ELEMENT
@@ -169,4 +171,98 @@ def run_bytes(shape: NetworkShape, n_samples: int, batch: int, optimizer_arrays:
     row = shape.sizes[0] + shape.sizes[-1] + 4  # features, targets, raw x/y, label
     data = 8 * n_samples * row * 3
     history = 8 * 10_000 * (6 + 3 * shape.n_layers)
+    return params + data + history + shape.bytes_per_step_record(batch)
+
+
+# --- recurrent networks ---------------------------------------------------------------------------
+
+# Per timestep and cell kind, measured like the constants above (``python -m
+# benchmarks.cost_bench`` prints recurrent runs too): the interpreter's share of one timestep
+# forward and backward (and of the forward alone), and the elementwise passes over the (B, H)
+# values that the cell's formulas make (gates, their slopes, the state's products).
+TIMESTEP_OVERHEAD = {"rnn": 14e-6, "gru": 34e-6, "lstm": 30e-6}
+FORWARD_TIMESTEP_OVERHEAD = {"rnn": 4e-6, "gru": 10e-6, "lstm": 8e-6}
+CELL_ELEMENTS = {"rnn": 8, "gru": 40, "lstm": 44}
+FORWARD_CELL_ELEMENTS = {"rnn": 3, "gru": 14, "lstm": 16}
+CELL_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrentCostShape:
+    """What the cost of a recurrent network depends on: its cell, F inputs, H hidden units,
+    K outputs, T timesteps and whether the head reads every step. It answers the same
+    questions as :class:`NetworkShape`, so :class:`TrainingCost` budgets both."""
+
+    cell: str
+    n_inputs: int
+    hidden: int
+    n_outputs: int
+    length: int
+    every_step: bool
+
+    @property
+    def gates(self) -> int:
+        return CELL_BLOCKS[self.cell] * self.hidden
+
+    @property
+    def n_params(self) -> int:
+        F, H, G, K = self.n_inputs, self.hidden, self.gates, self.n_outputs
+        return (F + H) * G + G + H * K + K
+
+    @property
+    def block_sizes(self) -> dict[str, int]:
+        """Entries of each parameter block (what a gradient check may check)."""
+        F, H, G, K = self.n_inputs, self.hidden, self.gates, self.n_outputs
+        return {"W_xh": F * G, "W_hh": H * G, "b_h": G, "W_hy": H * K, "b_y": K}
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds of one sequence through the cell at every step (the head apart)."""
+        return self.length * (self.n_inputs + self.hidden) * self.gates
+
+    @property
+    def head_steps(self) -> int:
+        return self.length if self.every_step else 1
+
+    def forward_seconds(self, rows: int) -> float:
+        """One forward pass over ``rows`` sequences (caches dropped): the evaluation."""
+        T, H = self.length, self.hidden
+        return (
+            T * FORWARD_TIMESTEP_OVERHEAD[self.cell]
+            + rows * self.multiply_adds * MULTIPLY_ADD
+            + rows * T * H * (FORWARD_CELL_ELEMENTS[self.cell] + 2) * ELEMENT
+            + self.head_steps * (STAGE_OVERHEAD + rows * H * self.n_outputs * MULTIPLY_ADD)
+        )
+
+    def step_seconds(self, batch: int) -> float:
+        """Forward through T timesteps, the loss, backward through T timesteps and the update
+        on ``batch`` sequences: three matrix products per timestep (the gates, the weights'
+        term, the gradient sent back) and the cell's elementwise passes."""
+        T, H = self.length, self.hidden
+        return (
+            STEP_OVERHEAD
+            + T * TIMESTEP_OVERHEAD[self.cell]
+            + 3 * batch * self.multiply_adds * MULTIPLY_ADD
+            + batch * T * H * (CELL_ELEMENTS[self.cell] + 4) * ELEMENT
+            + self.head_steps * (3 * STAGE_OVERHEAD + 3 * batch * H * self.n_outputs * MULTIPLY_ADD)
+            + 8 * self.n_params * ELEMENT
+        )
+
+    def bytes_per_step_record(self, batch: int) -> int:
+        """Bytes the arrays of one step in progress hold: per timestep the cell's cache (the
+        [x, h] row, the gates, the states), its gradients (dz, ∂L/∂h, ∂L/∂c) and the head."""
+        F, H, G, K = self.n_inputs, self.hidden, self.gates, self.n_outputs
+        per_step = 2 * (F + H) + 2 * G + 6 * H
+        return 8 * batch * (self.length * (per_step + F) + self.head_steps * 3 * (K + H))
+
+
+def recurrent_run_bytes(
+    shape: RecurrentCostShape, n_sequences: int, batch: int, optimizer_arrays: int = 2
+) -> int:
+    """Bytes a recurrent run of this shape holds at most: parameters and their buffers, the
+    sequences (inputs and targets, train and test, and the stacked evaluation copy), a full
+    history (with its per-timestep column) and a staged step in progress at ``batch``."""
+    params = 8 * shape.n_params * (5 + optimizer_arrays)
+    data = 8 * n_sequences * shape.length * (shape.n_inputs + 1) * 2
+    history = 8 * 10_000 * (12 + shape.length)
     return params + data + history + shape.bytes_per_step_record(batch)
