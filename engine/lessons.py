@@ -181,6 +181,10 @@ def _last(t: Trainer, _: object) -> float | None:
     return None if norms is None else norms[1]
 
 
+def _initial_train_loss(t: _Run, _: object) -> float | None:
+    return t.initial_evaluation.train_loss
+
+
 def _gap(t: _Run, _: object) -> float | None:
     return t.evaluation.test_loss - t.evaluation.train_loss
 
@@ -213,6 +217,7 @@ _MEASURES: tuple[Measure[Trainer], ...] = (
     Measure("loss_noise", "mean |ΔL| ÷ mean L of the last 50 minibatch losses", _loss_noise),
     Measure("saturated_fraction", "mean saturated share of the hidden layers", _saturated),
     Measure("loss_drop", "share of the initial training loss gone", _loss_drop),
+    Measure("initial_train_loss", "loss on the whole training set at step 0", _initial_train_loss),
     Measure("train_loss", "loss on the whole training set", _evaluation("train_loss")),
     Measure("test_loss", "loss on the whole test set", _evaluation("test_loss")),
     Measure("train_accuracy", "accuracy on the training set", _evaluation("train_accuracy")),
@@ -302,6 +307,7 @@ def _unstable(t: RecurrentTrainer, _: object) -> float | None:
 
 _SHARED: tuple[Measure[Any], ...] = (
     Measure("loss_drop", "share of the initial training loss gone", _loss_drop),
+    Measure("initial_train_loss", "loss on the whole training set at step 0", _initial_train_loss),
     Measure("train_loss", "loss on the whole training set", _evaluation("train_loss")),
     Measure("test_loss", "loss on the whole test set", _evaluation("test_loss")),
     Measure("train_accuracy", "accuracy on the training set", _evaluation("train_accuracy")),

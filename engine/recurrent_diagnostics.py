@@ -17,7 +17,12 @@ from engine.layers import dense_forward
 from engine.losses import LOSSES
 from engine.recurrent import BLOCKS, LINEAR, RecurrentNetwork
 from engine.recurrent_cells import CellCache, LSTMCache, cache_rows, cell_backward, cell_forward
-from engine.recurrent_stages import SequenceRecord, cuts_before, run_recurrent_stage
+from engine.recurrent_stages import (
+    SequenceRecord,
+    cuts_before,
+    gradient_norms,
+    run_recurrent_stage,
+)
 from engine.stages import Stage, UpdateSettings, recurrent_program
 
 FloatArray = NDArray[np.float64]
@@ -277,18 +282,15 @@ def last_output_profile(
     if rec.dlogits is None or any(c is None for c in rec.caches):
         return None
     last = rec.dlogits[T - 1] if net.every_step else rec.dlogits
-    dh: FloatArray | None = last @ net.W_hy.T
+    dh: FloatArray | None = last @ net.W_hy.T  # as the head's backward computes it
     dc: FloatArray | None = None
-    out = np.zeros(T)
+    reached: list[FloatArray | None] = [None] * T
     for t in range(T - 1, -1, -1):
         cache = rec.caches[t]
-        assert cache is not None
-        if dh is None:
-            break
-        out[t] = float(np.sqrt(np.vdot(dh, dh)))
-        cut = cuts_before(t, T, truncate)
-        if cut:
+        assert cache is not None and dh is not None
+        reached[t] = dh
+        if cuts_before(t, T, truncate):
             break
         g = cell_backward(net.act, dh, dc, cache, net.W)
         dh, dc = g.dh_prev, g.dc_prev
-    return out
+    return np.nan_to_num(gradient_norms(reached), nan=0.0)  # nothing reaches past a cut

@@ -211,6 +211,17 @@ def run_recurrent_stage(
         raise ValueError(f"stage: {stage!r} is not a stage of a step")
 
 
+def gradient_norms(grads: list[FloatArray | None]) -> FloatArray:
+    """(T,) Frobenius norms of per-timestep (B, H) gradients, NaN where one is None. One
+    computation for the history and the trace, so both show the same bits."""
+    norms = np.full(len(grads), np.nan)
+    present = [k for k, g in enumerate(grads) if g is not None]
+    if present:
+        stacked = np.stack([grads[k] for k in present])  # type: ignore[misc]
+        norms[present] = np.sqrt(np.einsum("tbh,tbh->t", stacked, stacked))
+    return norms
+
+
 # --- divergence ----------------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from engine.recurrent_diagnostics import (
     last_output_profile,
     reach_of,
 )
-from engine.recurrent_stages import SequenceRecord, cuts_before
+from engine.recurrent_stages import SequenceRecord, cuts_before, gradient_norms
 from engine.stages import Stage, StageKind
 
 FloatArray = NDArray[np.float64]
@@ -203,6 +203,8 @@ def build_recurrent_trace(
     done_update = stage.kind == "update"
     backward_started = any(g is not None for g in rec.cell_grads)
     chain = jacobian_chain(net, rec.caches, sample)
+    dh_norms = gradient_norms(rec.dh)
+    dc_norms = gradient_norms([None if g is None else g.dc for g in rec.cell_grads])
     steps = []
     for t in range(T):
         cache, g, hc = rec.caches[t], rec.cell_grads[t], rec.head_caches[t]
@@ -234,8 +236,8 @@ def build_recurrent_trace(
                 dh=rec.dh[t],
                 dc=None if g is None else g.dc,
                 dz=None if g is None else g.dz,
-                dh_norm=_norm(rec.dh[t]),
-                dc_norm=None if g is None else _norm(g.dc),
+                dh_norm=None if rec.dh[t] is None else float(dh_norms[t]),
+                dc_norm=None if g is None or g.dc is None else float(dc_norms[t]),
                 contribution_norm_xh=c_xh,
                 contribution_norm_hh=c_hh,
                 contribution_norm_hy=None if hg is None else _norm(hg.dW),

@@ -41,6 +41,7 @@ from engine.recurrent_evaluation import SequenceEvaluationSet, time_major
 from engine.recurrent_history import RecurrentHistory
 from engine.recurrent_stages import (
     SequenceRecord,
+    gradient_norms,
     locate_forward_divergence,
     locate_recurrent_divergence,
     recurrent_nonfinite_at,
@@ -402,8 +403,7 @@ class RecurrentTrainer:
         g_sq = net.weight_sq_norms(net.grad)
         update_ratio = np.sqrt(d_sq) / np.sqrt(w_sq)
         grad_norm = float(np.sqrt(net.grad @ net.grad))
-        dh = np.stack([d for d in rec.dh if d is not None])
-        dh_norm = np.sqrt(np.einsum("tbh,tbh->t", dh, dh))
+        dh_norm = gradient_norms(rec.dh)
         self._last_delta = rec.delta
         self._last_update_ratio = update_ratio
         if check and self.divergence is None:
