@@ -185,6 +185,9 @@ FORWARD_TIMESTEP_OVERHEAD = {"rnn": 4e-6, "gru": 10e-6, "lstm": 8e-6}
 CELL_ELEMENTS = {"rnn": 8, "gru": 40, "lstm": 44}
 FORWARD_CELL_ELEMENTS = {"rnn": 3, "gru": 14, "lstm": 16}
 CELL_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
+# A step record's values per sequence and timestep: (rows of F + H, values of H), counted from
+# the caches and gradients of engine.recurrent_cells (rnn: [x, h], z, h, dz, ∂h_{t−1}, ∂h_t).
+CELL_RECORD_VALUES = {"rnn": (1, 5), "gru": (2, 9), "lstm": (1, 15)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +252,14 @@ class RecurrentCostShape:
         )
 
     def bytes_per_step_record(self, batch: int) -> int:
-        """Bytes the arrays of one step in progress hold: per timestep the cell's cache (the
-        [x, h] row, the gates, the states), its gradients (dz, ∂L/∂h, ∂L/∂c) and the head."""
-        F, H, G, K = self.n_inputs, self.hidden, self.gates, self.n_outputs
-        per_step = 2 * (F + H) + 2 * G + 6 * H
-        return 8 * batch * (self.length * (per_step + F) + self.head_steps * 3 * (K + H))
+        """Bytes the arrays of one step in progress hold: per timestep the cell's cache (its
+        [x, h] rows, gates and states) and gradients (dz, ∂L/∂h, ∂L/∂c), per head step the
+        head's logits and gradients."""
+        F, H, K = self.n_inputs, self.hidden, self.n_outputs
+        rows, values = CELL_RECORD_VALUES[self.cell]
+        per_step = batch * (rows * (F + H) + values * H)
+        per_head = batch * (3 * K + H) + H * K + K
+        return 8 * (self.length * per_step + self.head_steps * per_head)
 
 
 def recurrent_run_bytes(
@@ -264,5 +270,6 @@ def recurrent_run_bytes(
     history (with its per-timestep column) and a staged step in progress at ``batch``."""
     params = 8 * shape.n_params * (5 + optimizer_arrays)
     data = 8 * n_sequences * shape.length * (shape.n_inputs + 1) * 2
-    history = 8 * 10_000 * (12 + shape.length)
-    return params + data + history + shape.bytes_per_step_record(batch)
+    history = 8 * 10_000 * (14 + shape.length)  # 13 values a row, a step flag, ‖∂L/∂h_t‖ × T
+    batch_arrays = 8 * batch * shape.length * (shape.n_inputs + shape.n_outputs + 1)
+    return params + data + history + batch_arrays + shape.bytes_per_step_record(batch)

@@ -87,17 +87,28 @@ class SequenceRecord:
 
     @property
     def array_bytes(self) -> int:
-        """Bytes held by the per-timestep arrays (caches, gradients)."""
-        total = 0
+        """Bytes held by the per-timestep arrays (the cells' and the head's caches and
+        gradients; an array two of them share, such as c_{t−1}, counted once)."""
+        arrays: dict[int, FloatArray] = {}
         for c in self.caches:
             if c is not None:
-                total += sum(a.nbytes for a in _arrays(c))
+                arrays.update((id(a), a) for a in _arrays(c))
         for g in self.cell_grads:
             if g is not None:
-                total += sum(a.nbytes for a in (g.dz, g.dh_prev, g.dc_prev, g.dc) if a is not None)
+                arrays.update(
+                    (id(a), a) for a in (g.dz, g.dh_prev, g.dc_prev, g.dc) if a is not None
+                )
+        for hc in self.head_caches:
+            if hc is not None:
+                arrays.update((id(a), a) for a in (hc.z, hc.a))
+        for hg in self.head_grads:
+            if hg is not None:
+                parts = (hg.fprime, hg.dz, hg.dW, hg.db, hg.da_prev)
+                arrays.update((id(a), a) for a in parts if a is not None)
         for d in self.dh:
-            total += 0 if d is None else d.nbytes
-        return total
+            if d is not None:
+                arrays[id(d)] = d
+        return sum(a.nbytes for a in arrays.values())
 
     def without_arrays(self) -> SequenceRecord:
         """This record with its per-timestep arrays dropped (the batch, the loss and the

@@ -21,7 +21,8 @@ def assert_same_run(a: RecurrentTrainer, b: RecurrentTrainer) -> None:
     evaluation follows the calls: compared where both runs evaluated)."""
     assert np.array_equal(a.network.theta, b.network.theta)
     assert np.array_equal(a.network.theta_prev, b.network.theta_prev)
-    assert np.array_equal(a.network.grad, b.network.grad)
+    if a.stage.kind in ("backward", "update"):  # earlier in a step the buffer holds no news
+        assert np.array_equal(a.network.grad, b.network.grad)
     assert a.step == b.step and a.epoch == b.epoch
     assert a.optimizer_state.keys() == b.optimizer_state.keys()
     for key, value in a.optimizer_state.items():
