@@ -177,9 +177,9 @@ def run_bytes(shape: NetworkShape, n_samples: int, batch: int, optimizer_arrays:
 # --- recurrent networks ---------------------------------------------------------------------------
 
 # Per timestep and cell kind, measured like the constants above (``python -m
-# benchmarks.cost_bench`` prints recurrent runs too): the interpreter's share of one timestep
-# forward and backward (and of the forward alone), and the elementwise passes over the (B, H)
-# values that the cell's formulas make (gates, their slopes, the state's products).
+# benchmarks.rnn_bench --cost`` prints estimate against measurement): the interpreter's share
+# of one timestep forward and backward (and of the forward alone), and the elementwise passes
+# over the (B, H) values that the cell's formulas make (gates, their slopes, the states).
 TIMESTEP_OVERHEAD = {"rnn": 14e-6, "gru": 34e-6, "lstm": 30e-6}
 FORWARD_TIMESTEP_OVERHEAD = {"rnn": 4e-6, "gru": 10e-6, "lstm": 8e-6}
 CELL_ELEMENTS = {"rnn": 8, "gru": 40, "lstm": 44}

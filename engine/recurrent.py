@@ -30,6 +30,7 @@ LINEAR = ACTIVATIONS["linear"]
 # The parameter blocks in the order of ``theta``; weights are regularised, biases not.
 BLOCKS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 WEIGHT_BLOCKS = ("W_xh", "W_hh", "W_hy")
+_WEIGHT_INDEX = [BLOCKS.index(name) for name in WEIGHT_BLOCKS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,11 @@ class RecurrentNetwork:
         mask = block_views(self.decay_mask, shape)
         for name in WEIGHT_BLOCKS:
             mask[name][...] = 1.0
+        starts, off = [], 0
+        for s in shape.block_shapes().values():
+            starts.append(off)
+            off += int(np.prod(s))
+        self._block_starts = np.array(starts, dtype=np.intp)  # where each block begins
         self._bind()
 
     def _bind(self) -> None:
@@ -148,6 +154,7 @@ class RecurrentNetwork:
         twin = object.__new__(RecurrentNetwork)
         twin.shape, twin.cell, twin.act, twin.head = self.shape, self.cell, self.act, self.head
         twin.n_params, twin.decay_mask = self.n_params, self.decay_mask
+        twin._block_starts = self._block_starts
         twin.theta, twin.grad = theta, np.zeros(self.n_params)
         twin.theta_prev = theta.copy()
         twin._bind()
@@ -159,8 +166,7 @@ class RecurrentNetwork:
 
     def weight_sq_norms(self, flat: FloatArray) -> FloatArray:
         """(3,) Σ of squares of the W_xh, W_hh and W_hy blocks of a flat (P,) vector."""
-        v = block_views(flat, self.shape)
-        return np.array([float(np.vdot(v[n], v[n])) for n in WEIGHT_BLOCKS])
+        return np.add.reduceat(flat * flat, self._block_starts)[_WEIGHT_INDEX]
 
     def forward_states(self, x: FloatArray) -> tuple[list[FloatArray], list[FloatArray | None]]:
         """Hidden states h_t (N, H) and cell states c_t (lstm, else None) for t = 0 … T−1, for

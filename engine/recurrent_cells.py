@@ -29,13 +29,20 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.activations import ACTIVATIONS, Activation
+from engine.activations import Activation
 
 FloatArray = NDArray[np.float64]
 CellName = Literal["rnn", "gru", "lstm"]
 RNN_ACTIVATIONS = ("tanh", "relu", "linear")
 
-_SIGMOID = ACTIVATIONS["sigmoid"]
+
+
+def _sigmoid_in_place(a: FloatArray) -> None:
+    """a ← σ(a) = ½(1 + tanh(a/2)), the registry's formula (no overflow), without copies."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1.0
+    a *= 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,20 +125,19 @@ def gru_forward(
     """One GRU step. x (B, F), h_prev (B, H), W (F + H, 3H) with blocks [r | u | n], b (3H,)."""
     H = h_prev.shape[1]
     xh = np.concatenate((x, h_prev), axis=1)
-    gates = np.empty((x.shape[0], 3 * H))
-    a_ru = xh @ W[:, : 2 * H]
-    a_ru += b[: 2 * H]
-    gates[:, : 2 * H] = _SIGMOID.fn(a_ru)
-    r, u = gates[:, :H], gates[:, H : 2 * H]
+    ru = xh @ W[:, : 2 * H]
+    ru += b[: 2 * H]
+    _sigmoid_in_place(ru)
+    r, u = ru[:, :H], ru[:, H:]
     xrh = np.concatenate((x, r * h_prev), axis=1)
-    a_n = xrh @ W[:, 2 * H :]
-    a_n += b[2 * H :]
-    n = np.tanh(a_n, out=gates[:, 2 * H :])
+    n = xrh @ W[:, 2 * H :]
+    n += b[2 * H :]
+    np.tanh(n, out=n)
     # h = u ⊙ h_prev + (1 − u) ⊙ n, written as n + u ⊙ (h_prev − n)
     h = h_prev - n
     h *= u
     h += n
-    return h, GRUCache(xh, xrh, gates, h)
+    return h, GRUCache(xh, xrh, np.concatenate((ru, n), axis=1), h)
 
 
 def gru_backward(
@@ -141,24 +147,20 @@ def gru_backward(
     H = dh.shape[1]
     F = cache.xh.shape[1] - H
     gates, h_prev = cache.gates, cache.xh[:, F:]
-    r, u, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-    dz = np.empty_like(gates)
-    dz_n = dz[:, 2 * H :]
-    np.multiply(dh, 1.0 - u, out=dz_n)  # ∂L/∂n
+    ru, n = gates[:, : 2 * H], gates[:, 2 * H :]
+    r, u = gates[:, :H], gates[:, H : 2 * H]
+    dz_n = dh * (1.0 - u)  # ∂L/∂n
     dz_n *= 1.0 - n * n  # through tanh
     d_rh = dz_n @ W[F:, 2 * H :].T  # ∂L/∂(r ⊙ h_prev)
-    dz_r = dz[:, :H]
-    np.multiply(d_rh, h_prev, out=dz_r)  # ∂L/∂r
-    dz_r *= r * (1.0 - r)
-    dz_u = dz[:, H : 2 * H]
-    np.multiply(dh, h_prev - n, out=dz_u)  # ∂L/∂u
-    dz_u *= u * (1.0 - u)
+    # [∂L/∂r | ∂L/∂u] = [d_rh ⊙ h_prev | dh ⊙ (h_prev − n)], then through σ
+    dz_ru = np.concatenate((d_rh * h_prev, dh * (h_prev - n)), axis=1)
+    dz_ru *= ru * (1.0 - ru)
     dh_prev = None
     if need_dh_prev:
-        dh_prev = dz[:, : 2 * H] @ W[F:, : 2 * H].T
+        dh_prev = dz_ru @ W[F:, : 2 * H].T
         dh_prev += dh * u
         dh_prev += d_rh * r
-    return CellGrads(dz, dh_prev, None, None)
+    return CellGrads(np.concatenate((dz_ru, dz_n), axis=1), dh_prev, None, None)
 
 
 # --- lstm ------------------------------------------------------------------------------------
@@ -171,22 +173,19 @@ def lstm_forward(
     [i | f | o | g], b (4H,). Returns (h_t, c_t, cache)."""
     H = h_prev.shape[1]
     xh = np.concatenate((x, h_prev), axis=1)
-    gates = xh @ W
-    gates += b
-    # σ over the three gates in place (σ(a) = ½(1 + tanh(a/2)), as the registry's), tanh on g
-    sig = gates[:, : 3 * H]
-    sig *= 0.5
+    a = xh @ W
+    a += b
+    sig = a[:, : 3 * H] * 0.5  # σ(a) = ½(1 + tanh(a/2)), the registry's formula
     np.tanh(sig, out=sig)
     sig += 1.0
     sig *= 0.5
-    g = gates[:, 3 * H :]
-    np.tanh(g, out=g)
-    i, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H]
+    g = np.tanh(a[:, 3 * H :])
+    i, f, o = sig[:, :H], sig[:, H : 2 * H], sig[:, 2 * H :]
     c = f * c_prev
     c += i * g
     tanh_c = np.tanh(c)
     h = o * tanh_c
-    return h, c, LSTMCache(xh, gates, c_prev, c, tanh_c, h)
+    return h, c, LSTMCache(xh, np.concatenate((sig, g), axis=1), c_prev, c, tanh_c, h)
 
 
 def lstm_backward(
@@ -207,14 +206,11 @@ def lstm_backward(
     dc *= dh
     if dc_next is not None:
         dc += dc_next
-    dz = np.empty_like(gates)
-    np.multiply(dc, g, out=dz[:, :H])  # ∂L/∂i
-    np.multiply(dc, cache.c_prev, out=dz[:, H : 2 * H])  # ∂L/∂f
-    np.multiply(dh, tc, out=dz[:, 2 * H : 3 * H])  # ∂L/∂o
-    np.multiply(dc, i, out=dz[:, 3 * H :])  # ∂L/∂g
-    sig = gates[:, : 3 * H]
-    dz[:, : 3 * H] *= sig * (1.0 - sig)  # through σ
-    dz[:, 3 * H :] *= 1.0 - g * g  # through tanh
+    # [∂L/∂i | ∂L/∂f | ∂L/∂o | ∂L/∂g], then through σ (the three gates) and tanh (g)
+    dz = np.concatenate((dc * g, dc * cache.c_prev, dh * tc, dc * i), axis=1)
+    slope = gates * (1.0 - gates)
+    slope[:, 3 * H :] = 1.0 - g * g
+    dz *= slope
     dh_prev = dc_prev = None
     if need_dh_prev:
         dh_prev = dz @ W[-H:].T

@@ -332,6 +332,8 @@ class RecurrentTrainer:
         done = 0
         net, state, settings, k = self.network, self.optimizer_state, self._settings, self.truncate
         stages = self.program.stages
+        # The estimate bounds a step's arrays from above (tested), so one look decides.
+        keep = self.cost.shape.bytes_per_step_record(self.batch_size) <= self.keep_array_bytes
         with np.errstate(all="ignore"):
             if steps and self.stage != IDLE and self.stage != self.program.last:
                 self._advance_to("update", 1)
@@ -343,7 +345,7 @@ class RecurrentTrainer:
                 self.stage = self.program.last
                 evaluate = done + 1 == steps or (every > 0 and (self.step + 1) % every == 0)
                 self._after_update(rec, check=True, evaluate=evaluate)
-                self._record = rec if rec.array_bytes <= self.keep_array_bytes else None
+                self._record = rec if keep else None
                 done += 1
             if self._record is None:  # keep the batch, the loss and the update, not the arrays
                 self._record = rec.without_arrays()
