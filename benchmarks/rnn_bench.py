@@ -21,10 +21,10 @@ same load on a shared machine. Figures: min/median/max over the repeats of µs p
 of the ratio PyTorch ÷ engine (> 1: the engine is faster), taken pair by pair.
 
 ``--cost`` prints instead how good the work estimates of :mod:`engine.cost` are for recurrent
-runs: estimated and measured seconds of a training step (without the evaluation) and of the
-full-data evaluation, and measured ÷ estimated (min/median/max over repeats), for a spread of
-runs from the smallest to the largest the limits allow. A ratio between 0.5 and 2 is what a
-budget needs.
+runs: estimated and measured seconds of a training step (without the evaluation), of the
+full-data evaluation and of a full trace, and measured ÷ estimated (min/median/max over
+repeats), for a spread of runs from the smallest to the largest the limits allow. A ratio
+between 0.5 and 2 is what a budget needs.
 
 Run: python -m benchmarks.rnn_bench [--quick] [--repeats N] [--cost]
 """
@@ -143,7 +143,7 @@ COST_CASES = (
 def cost_table(repeats: int) -> None:
     print(
         f"{'cell':5} {'H':>3} {'T':>4} {'N':>5} {'B':>5} {'step est':>10} {'meas÷est':>16}"
-        f" {'eval est':>10} {'meas÷est':>16}"
+        f" {'eval est':>10} {'meas÷est':>16} {'trace est':>10} {'meas÷est':>16}"
     )
     for cell, hidden, length, n, batch in COST_CASES:
         cfg = make_config(cell, hidden, length).replace(
@@ -163,11 +163,18 @@ def cost_table(repeats: int) -> None:
             start = time.perf_counter()
             t.eval_set.evaluate(t.network)
             evaluation.append((time.perf_counter() - start) * 1e6)
+        trace = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            t.trace()
+            trace.append((time.perf_counter() - start) * 1e6)
         train_us, eval_us = cost.train_seconds * 1e6, cost.evaluation_seconds * 1e6
+        trace_us = cost.shape.trace_seconds(t.batch_size) * 1e6
         print(
             f"{cell:5} {hidden:>3} {length:>4} {n:>5} {batch:>5} {train_us / 1e3:8.2f}ms"
             f" {spread([m / train_us for m in step], '.2f'):>16}"
-            f" {eval_us / 1e3:8.2f}ms {spread([m / eval_us for m in evaluation], '.2f'):>16}",
+            f" {eval_us / 1e3:8.2f}ms {spread([m / eval_us for m in evaluation], '.2f'):>16}"
+            f" {trace_us / 1e3:8.2f}ms {spread([m / trace_us for m in trace], '.2f'):>16}",
             flush=True,
         )
 

@@ -501,7 +501,7 @@ class SequenceConfig:
     name: str = "delay"  # key of engine.sequences.SEQUENCE_TASKS
     length: int = 20  # T, the task's min_length..limits.max_sequence_length
     n_samples: int = 400  # sequences, 10..limits.max_sequences
-    noise: float = 0.1  # 0..1, tasks that use it (sine): U(−1, 1)·noise on every value
+    noise: float = 0.1  # 0..1: delay, distractors ±10·noise; sine, U(−1, 1)·noise per value
     train_fraction: float = 0.5  # 0.1..0.9
     seed: int = 1  # data seed, 0..2**32-1
 

@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 # Seconds per unit of work on the reference machine.
 STEP_OVERHEAD = 40e-6  # a step's bookkeeping: batch, history row, update of the flat vector
@@ -95,8 +96,19 @@ class NetworkShape:
         return 8 * 5 * batch * sum(self.sizes[1:]) + 8 * batch * self.sizes[0]
 
 
+class CostShape(Protocol):
+    """What a model's shape must answer for :class:`TrainingCost` to budget its work."""
+
+    def step_seconds(self, batch: int) -> float: ...
+    def forward_seconds(self, rows: int) -> float: ...
+    def bytes_per_step_record(self, batch: int) -> int: ...
+
+
+ShapeT = TypeVar("ShapeT", bound=CostShape)
+
+
 @dataclass(frozen=True, slots=True)
-class TrainingCost:
+class TrainingCost(Generic[ShapeT]):
     """The cost of the work a trainer does, per unit.
 
     Fast training evaluates the full data every :attr:`evaluation_interval` steps and after
@@ -104,7 +116,7 @@ class TrainingCost:
     those evaluations.
     """
 
-    shape: NetworkShape | RecurrentCostShape
+    shape: ShapeT  # a NetworkShape or a RecurrentCostShape
     batch: int  # effective batch size
     n_eval: int  # rows of the full-data evaluation (train + test)
 
@@ -185,6 +197,10 @@ FORWARD_TIMESTEP_OVERHEAD = {"rnn": 4e-6, "gru": 10e-6, "lstm": 8e-6}
 CELL_ELEMENTS = {"rnn": 8, "gru": 40, "lstm": 44}
 FORWARD_CELL_ELEMENTS = {"rnn": 3, "gru": 14, "lstm": 16}
 CELL_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
+# A trace's state Jacobians, per timestep: calls and small arrays, and per S³ for an S×S
+# state (the basis backward pass, one matrix product and two singular-value computations).
+JACOBIAN_OVERHEAD = 150e-6
+JACOBIAN_CUBE = 1.0e-9
 # A step record's values per sequence and timestep: (rows of F + H, values of H), counted from
 # the caches and gradients of engine.recurrent_cells (rnn: [x, h], z, h, dz, ∂h_{t−1}, ∂h_t).
 CELL_RECORD_VALUES = {"rnn": (1, 5), "gru": (2, 9), "lstm": (1, 15)}
@@ -250,6 +266,14 @@ class RecurrentCostShape:
             + self.head_steps * (3 * STAGE_OVERHEAD + 3 * batch * H * self.n_outputs * MULTIPLY_ADD)
             + 8 * self.n_params * ELEMENT
         )
+
+    def trace_seconds(self, batch: int) -> float:
+        """A full trace of a step (``RecurrentTrainer.trace``): at most a replay of the step,
+        and per timestep one sequence's state Jacobian (a backward pass on S basis vectors,
+        S = H or 2H for an LSTM), a product of two S×S matrices and two spectral norms."""
+        S = 2 * self.hidden if self.cell == "lstm" else self.hidden
+        per_timestep = JACOBIAN_OVERHEAD + S**3 * JACOBIAN_CUBE + 3 * batch * self.gates * ELEMENT
+        return self.step_seconds(batch) + self.length * per_timestep
 
     def bytes_per_step_record(self, batch: int) -> int:
         """Bytes the arrays of one step in progress hold: per timestep the cell's cache (its

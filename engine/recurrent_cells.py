@@ -36,7 +36,6 @@ CellName = Literal["rnn", "gru", "lstm"]
 RNN_ACTIVATIONS = ("tanh", "relu", "linear")
 
 
-
 def _sigmoid_in_place(a: FloatArray) -> None:
     """a ← σ(a) = ½(1 + tanh(a/2)), the registry's formula (no overflow), without copies."""
     a *= 0.5

@@ -355,7 +355,7 @@ class RecurrentTrainer:
         return done
 
     @property
-    def cost(self) -> TrainingCost:
+    def cost(self) -> TrainingCost[RecurrentCostShape]:
         """Estimates of this run's work (see :mod:`engine.cost`)."""
         s = self.shape
         shape = RecurrentCostShape(

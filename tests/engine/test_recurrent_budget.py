@@ -80,7 +80,7 @@ def test_the_run_estimate_covers_a_run_with_a_full_history() -> None:
     t.forward(None)
     t.backward(None)
     shape = t.cost.shape
-    assert t.memory_bytes() <= recurrent_run_bytes(shape, 300, t.batch_size)  # type: ignore[arg-type]
+    assert t.memory_bytes() <= recurrent_run_bytes(shape, 300, t.batch_size)
 
 
 def test_work_estimates_grow_with_the_work() -> None:
@@ -91,6 +91,7 @@ def test_work_estimates_grow_with_the_work() -> None:
     for bigger in (longer, wider):
         assert bigger.step_seconds > base.step_seconds
         assert bigger.evaluation_seconds > base.evaluation_seconds
+        assert bigger.shape.trace_seconds(8) > base.shape.trace_seconds(8)
     assert rnn.train_seconds < base.train_seconds  # one gate block instead of four
     assert base.gradcheck_seconds(100) > base.gradcheck_seconds(10)
     n = base.steps_within(0.5)
