@@ -192,15 +192,15 @@ def run_bytes(shape: NetworkShape, n_samples: int, batch: int, optimizer_arrays:
 # benchmarks.rnn_bench --cost`` prints estimate against measurement): the interpreter's share
 # of one timestep forward and backward (and of the forward alone), and the elementwise passes
 # over the (B, H) values that the cell's formulas make (gates, their slopes, the states).
-TIMESTEP_OVERHEAD = {"rnn": 14e-6, "gru": 34e-6, "lstm": 30e-6}
-FORWARD_TIMESTEP_OVERHEAD = {"rnn": 4e-6, "gru": 10e-6, "lstm": 8e-6}
-CELL_ELEMENTS = {"rnn": 8, "gru": 40, "lstm": 44}
-FORWARD_CELL_ELEMENTS = {"rnn": 3, "gru": 14, "lstm": 16}
+TIMESTEP_OVERHEAD = {"rnn": 14e-6, "gru": 55e-6, "lstm": 55e-6}
+FORWARD_TIMESTEP_OVERHEAD = {"rnn": 8e-6, "gru": 10e-6, "lstm": 8e-6}
+CELL_ELEMENTS = {"rnn": 14, "gru": 80, "lstm": 120}
+FORWARD_CELL_ELEMENTS = {"rnn": 6, "gru": 18, "lstm": 40}
 CELL_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
 # A trace's state Jacobians, per timestep: calls and small arrays, and per S³ for an S×S
 # state (the basis backward pass, one matrix product and two singular-value computations).
-JACOBIAN_OVERHEAD = 150e-6
-JACOBIAN_CUBE = 1.0e-9
+JACOBIAN_OVERHEAD = {"rnn": 60e-6, "gru": 150e-6, "lstm": 200e-6}
+JACOBIAN_CUBE = 1.5e-9
 # A step record's values per sequence and timestep: (rows of F + H, values of H), counted from
 # the caches and gradients of engine.recurrent_cells (rnn: [x, h], z, h, dz, ∂h_{t−1}, ∂h_t).
 CELL_RECORD_VALUES = {"rnn": (1, 5), "gru": (2, 9), "lstm": (1, 15)}
@@ -272,7 +272,7 @@ class RecurrentCostShape:
         and per timestep one sequence's state Jacobian (a backward pass on S basis vectors,
         S = H or 2H for an LSTM), a product of two S×S matrices and two spectral norms."""
         S = 2 * self.hidden if self.cell == "lstm" else self.hidden
-        per_timestep = JACOBIAN_OVERHEAD + S**3 * JACOBIAN_CUBE + 3 * batch * self.gates * ELEMENT
+        per_timestep = JACOBIAN_OVERHEAD[self.cell] + S**3 * JACOBIAN_CUBE
         return self.step_seconds(batch) + self.length * per_timestep
 
     def bytes_per_step_record(self, batch: int) -> int:
