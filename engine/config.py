@@ -692,6 +692,23 @@ _RECURRENT_SCALARS = (
 # A running recurrent trainer takes these without a reset (truncation acts in the backward
 # pass); every other field needs new data or new weights.
 RECURRENT_LIVE_FIELDS = (*LIVE_FIELDS, "truncate")
+RECURRENT_STRUCTURAL_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RecurrentConfig) if f.name not in RECURRENT_LIVE_FIELDS
+)
+
+
+def recurrent_structural_fields_changed(old: RecurrentConfig, new: RecurrentConfig) -> list[str]:
+    """Dotted paths of changed fields that need a rebuild (as
+    :func:`structural_fields_changed` for a dense config); empty → only fields of
+    :data:`RECURRENT_LIVE_FIELDS` changed, which a running recurrent trainer takes as is."""
+    changed = []
+    for name in RECURRENT_STRUCTURAL_FIELDS:
+        a, b = getattr(old, name), getattr(new, name)
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+            changed += _changed(a, b, name)
+        elif a != b:
+            changed.append(name)
+    return changed
 
 
 def model_of(data: Mapping[str, Any]) -> str:

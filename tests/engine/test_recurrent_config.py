@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 
 from engine.config import (
+    RECURRENT_LIVE_FIELDS,
     Limits,
     NetworkConfig,
     RecurrentConfig,
     SequenceConfig,
     config_from_dict,
     merge_config,
+    recurrent_structural_fields_changed,
 )
 from engine.errors import ConfigError
 
@@ -115,3 +117,16 @@ def test_limits_bound_the_sizes() -> None:
         with pytest.raises(ConfigError) as caught:
             cfg.validate(tight)
         assert caught.value.loc == loc
+
+
+def test_live_changes_need_no_rebuild_and_structural_ones_are_named() -> None:
+    cfg = RecurrentConfig()
+    live = cfg.replace(learning_rate=0.1, truncate=5, grad_clip=1.0, batch_size=8)
+    assert recurrent_structural_fields_changed(cfg, live) == []
+    assert {"learning_rate", "truncate", "grad_clip", "batch_size"} <= set(RECURRENT_LIVE_FIELDS)
+    rebuilt = cfg.replace(cell="gru", dataset=SequenceConfig(length=30), forget_bias=0.0)
+    assert recurrent_structural_fields_changed(cfg, rebuilt) == [
+        "dataset.length",
+        "cell",
+        "forget_bias",
+    ]
