@@ -192,9 +192,9 @@ def run_bytes(shape: NetworkShape, n_samples: int, batch: int, optimizer_arrays:
 # benchmarks.rnn_bench --cost`` prints estimate against measurement): the interpreter's share
 # of one timestep forward and backward (and of the forward alone), and the elementwise passes
 # over the (B, H) values that the cell's formulas make (gates, their slopes, the states).
-TIMESTEP_OVERHEAD = {"rnn": 14e-6, "gru": 55e-6, "lstm": 55e-6}
+TIMESTEP_OVERHEAD = {"rnn": 18e-6, "gru": 55e-6, "lstm": 55e-6}
 FORWARD_TIMESTEP_OVERHEAD = {"rnn": 8e-6, "gru": 10e-6, "lstm": 8e-6}
-CELL_ELEMENTS = {"rnn": 14, "gru": 80, "lstm": 120}
+CELL_ELEMENTS = {"rnn": 18, "gru": 80, "lstm": 120}
 FORWARD_CELL_ELEMENTS = {"rnn": 6, "gru": 18, "lstm": 40}
 CELL_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
 # A trace's state Jacobians, per timestep: calls and small arrays, and per S³ for an S×S
