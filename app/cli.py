@@ -16,8 +16,10 @@ import uvicorn
 from pydantic import TypeAdapter, ValidationError
 
 from app import __version__
+from app.operations import load_lessons
 from app.settings import LogLevel, Settings, allowed_values, env_name
 from app.store import StoreStartupError, check_store, store_kind
+from engine.lessons import LessonError
 
 APP = "app.main:create_app"
 # The options of `serve`; each sets the Settings field of the same name.
@@ -118,6 +120,16 @@ def check_workers(settings: Settings, overrides: dict[str, Any], prog: str) -> N
         raise SystemExit(2) from None
 
 
+def check_lessons(settings: Settings, prog: str) -> None:
+    """A broken lesson file stops the server before it starts, in one line naming the file
+    and the field (the app refuses it too; this says so without a traceback)."""
+    try:
+        load_lessons(settings)
+    except LessonError as error:
+        print(f"{prog}: error: lesson {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Everything ``serve`` passes to ``uvicorn.run`` besides the app, all from ``settings``."""
     workers = {"workers": settings.workers} if settings.workers > 1 else {}
@@ -146,5 +158,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "backprop-lab") -> int:
         overrides = {f: value for f in SERVE_OPTIONS if (value := getattr(args, f)) is not None}
         settings = load_settings(overrides, f"{prog} serve")
         check_workers(settings, overrides, f"{prog} serve")
+        check_lessons(settings, f"{prog} serve")
         uvicorn.run(APP, **uvicorn_options(settings))
     return 0

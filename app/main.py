@@ -20,7 +20,7 @@ from app.crossorigin import RequireJsonMiddleware
 from app.errors import install_handlers
 from app.lanes import Lanes
 from app.methods import MethodsMiddleware
-from app.routers import catalog, inspect, sessions, stream, training
+from app.routers import catalog, inspect, lessons, sessions, stream, training
 from app.schemas.health import Health
 from app.security import SecurityHeadersMiddleware
 from app.sessions import MB, Clock, SessionStore, StoreLimits
@@ -84,6 +84,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_handlers(app)
     for module in (catalog, sessions, training, inspect, stream):
         app.include_router(module.build_router(settings))
+    # Read and checked now: a broken lesson file stops the server before it starts, with a
+    # LessonError naming the file and the field (and fails the tests, not the classroom).
+    app.state.lessons = ops.load_lessons(settings)
+    app.include_router(lessons.build_router(settings, app.state.lessons))
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     app.mount(
         "/docs-assets",

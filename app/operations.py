@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -17,17 +19,20 @@ import numpy as np
 from app.errors import InputError, Loc, in_range_message, too_large_error
 from app.imports import import_trainer
 from app.lanes import Cancel
+from app.resources import page_dir
 from app.routers.common import Cost, Job
 from app.schemas.boundary import BoundaryModel
 from app.schemas.catalog import CatalogModel, LimitsModel
 from app.schemas.data import DataModel
 from app.schemas.diagnostics import ChainModel, GradcheckModel
 from app.schemas.history import HistoryModel
+from app.schemas.lessons import CheckpointsModel, LessonListModel, LessonModel, LessonSummaryModel
 from app.schemas.requests import ConfigModel
 from app.schemas.rounding import FRAME_DIGITS
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel, StateModel
-from app.schemas.stream import FrameModel, FrameReason
-from app.schemas.trace import TraceModel
+from app.schemas.start import StartModel
+from app.schemas.stream import FrameModel, FrameReason, FrameView
+from app.schemas.trace import SampleValues, TraceModel
 from app.schemas.update import UpdateRuleModel
 from app.sessions import Session, SessionTooLargeError
 from app.settings import Settings, import_limit
@@ -42,6 +47,8 @@ from engine.config import (
 from engine.cost import run_bytes, shape_of
 from engine.datasets import DATASETS, Dataset, load_csv
 from engine.errors import ConfigError
+from engine.lessons import Lesson, read_checkpoint
+from engine.lessons import load_lessons as load_lesson_files
 from engine.losses import output_head
 from engine.trainer import Trainer
 
@@ -145,6 +152,29 @@ def import_job(body: bytes, limits: Limits, most: int) -> Job[Trainer]:
 
 def session(s: Session) -> SessionModel:
     return SessionModel.from_engine(s.id, s.trainer.config, s.trainer.state())
+
+
+START_GRID, START_NEURON_GRID = 64, 24  # what the page draws first
+
+
+def start(s: Session, max_values: int, max_cells: int) -> StartModel:
+    """A new session with its first trace, history, boundary and data (see the route)."""
+    trainer = s.trainer
+    neurons = min(START_NEURON_GRID, START_GRID)
+    check_grid_cells(trainer, neurons, max_cells)
+    return StartModel.from_engine(
+        s.id,
+        trainer.config,
+        trainer.state(),
+        trace=TraceModel.from_engine(trainer.trace(0), diverged(trainer), "summary", max_values),
+        history=_history(trainer, 0),
+        boundary=_boundary(trainer, START_GRID, neurons),
+        data=DataModel.from_engine(trainer.dataset),
+    )
+
+
+def start_cost(trainer: Trainer) -> float:
+    return read_cost(trainer) + grid_cost(START_GRID, START_NEURON_GRID)(trainer)
 
 
 def patch(s: Session, changes: Mapping[str, Any], limits: Limits, most: int) -> PatchedSessionModel:
@@ -522,15 +552,40 @@ def catalog(settings: Settings) -> CatalogModel:
 # ----------------------------------------------------------------------------- the stream
 
 
-def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[None]:
+FRAME_HISTORY = 32  # history rows in one frame: a chart cannot show more per frame anyway
+
+
+def trim_to_view(trace: TraceModel, view: FrameView) -> TraceModel:
+    """Leave out of a frame's trace what the client does not draw (see FrameView)."""
+    layers = []
+    for layer in trace.layers:
+        changes: dict[str, Any] = {}
+        if view.edges == "dW":
+            changes["W"] = None
+        elif view.edges == "W":
+            changes["dW"] = None
+        if view.layer is not None and layer.index != view.layer:
+            changes["summaries"] = {}
+        if not view.sample:
+            changes["sample"] = SampleValues(z=None, a=None, da=None, dz=None)
+        layers.append(layer.model_copy(update=changes) if changes else layer)
+    return trace.model_copy(update={"layers": layers})
+
+
+def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[int]:
     """Train ``steps`` steps in chunks of about :data:`CHUNK_SECONDS`, stopping between steps
-    once ``cancel`` is set (the stream: already bounded by its frame budget)."""
+    once ``cancel`` is set (the stream: already bounded by its frame budget); the full-data
+    evaluation runs once, after the last step. Returns the steps done."""
     chunk = max(1, trainer.cost.steps_within(CHUNK_SECONDS))
     done = 0
     while done < steps and not cancel():
-        done += trainer.train(min(chunk, steps - done), should_stop=cancel, evaluate_every=0)
+        n = min(chunk, steps - done)
+        last = done + n >= steps
+        done += trainer.train(n, should_stop=cancel, evaluate_every=0, evaluate_last=last)
         if done < steps:
             yield
+    trainer.evaluate_now()  # stopped between two chunks: the frame's state must be current
+    return done
 
 
 def train_now(trainer: Trainer, steps: int) -> None:
@@ -553,21 +608,26 @@ def frame(
     hidden_grid: int,
     max_values: int,
     inputs: bool = True,
+    view: FrameView | None = None,
 ) -> FrameModel:
-    """One stream frame: state, history since ``since``, compact trace summary (arrays to 4
-    significant digits, no dW_update), and, if ``grid``, a boundary (hidden neurons at
-    ``hidden_grid``; the input-feature grids only if ``inputs``)."""
+    """One stream frame: state, history since ``since`` (at most :data:`FRAME_HISTORY` rows,
+    evenly spaced, the last kept), compact trace summary (arrays to 4 significant digits, no
+    dW_update; trimmed to what ``view`` draws), and, if ``grid``, a boundary (hidden neurons
+    at ``hidden_grid``; the input-feature grids only if ``inputs``)."""
     step_trace = trainer.trace(0)
+    trace = TraceModel.from_engine(
+        step_trace, diverged(trainer), "summary", max_values, compact=True
+    )
+    if view is not None:
+        trace = trim_to_view(trace, view)
     return FrameModel(
         type="frame",
         reason=reason,
         playing=playing,
         reset=reset,
         state=state(trainer),
-        history=_history(trainer, since),
-        trace=TraceModel.from_engine(
-            step_trace, diverged(trainer), "summary", max_values, compact=True
-        ),
+        history=HistoryModel.from_engine(trainer.history.since(since, FRAME_HISTORY), since),
+        trace=trace,
         boundary=None
         if grid is None
         else _boundary(trainer, grid, min(hidden_grid, grid), inputs, compact=True),
@@ -584,3 +644,77 @@ def update_rule(s: Session, layer: int, i: int, j: int) -> UpdateRuleModel:
     return UpdateRuleModel.from_engine(
         update, (layer, i, j), trainer.step, trainer.stage.kind, diverged(trainer)
     )
+
+
+# ----------------------------------------------------------------------------- lessons
+
+
+def lesson_folders(settings: Settings) -> list[Path]:
+    """The lessons that ship with the app, then the teachers' extra folder (if set)."""
+    extra = [] if settings.lessons_dir is None else [Path(settings.lessons_dir)]
+    return [page_dir("lessons"), *extra]
+
+
+def lesson_limits(settings: Settings) -> Limits:
+    """What a lesson file is checked against: the engine's own limits, or this server's where
+    they are looser. (A server with tighter limits still starts; it says which lessons it
+    cannot run: see :func:`lesson_refusal`.)"""
+    server, engine = engine_limits(settings), Limits()
+    return Limits(
+        **{f.name: max(getattr(server, f.name), getattr(engine, f.name)) for f in fields(Limits)}
+    )
+
+
+def load_lessons(settings: Settings) -> dict[str, Lesson]:
+    """Every lesson the page can run, by id, in order. Raises LessonError (naming the file and
+    the field) on the first broken file: the server must not start with it. Every file is
+    checked; lessons of recurrent networks are left out of the page's list (the sessions the
+    page runs are dense networks; the engine and its tests run the recurrent ones)."""
+    lessons = load_lesson_files(lesson_folders(settings), lesson_limits(settings))
+    return {lesson.id: lesson for lesson in lessons if lesson.model == "dense"}
+
+
+def lesson_refusal(lesson: Lesson, settings: Settings) -> str | None:
+    """Why this server cannot run ``lesson`` (a setup passes one of its limits), or None."""
+    limits = engine_limits(settings)
+    for setup in lesson.setups:
+        try:
+            setup.config.validate(limits)
+        except ConfigError as exc:
+            return f"setup {setup.name} needs more than this server allows: {exc}"
+    return None
+
+
+def lesson_list(lessons: Mapping[str, Lesson], settings: Settings) -> LessonListModel:
+    return LessonListModel(
+        lessons=[
+            LessonSummaryModel.from_engine(lesson, lesson_refusal(lesson, settings))
+            for lesson in lessons.values()
+        ]
+    )
+
+
+def lesson_details(lesson: Lesson, settings: Settings) -> LessonModel:
+    return LessonModel.from_engine(lesson, lesson_refusal(lesson, settings))
+
+
+def checkpoint_cost(trainers: Sequence[Trainer]) -> float:
+    """A checkpoint reads a few measures per setup, each at most a trace: about one trace's
+    work per measure, four measures at most per setup and sentence."""
+    return sum(4 * read_cost(trainer) for trainer in trainers)
+
+
+def checkpoints(lesson: Lesson, step: int, trainers: Mapping[str, Trainer]) -> CheckpointsModel:
+    """Lesson step ``step``'s checkpoints, read from the setups' trainers (by setup name) as
+    they are now; a setup without a trainer reads as not available."""
+    if not 0 <= step < len(lesson.steps):
+        raise InputError.at(
+            ("query", "step"),
+            in_range_message(0, len(lesson.steps) - 1, step) + f" (steps of {lesson.id})",
+        )
+    read = [
+        (checkpoint, read_checkpoint(checkpoint, trainers, lesson.weight))
+        for checkpoint in lesson.steps[step].checkpoints
+    ]
+    at = {name: trainer.step for name, trainer in sorted(trainers.items())}
+    return CheckpointsModel.from_engine(lesson, step, read, at)

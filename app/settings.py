@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     templates_dir: DirectoryPath = Field(
         default_factory=lambda: page_dir("templates"), description="Jinja2 page templates."
     )
+    lessons_dir: DirectoryPath | None = Field(
+        None,
+        description="An extra folder of lesson files (*.toml) that join the shipped lessons; "
+        "a broken one stops the server from starting, naming the file and the field.",
+    )
 
     # Session store.
     store: str = Field(

@@ -61,7 +61,7 @@ from engine.stages import (
     run_stage,
 )
 from engine.trace import StepTrace, build_trace
-from engine.update_rule import ParameterUpdate, optimizer_terms, state_values
+from engine.update_rule import ParameterUpdate, explain_update
 
 FloatArray = NDArray[np.float64]
 DEFAULT_LIMITS = Limits()
@@ -324,6 +324,7 @@ class Trainer:
         steps: int,
         should_stop: Callable[[], bool] | None = None,
         evaluate_every: int | None = None,
+        evaluate_last: bool = True,
     ) -> int:
         """Run up to ``steps`` full steps; returns how many ran. Mid-step, the current staged
         step is completed first and counts as one. ``should_stop`` is asked before every step
@@ -332,8 +333,10 @@ class Trainer:
 
         The full-data evaluation runs after every ``evaluate_every``-th step (counted in run
         steps; None = :attr:`evaluation_interval`, 0 = never in between) and always after
-        the last step, so :meth:`state` is never stale. It changes no parameter: the run is
-        the same whatever the interval.
+        the last step, so :meth:`state` is never stale — unless ``evaluate_last`` is False
+        (a caller running one chunk of a longer piece of work, which then calls
+        :meth:`evaluate_now` at its end). It changes no parameter: the run is the same
+        whatever the interval.
         """
         steps = int(steps)
         if steps < 0 or steps > self.limits.max_steps:
@@ -352,16 +355,23 @@ class Trainer:
                 for stage in stages:
                     run_stage(net, rec, stage, state, settings)
                 self.stage = self.program.last
-                evaluate = done + 1 == steps or (every > 0 and (self.step + 1) % every == 0)
+                last = evaluate_last and done + 1 == steps
+                evaluate = last or (every > 0 and (self.step + 1) % every == 0)
                 self._after_update(rec, check=True, evaluate=evaluate)
                 self._record = rec if rec.layer_bytes <= self.keep_layer_bytes else None
                 done += 1
             if self._record is None:  # keep the batch, the loss and the update, not the arrays
                 self._record = rec.without_layer_arrays()
-            if not self.history.last_evaluated:  # stopped early: the state must be current
-                self._evaluate()
-                self.history.evaluate_last(self._evaluation_row())
+            stopped_early = done < steps
+            if stopped_early or evaluate_last:  # the state must be current
+                self.evaluate_now()
         return done
+
+    def evaluate_now(self) -> None:
+        """Evaluate the full data now if the last step has not been (fills its history row)."""
+        if not self.history.last_evaluated:
+            self._evaluate()
+            self.history.evaluate_last(self._evaluation_row())
 
     @property
     def evaluation_interval(self) -> int:
@@ -515,54 +525,9 @@ class Trainer:
         """How weight W_layer[i, j] changed at this step's update, term by term; None before
         this step's update has run (mid-step, or after a reset or an import)."""
         self._check_weight_index(layer, i, j)
-        rec = self._record
-        if self.stage != self.program.last or rec is None or rec.delta is None:
+        if self.stage != self.program.last or self._record is None:
             return None
-        settings = rec.settings
-        if rec.update_grad is None or rec.state_before is None or settings is None:
-            return None
-        net = self.network
-        k = net.weight_offset(layer) + i * net.sizes[layer + 1] + j
-        w = float(net.theta_prev[k])
-        grad_data = float(net.grad[k])
-        l2_term = settings.l2 * w
-        l1_term = settings.l1 * float(np.sign(w))
-        clip_scale = None
-        if settings.grad_clip is not None and rec.grad_norm_total is not None:
-            clip_scale = settings.grad_clip / rec.grad_norm_total if rec.clipped else 1.0
-        t_after = int(rec.state_before.get("t", 0)) + 1
-        before = state_values(rec.state_before, k)
-        terms = optimizer_terms(
-            settings.optimizer,
-            settings.params,
-            settings.learning_rate,
-            float(rec.update_grad[k]),
-            w,
-            before,
-            t_after,
-            decays=True,
-        )
-        delta = float(rec.delta[k])
-        return ParameterUpdate(
-            layer,
-            i,
-            j,
-            settings.optimizer,
-            settings.learning_rate,
-            dict(settings.params),
-            t_after,
-            w,
-            grad_data,
-            l2_term,
-            l1_term,
-            clip_scale,
-            rec.grad_norm_total,
-            float(rec.update_grad[k]),
-            terms,
-            before,
-            delta,
-            float(net.theta[k]),
-        )
+        return explain_update(self.network, self._record, layer, i, j)
 
     def _check_weight_index(self, layer: int, i: int, j: int) -> None:
         net = self.network

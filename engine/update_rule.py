@@ -15,7 +15,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
+from engine.network import Network
 from engine.optimizers import OptimizerState
+from engine.stages import StepRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,47 @@ def optimizer_terms(
             decay = hp["weight_decay"] * w if decays else 0.0
             term("Δw", "−η·(m̂ / (√v̂ + ε) + λ·w)", -lr * (step + decay))
     return terms
+
+
+def explain_update(
+    net: Network, rec: StepRecord, layer: int, i: int, j: int
+) -> ParameterUpdate | None:
+    """Weight W_layer[i, j]'s update in the step of ``rec``, from the gradient, state and
+    hyperparameters that update used (kept on the record); None if it has not run."""
+    settings, before_state = rec.settings, rec.state_before
+    if rec.delta is None or rec.update_grad is None or before_state is None or settings is None:
+        return None
+    k = net.weight_offset(layer) + i * net.sizes[layer + 1] + j
+    w = float(net.theta_prev[k])
+    clip_scale = None
+    if settings.grad_clip is not None and rec.grad_norm_total is not None:
+        clip_scale = settings.grad_clip / rec.grad_norm_total if rec.clipped else 1.0
+    t_after = int(before_state.get("t", 0)) + 1
+    before = state_values(before_state, k)
+    g = float(rec.update_grad[k])
+    terms = optimizer_terms(
+        settings.optimizer, settings.params, settings.learning_rate, g, w, before, t_after, True
+    )
+    return ParameterUpdate(
+        layer,
+        i,
+        j,
+        settings.optimizer,
+        settings.learning_rate,
+        dict(settings.params),
+        t_after,
+        w,
+        float(net.grad[k]),
+        settings.l2 * w,
+        settings.l1 * float(np.sign(w)),
+        clip_scale,
+        rec.grad_norm_total,
+        g,
+        terms,
+        before,
+        float(rec.delta[k]),
+        float(net.theta[k]),
+    )
 
 
 def state_values(state: OptimizerState, k: int) -> dict[str, float]:

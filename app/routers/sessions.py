@@ -23,6 +23,7 @@ from app.routers.common import (
 from app.schemas.errors import MessageBody
 from app.schemas.requests import ConfigModel, config_patch
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel
+from app.schemas.start import StartModel
 from app.settings import Settings
 
 router = APIRouter(
@@ -92,6 +93,38 @@ async def create_session(
     trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
     session = await store.add(trainer, client)
     return await answer(store, session, ops.session, status=201)
+
+
+@router.post(
+    "/start",
+    status_code=201,
+    response_model=StartModel,
+    responses={**TOO_LARGE, **NOT_JSON, **QUOTA, **BUSY},
+)
+async def start_session(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    config: Annotated[ConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
+) -> Response:
+    """Create a session, as ``POST /api/sessions``, and answer with everything a page draws
+    first — its trace, history, boundary (output at 64², neurons at 24²) and data — in one
+    round trip instead of five. Refused as creation is."""
+    patch = config_patch(config) if config is not None else {}
+    limits = ops.engine_limits(settings)
+    checked = ops.creation_config(patch, limits)
+    client = client_of(request)
+    store.admit(client, ops.estimated_bytes(checked))
+    trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
+    session = store.add(trainer, client)
+    cells, trace_values = settings.max_grid_cells, settings.max_trace_values
+    return await answer(
+        store,
+        session,
+        lambda s: ops.start(s, trace_values, cells),
+        status=201,
+        cost=ops.start_cost,
+    )
 
 
 @router.post(

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -48,6 +49,7 @@ from app import operations as ops
 from app.errors import InputError
 from app.lanes import Cancel
 from app.routers.common import Cost, Job, one_chunk, run_work
+from app.schemas.binary import encode as binary_frame
 from app.schemas.requests import config_patch
 from app.schemas.stream import (
     DEFAULT_FPS,
@@ -57,6 +59,7 @@ from app.schemas.stream import (
     ErrorFrame,
     FrameReason,
     FrameRequest,
+    FrameView,
     PatchMessage,
     PauseMessage,
     PlayMessage,
@@ -77,11 +80,54 @@ MAX_MESSAGE_CHARS = 100_000
 CLOSE_FORBIDDEN_ORIGIN = 4403
 
 
+# "auto" steps per frame: train for this share of a frame's time at max_fps (the rest is for
+# building and sending the frame), and at least this long.
+AUTO_SHARE = 0.6
+AUTO_MIN_SECONDS = 0.002
+
+
+class Credits:
+    """Frames the client may still receive unacknowledged (``window`` of them at most): each
+    frame takes one, each ack gives one back. Window 1 is strict lockstep; window 2 lets the
+    server compute frame n+1 while the client draws frame n — never more in flight."""
+
+    def __init__(self) -> None:
+        self.window = 1
+        self.available = 1
+        self.changed = asyncio.Event()
+
+    def reset(self, window: int) -> None:
+        """A (new) window: the frames already out keep counting against it, so retuning
+        while playing never lets more than ``window`` frames be unacknowledged."""
+        out = self.window - self.available
+        self.window = window
+        self.available = max(0, window - out)
+        self.changed.set()
+
+    def give(self) -> None:
+        self.available = min(self.window, self.available + 1)
+        self.changed.set()
+
+    async def take(self) -> None:
+        while self.available <= 0:
+            self.changed.clear()
+            await self.changed.wait()
+        self.available -= 1
+
+
 class Stream:
     """One connected client: a receive loop plus, while playing, a frame loop."""
 
-    def __init__(self, ws: WebSocket, store: SessionStore, session: Session, settings: Settings):
+    def __init__(
+        self,
+        ws: WebSocket,
+        store: SessionStore,
+        session: Session,
+        settings: Settings,
+        binary: bool = False,
+    ):
         self.ws = ws
+        self.binary = binary
         self.store = store
         self.session = session
         self.settings = settings
@@ -90,11 +136,17 @@ class Stream:
         self.message_limits = {
             "max_steps_per_frame": settings.max_steps_per_frame,
             "max_grid": settings.max_grid,
+            "max_depth": settings.max_depth,
         }
-        self.steps_per_frame = 1
+        self.steps_per_frame: int | str = 1
         self.max_fps: float = DEFAULT_FPS
         self.ack_mode = False
-        self.acked = asyncio.Event()
+        self.window = 1
+        self.credits = Credits()
+        self.view = FrameView()
+        # "auto" steps: seconds per step as training has actually taken (an average).
+        self.step_time: float | None = None
+        self.build_time = 0.0
         self.player: asyncio.Task[None] | None = None
         self.send_lock = asyncio.Lock()
         # Frame bookkeeping, read and written only under the session lock.
@@ -112,8 +164,8 @@ class Stream:
         playing: bool,
         grid: int | None = None,
         reset: bool = False,
-    ) -> str:
-        """Build one frame's text (in a worker thread, under the session lock)."""
+    ) -> str | bytes:
+        """Build one frame's text or bytes (in a worker thread, under the session lock)."""
         trainer = s.trainer
         if trainer is not self.trainer_seen or trainer.step < self.since:
             self.trainer_seen, self.since, reset = trainer, 0, True
@@ -132,15 +184,19 @@ class Stream:
             self.settings.stream_hidden_grid,
             self.settings.max_trace_values,
             inputs,
+            self.view if reason == "play" else None,
         )
         self.since = trainer.step
         self.boundary_due = False
         self.frames_without_boundary = 0 if grid is not None else self.frames_without_boundary + 1
-        return render(frame).decode()
+        return binary_frame(frame) if self.binary else render(frame).decode()
 
-    async def _send(self, text: str) -> None:
+    async def _send(self, message: str | bytes) -> None:
         async with self.send_lock:
-            await self.ws.send_text(text)
+            if isinstance(message, bytes):
+                await self.ws.send_bytes(message)
+            else:
+                await self.ws.send_text(message)
 
     async def _send_error(self, errors: list[dict[str, Any]]) -> None:
         frame = ErrorFrame.model_validate({"type": "error", "detail": errors})
@@ -178,8 +234,7 @@ class Stream:
         due = loop.time()
         while True:
             if self.ack_mode:
-                await self.acked.wait()
-                self.acked.clear()
+                await self.credits.take()  # at most `window` frames unacknowledged
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -194,21 +249,37 @@ class Stream:
     def _frame_steps(self, trainer: Trainer) -> int:
         """The steps of the next frame: as asked, but no more than fit the frame budget
         (``max_frame_seconds``): on a large network a frame trains fewer steps instead of
-        holding the lane for minutes."""
+        holding the lane for minutes. ``"auto"``: as many as fill the frame's share of time
+        at ``max_fps`` (the time steps have actually taken, net of building the frame)."""
         fit = trainer.cost.steps_within(self.settings.max_frame_seconds)
-        return max(1, min(self.steps_per_frame, fit))
+        asked = self.steps_per_frame
+        if asked == "auto":
+            per_step = self.step_time or trainer.cost.step_seconds
+            share = max(AUTO_MIN_SECONDS, AUTO_SHARE / self.max_fps - self.build_time)
+            asked = min(self.settings.max_steps_per_frame, int(share / per_step))
+        assert isinstance(asked, int)
+        return max(1, min(asked, fit))
 
     def _play_cost(self, trainer: Trainer) -> float:
         return trainer.cost.steps_seconds(self._frame_steps(trainer)) + self._frame_cost(trainer)
 
-    def _play_job(self, s: Session, cancel: Cancel) -> Job[tuple[str, bool]]:
+    def _play_job(self, s: Session, cancel: Cancel) -> Job[tuple[str | bytes, bool]]:
         """One frame of play: its steps in chunks (stopping between steps once paused), then
         the frame. A pause waits for this job to end before anything else touches the session."""
         steps = self._frame_steps(s.trainer)
-        yield from ops.run_steps(s.trainer, steps, cancel)
+        started = time.perf_counter()
+        done = yield from ops.run_steps(s.trainer, steps, cancel)
+        trained = time.perf_counter()
         diverged = ops.diverged(s.trainer)
         # Diverged: nothing left to learn; the frame says playing: false.
-        return self._frame(s, "play", playing=not diverged), diverged
+        frame = self._frame(s, "play", playing=not diverged)
+        if done:  # what "auto" steps learn from: the measured cost of a step and of a frame
+            per_step = (trained - started) / done
+            self.step_time = (
+                per_step if self.step_time is None else (0.7 * self.step_time + 0.3 * per_step)
+            )
+            self.build_time = 0.7 * self.build_time + 0.3 * (time.perf_counter() - trained)
+        return frame, diverged
 
     async def _pause(self) -> bool:
         """Stop the frame loop; True if it was playing. Returns only once the engine has
@@ -230,7 +301,8 @@ class Stream:
             self.steps_per_frame = message.steps_per_frame
             self.max_fps = message.max_fps
             self.ack_mode = message.ack
-            self.acked.set()
+            self.view = message.view
+            self.credits.reset(message.window)
             if not self.playing:
                 self.boundary_due = True
                 self.player = asyncio.create_task(self._play())
@@ -240,14 +312,14 @@ class Stream:
         elif isinstance(message, StepMessage):
             await self._pause()
 
-            def work(s: Session) -> str:
+            def work(s: Session) -> str | bytes:
                 ops.train_now(s.trainer, 1)
                 return self._frame(s, "step", playing=False)
 
             await self._locked_frame(work)
         elif isinstance(message, ResetMessage):
 
-            def reset(s: Session) -> str:
+            def reset(s: Session) -> str | bytes:
                 ops.restart(s.trainer)
                 return self._frame(s, "reset", self.playing, reset=True)
 
@@ -258,7 +330,7 @@ class Stream:
             grid = message.grid
             budget = self.settings.max_request_seconds
 
-            def frame(s: Session) -> str:
+            def frame(s: Session) -> str | bytes:
                 if grid is not None:
                     ops.check_grid_budget(s.trainer, grid, None, budget, ("grid",))
                 return self._frame(s, "frame", self.playing, grid)
@@ -268,13 +340,13 @@ class Stream:
                 frame, cost=lambda tr: ops.read_cost(tr) + ops.grid_cost(size, None)(tr)
             )
         elif isinstance(message, AckMessage):
-            self.acked.set()
+            self.credits.give()
 
     async def _patch(self, message: PatchMessage) -> None:
         patch = config_patch(message.config)
         limits = self.limits
 
-        def work(s: Session) -> str:
+        def work(s: Session) -> str | bytes:
             reset = ops.apply_patch(s, patch, limits, ("config",))
             return self._frame(s, "patch", self.playing, reset=reset)
 
@@ -327,10 +399,11 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
         return
     await websocket.accept()
+    binary = websocket.query_params.get("encoding") == "binary"
     try:
         session = await store.get(session_id)
         async with store.attach(session):
-            await Stream(websocket, store, session, settings).run()
+            await Stream(websocket, store, session, settings, binary).run()
     except SessionNotFoundError:
         await websocket.close(CLOSE_UNKNOWN_SESSION, "unknown session")
         return

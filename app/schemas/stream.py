@@ -20,6 +20,7 @@ from app.schemas.wire import ResponseModel
 
 MAX_FPS = 60
 DEFAULT_FPS = 30
+MAX_WINDOW = 4
 ACTIONS = ("play", "pause", "step", "patch", "reset", "frame", "ack")
 
 # ----------------------------------------------------------------------------- client → server
@@ -27,15 +28,41 @@ ACTIONS = ("play", "pause", "step", "patch", "reset", "frame", "ack")
 # validation context by whoever validates (see :func:`parse_message`).
 
 
+class FrameView(StrictModel):
+    """What the client draws, so frames can leave out what it does not (smaller frames)."""
+
+    edges: Literal["W", "dW", "both"] = Field(
+        "both", description="Which matrix the network view draws: the other one is null."
+    )
+    layer: Annotated[int, IntRange(0, "max_depth")] | None = Field(
+        None,
+        description="The one layer whose summaries and histograms are shown (the others' are "
+        "empty); null: every layer's.",
+    )
+    sample: bool = Field(True, description="Each layer's values for the focus sample.")
+
+
 class PlayMessage(StrictModel):
     """Start (or retune) playing."""
 
     action: Literal["play"]
-    steps_per_frame: Annotated[int, IntRange(1, "max_steps_per_frame")] = Field(
-        1, description="Training steps per frame, 1..max_steps_per_frame (see /api/catalog)."
+    steps_per_frame: Annotated[
+        int | Literal["auto"], IntRange(1, "max_steps_per_frame", ("auto",))
+    ] = Field(
+        1,
+        description="Training steps per frame, 1..max_steps_per_frame (see /api/catalog), "
+        "or 'auto': as many as keep max_fps (as fast as the screen allows).",
     )
     max_fps: float = Field(DEFAULT_FPS, ge=1, le=MAX_FPS, description="Frames per second.")
-    ack: bool = Field(False, description="Wait for an 'ack' message after each frame.")
+    ack: bool = Field(False, description="Wait for 'ack' messages before computing frames.")
+    window: int = Field(
+        1,
+        ge=1,
+        le=MAX_WINDOW,
+        description="With ack: frames the client may have unacknowledged. 2 lets the server "
+        "compute the next frame while the client draws this one.",
+    )
+    view: FrameView = Field(default_factory=FrameView, description="What the client draws.")
 
 
 class PauseMessage(StrictModel):

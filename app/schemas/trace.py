@@ -62,7 +62,10 @@ class LayerTraceModel(ResponseModel):
     activation: str
     fan_in: int
     fan_out: int
-    W: Matrix = Field(description="(fan_in, fan_out) weights this step's forward pass used.")
+    W: Matrix | None = Field(
+        description="(fan_in, fan_out) weights this step's forward pass used (null only in a "
+        "stream frame whose view draws dW alone)."
+    )
     b: Floats
     dW: Matrix | None = Field(  # noqa: N815 - named as in the maths
         description="(fan_in, fan_out) ∂L/∂W; null before backward."

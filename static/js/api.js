@@ -8,8 +8,8 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+async function request(method, path, body, options = {}) {
+  const init = { method, headers: { Accept: "application/json" }, ...options };
   if (typeof body === "string") {
     init.headers["Content-Type"] = "text/csv"; // the only raw-text upload: a CSV dataset
     init.body = body;
@@ -53,7 +53,8 @@ export const api = {
   createSession: (config) => request("POST", "/api/sessions", config),
   getSession: (id) => request("GET", session(id)),
   patchSession: (id, partial) => request("PATCH", session(id), partial),
-  deleteSession: (id) => request("DELETE", session(id)),
+  /** `keepalive`: still sent while the page unloads. */
+  deleteSession: (id, keepalive = false) => request("DELETE", session(id), undefined, { keepalive }),
   reset: (id) => request("POST", `${session(id)}/reset`),
   forward: (id, layers = 1) => request("POST", `${session(id)}/forward`, { layers }),
   loss: (id) => request("POST", `${session(id)}/loss`),
@@ -71,6 +72,11 @@ export const api = {
     request("GET", `${session(id)}/chain?${query({ layer, i, j, sample })}`),
   updateRule: (id, layer, i, j) =>
     request("GET", `${session(id)}/update-rule?${query({ layer, i, j })}`),
+  lessons: () => request("GET", "/api/lessons"),
+  lesson: (id) => request("GET", `/api/lessons/${encodeURIComponent(id)}`),
+  /** Lesson step `step`'s checkpoints, read by the server from the sessions {A: id, B: id…}. */
+  checkpoints: (id, step, sessions) =>
+    request("GET", `/api/lessons/${encodeURIComponent(id)}/checkpoints?${query({ step, ...sessions })}`),
 };
 
 /**

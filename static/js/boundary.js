@@ -7,23 +7,31 @@ import { classColour, diverging } from "./palette.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
 
+/** The output panel's plot: as wide as the panel, capped by its height too, so the loss chart
+ * below stays in view on a tablet. */
+function panelSize(root) {
+  return Math.max(160, Math.min(320, Math.floor(root.clientWidth - 16), root.clientHeight - 240));
+}
+
 export class BoundaryView {
-  constructor(element, { onToggle }) {
+  /** `onToggle` (the test-data and discretise boxes, when the element has them); `size(root)`
+   * the plot's side in CSS pixels. */
+  constructor(element, { onToggle, size = panelSize } = {}) {
     this.root = element;
+    this.size = size;
     this.canvas = element.querySelector("canvas.boundary");
     this.testToggle = element.querySelector("input[name=show-test]");
     this.discreteToggle = element.querySelector("input[name=discretise]");
-    this.testToggle.addEventListener("change", () => onToggle({ test: this.testToggle.checked }));
-    this.discreteToggle.addEventListener("change", () => onToggle({ discrete: this.discreteToggle.checked }));
+    this.testToggle?.addEventListener("change", () => onToggle({ test: this.testToggle.checked }));
+    this.discreteToggle?.addEventListener("change", () => onToggle({ discrete: this.discreteToggle.checked }));
     this.offscreen = document.createElement("canvas");
     this.drawn = null;
   }
 
   update(state) {
-    this.testToggle.checked = state.view.test;
-    this.discreteToggle.checked = state.view.discrete;
-    // Capped by the panel's height too, so the loss chart below stays in view on a tablet.
-    const size = Math.max(160, Math.min(320, Math.floor(this.root.clientWidth - 16), this.root.clientHeight - 240));
+    if (this.testToggle) this.testToggle.checked = state.view.test;
+    if (this.discreteToggle) this.discreteToggle.checked = state.view.discrete;
+    const size = Math.floor(this.size(this.root));
     const drawn = { boundary: state.boundary, data: state.data, test: state.view.test, discrete: state.view.discrete, size };
     if (unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;

@@ -22,6 +22,8 @@ const HIDEABLE = [
   ["regularisation", "regularisation"],
   ["clip", "gradient clipping"],
   ["play", "play button"],
+  ["lessons", "lessons"],
+  ["compare", "compare with…"],
 ];
 
 export class Dialogs {

@@ -5,6 +5,10 @@
 // The ratio ‖dz_l‖/‖dz_{l+1}‖ is exactly the gain through the next layer's weights times the
 // gain through f′ (the engine's FlowFactor); mean |f′| and ‖W‖ appear only as a labelled
 // rule of thumb. A gradient of exactly 0 is a result and reads as 0, with the reason.
+//
+// The log axis only ever widens (FlowAxis): it never rescales between steps or runs, so a
+// vanishing staircase and a healthy one cannot look alike. Two panels compared side by side
+// share one FlowAxis, so equal bars mean equal gradients.
 
 import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, layerName } from "./format.js";
@@ -14,8 +18,41 @@ import { layerStat, NOT_YET, traceText } from "./trace-fields.js";
 import { backwardReached } from "./stages.js";
 import { unchanged } from "./store.js";
 
-const HEIGHT = 124;
-const PAD = { left: 48, right: 8, top: 8, bottom: 20 };
+// Decades the axis may span at most: past them a bar is drawn to the edge (the readout has
+// the number); a diverged run's 1e300 would otherwise squash every other bar flat.
+const FLOOR = -12;
+const CEILING = 8;
+
+/** A log axis in whole decades that starts at [low, high] and only ever grows to fit. */
+export class FlowAxis {
+  constructor(low = -6, high = 1) {
+    this.low = low;
+    this.high = high;
+  }
+
+  /** Widen to include every positive finite value of `values`. */
+  extend(values) {
+    for (const v of values) {
+      if (!(v > 0) || !Number.isFinite(v)) continue;
+      const e = Math.log10(v);
+      this.low = Math.max(FLOOR, Math.min(this.low, Math.floor(e)));
+      this.high = Math.min(CEILING, Math.max(this.high, Math.ceil(e)));
+    }
+    return this;
+  }
+}
+
+/** Per-layer ‖dW‖ and mean |dz| of a trace: what the bars draw (and the axis must hold). */
+export function flowValues(trace) {
+  const layers = trace?.layers ?? [];
+  return [...layers.map((layer) => layerStat(layer, "grad_norm")), ...layers.map((layer) => layerStat(layer, "mean_abs_dz"))];
+}
+
+/** A size the stylesheet sets (presenter mode makes charts and their text larger). */
+export function cssPixels(element, name, fallback) {
+  const value = Number.parseFloat(getComputedStyle(element).getPropertyValue(name));
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
 
 /** Per-layer series of ‖dW‖ from a history response: grad_norm[layer][point] (layer-major). */
 export function historyGradNorms(history) {
@@ -24,17 +61,19 @@ export function historyGradNorms(history) {
 }
 
 export class GradientFlowView {
-  constructor(element) {
+  /** `axis`: a FlowAxis shared with other panels (compare mode), else one of its own. */
+  constructor(element, { axis = new FlowAxis() } = {}) {
     this.root = element;
+    this.axis = axis;
     this.chart = element.querySelector("svg.flow-bars");
     this.readout = element.querySelector(".flow-readout");
-    this.strip = element.querySelector("canvas.flow-strip");
+    this.strip = element.querySelector("canvas.flow-strip"); // optional: the heat strip
     this.stripLabel = element.querySelector(".flow-strip-label");
     this.groups = [];
     this.signature = "";
     this.hovered = null;
-    this.strip.addEventListener("pointermove", (event) => this.hoverStrip(event));
-    this.strip.addEventListener("pointerleave", () => this.state && this.drawStrip(this.state));
+    this.strip?.addEventListener("pointermove", (event) => this.hoverStrip(event));
+    this.strip?.addEventListener("pointerleave", () => this.state && this.drawStrip(this.state));
   }
 
   /** Read one cell of the heat strip: which layer, which step, what ‖dW‖. */
@@ -51,10 +90,11 @@ export class GradientFlowView {
   }
 
   build(count, width) {
+    const { HEIGHT, PAD } = this;
     clear(this.chart);
     setAttrs(this.chart, { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}` });
-    this.axis = svg("g", { class: "axis" });
-    this.chart.append(this.axis);
+    this.axisGroup = svg("g", { class: "axis" });
+    this.chart.append(this.axisGroup);
     const band = (width - PAD.left - PAD.right) / count;
     this.band = band;
     this.groups = Array.from({ length: count }, (_, l) => {
@@ -62,8 +102,10 @@ export class GradientFlowView {
       const hit = svg("rect", { class: "hit", x, y: PAD.top, width: band, height: HEIGHT - PAD.top - PAD.bottom });
       const dW = svg("rect", { class: "bar-dw", x: x + band * 0.14, width: band * 0.36 });
       const dz = svg("rect", { class: "bar-dz", x: x + band * 0.52, width: band * 0.3 });
-      const label = svg("text", { class: "tick", x: x + band / 2, y: HEIGHT - 6, "text-anchor": "middle" });
-      setText(label, layerName(l, count, true));
+      const label = svg("text", { class: "tick", x: x + band / 2, y: HEIGHT - PAD.bottom / 4, "text-anchor": "middle" });
+      // Too many layers for every name: label every k-th and the output layer.
+      const every = Math.ceil((this.tickSize * 2.6) / band);
+      if ((l % every === 0 && count - 1 - l >= every) || l === count - 1) setText(label, layerName(l, count, true));
       const group = svg("g", { class: "flow-bar", tabindex: 0, role: "img", "data-layer": l }, hit, dW, dz, label);
       group.addEventListener("pointerenter", () => this.showFactors(l));
       group.addEventListener("focus", () => this.showFactors(l));
@@ -79,23 +121,28 @@ export class GradientFlowView {
   update(state) {
     const layers = state.trace?.layers ?? [];
     const count = layers.length || state.config.layers.length + 1;
-    const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
-    const drawn = { trace: state.trace, sim: state.sim, history: state.history, width, count };
+    const width = Math.max(160, Math.floor(this.root.clientWidth - 16));
+    const height = cssPixels(this.root, "--flow-height", 124);
+    const tickSize = cssPixels(this.root, "--tick-size", 12);
+    const norms = layers.map((layer) => layerStat(layer, "grad_norm"));
+    const dzs = layers.map((layer) => layerStat(layer, "mean_abs_dz"));
+    this.axis.extend([...norms, ...dzs]);
+    const { low, high } = this.axis;
+    const drawn = { trace: state.trace, sim: state.sim, history: state.history, width, height, count, low, high, tickSize };
     if (unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
-    const signature = `${count}|${width}`;
+    this.HEIGHT = height;
+    this.tickSize = tickSize;
+    // Room for "1e-10" left of the axis and a layer name below it, at the tick's font size.
+    this.PAD = { left: Math.round(tickSize * 4), right: 8, top: 8, bottom: Math.round(tickSize * 1.7) };
+    const { HEIGHT, PAD } = this;
+    const signature = `${count}|${width}|${height}|${tickSize}`;
     if (signature !== this.signature) {
       this.build(count, width);
       this.signature = signature;
     }
     this.state = state;
-    const norms = layers.map((layer) => layerStat(layer, "grad_norm"));
-    const dzs = layers.map((layer) => layerStat(layer, "mean_abs_dz"));
-    const positive = [...norms, ...dzs].filter((v) => v > 0 && Number.isFinite(v));
-    let low = positive.length ? Math.floor(Math.log10(Math.min(...positive))) : -6;
-    let high = positive.length ? Math.ceil(Math.log10(Math.max(...positive))) : 1;
-    if (high - low < 3) low = high - 3;
-    if (high === low) high += 1;
+    this.chart.dataset.axis = `${low},${high}`;
     const bottom = HEIGHT - PAD.bottom;
     const y = (v) => bottom - ((Math.log10(v) - low) / (high - low)) * (bottom - PAD.top);
     this.drawAxis(low, high, y);
@@ -134,13 +181,16 @@ export class GradientFlowView {
   }
 
   drawAxis(low, high, y) {
-    clear(this.axis);
-    const step = Math.max(1, Math.ceil((high - low) / 5)); // at most ~6 labelled decades (12 px text)
-    for (let e = low; e <= high; e += step) {
+    const { PAD } = this;
+    clear(this.axisGroup);
+    // Labelled decades at least two text heights apart (more decades: fewer labels).
+    const room = (this.HEIGHT - PAD.top - PAD.bottom) / (PAD.bottom * 1.2);
+    const step = Math.max(1, Math.ceil((high - low) / Math.max(1, Math.floor(room))));
+    for (let e = high; e >= low; e -= step) {
       const at = y(10 ** e);
-      this.axis.append(
+      this.axisGroup.append(
         svg("line", { x1: PAD.left - 3, x2: this.chart.width.baseVal.value - PAD.right, y1: at, y2: at, class: "grid" }),
-        svg("text", { x: PAD.left - 5, y: at + 3, "text-anchor": "end", class: "tick" }, `1e${e}`),
+        svg("text", { x: PAD.left - 5, y: at + PAD.bottom / 5, "text-anchor": "end", class: "tick" }, `1e${e}`),
       );
     }
   }
@@ -173,7 +223,7 @@ export class GradientFlowView {
       this.say("zero", ...parts);
       return;
     }
-    if (lowest === 0 && !infinite.length) parts.push(" · hover or focus a layer for its factors");
+    if (lowest === 0 && !infinite.length) parts.push(html("span", { class: "hover-hint" }, " · hover or focus a layer for its factors"));
     this.say(infinite.length ? "diverged" : lowest > 0 ? "partial" : "summary", ...parts);
   }
 
@@ -259,6 +309,7 @@ export class GradientFlowView {
   }
 
   drawStrip(state) {
+    if (!this.strip) return;
     const rows = historyGradNorms(state.history);
     const context = this.strip.getContext("2d");
     const width = Math.max(200, Math.floor(this.root.clientWidth - 16));

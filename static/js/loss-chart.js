@@ -1,35 +1,47 @@
-// Train and test loss over steps, linear or log y-axis, with a hover readout.
+// Loss over steps, linear or log y-axis, with a hover readout. For each run drawn (one, or the
+// two setups of a comparison overlaid on one chart):
+//
+// - the minibatch loss of every step (history.batch_loss), thin: the loss backprop
+//   differentiated, noisy when the batch is small;
+// - the train and test loss on the whole sets, only at the steps where they were evaluated
+//   (history.evaluated): those points joined by lines, never a value invented between them;
+// - a marker at every step where a setting changed during the run.
 
 import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
 import { term } from "./glossary.js";
 import { linePath } from "./charts.js";
 import { unchanged } from "./store.js";
+import { cssPixels } from "./gradient-flow.js";
 
-const HEIGHT = 130;
-const PAD = { left: 54, right: 8, top: 8, bottom: 18 };
+// Evaluated points get a dot of their own while they are few enough to tell apart.
+const MOST_DOTS = 60;
+
+/** The run a single-session page draws: its history, state and setting changes. */
+function singleRun(state) {
+  return [{ key: "", label: "", history: state.history, sim: state.sim, markers: state.markers ?? [] }];
+}
 
 export class LossChart {
-  constructor(element, { onScale }) {
+  /**
+   * `runsOf(state)`: the runs to draw, [{key, label, history, sim, markers}] (default: the
+   * page's one session). Runs after the first are drawn in the colours of their index.
+   */
+  constructor(element, { onScale, runsOf = singleRun }) {
     this.root = element;
+    this.runsOf = runsOf;
     this.chart = element.querySelector("svg.loss-chart");
     this.readout = element.querySelector(".loss-readout");
-    this.accuracy = element.querySelector(".accuracy");
+    this.accuracy = element.querySelector(".accuracy"); // optional
     for (const button of element.querySelectorAll("[data-scale]")) {
       button.addEventListener("click", () => onScale(button.dataset.scale));
     }
     this.scaleButtons = element.querySelectorAll("[data-scale]");
     this.axis = svg("g", { class: "axis" });
-    this.train = svg("path", { class: "loss-train" });
-    this.test = svg("path", { class: "loss-test" });
+    this.marks = svg("g", { class: "markers" });
+    this.lines = svg("g", { class: "lines" });
     this.cursor = svg("line", { class: "cursor", visibility: "hidden" });
-    // Dots on the latest values: visible even while the curve is a single point.
-    this.trainDot = svg("circle", { class: "dot-train", r: 3 });
-    this.testDot = svg("circle", { class: "dot-test", r: 3 });
-    this.chart.append(this.axis, this.train, this.test, this.trainDot, this.testDot, this.cursor);
-    // Readouts built once: their labels are glossary terms (hover/focus for the definition),
-    // only the numbers change.
-    this.values = {};
+    this.chart.append(this.axis, this.marks, this.lines, this.cursor);
     this.chart.addEventListener("pointermove", (event) => this.hover(event));
     this.chart.addEventListener("pointerleave", () => {
       setAttrs(this.cursor, { visibility: "hidden" });
@@ -38,32 +50,36 @@ export class LossChart {
   }
 
   update(state) {
+    const runs = this.runsOf(state);
     const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
-    const drawn = { history: state.history, sim: state.sim, scale: state.view.scale, width };
-    if (unchanged(this.drawn, drawn)) return;
+    const height = cssPixels(this.root, "--loss-height", 130);
+    const tickSize = cssPixels(this.root, "--tick-size", 12);
+    const drawn = { scale: state.view.scale, width, height, tickSize, ...Object.fromEntries(runs.flatMap((r, k) => [[`h${k}`, r.history], [`s${k}`, r.sim], [`m${k}`, r.markers]])) };
+    if (unchanged(this.drawn, drawn) && this.drawnRuns === runs.length) return;
     this.drawn = drawn;
-    this.state = state;
-    setAttrs(this.chart, { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}` });
-    this.width = width;
+    this.drawnRuns = runs.length;
+    this.runs = runs;
+    this.height = height;
+    const pad = { left: Math.round(tickSize * 4.5), right: 8, top: Math.round(tickSize * 1.3), bottom: Math.round(tickSize * 1.5) };
+    this.pad = pad;
+    setAttrs(this.chart, { width, height, viewBox: `0 0 ${width} ${height}` });
     for (const button of this.scaleButtons) button.setAttribute("aria-pressed", String(button.dataset.scale === state.view.scale));
-    const history = state.history;
-    const steps = history?.step ?? [];
     const log = state.view.scale === "log";
-    const values = [...(history?.train_loss ?? []), ...(history?.test_loss ?? [])].filter(
-      (v) => Number.isFinite(v) && (!log || v > 0),
-    );
+    const shown = (v) => Number.isFinite(v) && (!log || v > 0);
+    const values = runs.flatMap((r) => ["batch_loss", "train_loss", "test_loss"].flatMap((key) => r.history?.[key] ?? [])).filter(shown);
+    const steps = runs.flatMap((r) => r.history?.step ?? []);
     clear(this.axis);
+    clear(this.marks);
+    clear(this.lines);
+    this.chart.dataset.runs = String(runs.length);
     if (steps.length === 0 || values.length === 0) {
-      setAttrs(this.train, { d: "" });
-      setAttrs(this.test, { d: "" });
-      setAttrs(this.trainDot, { visibility: "hidden" });
-      setAttrs(this.testDot, { visibility: "hidden" });
-      this.axis.append(svg("text", { x: width / 2, y: HEIGHT / 2, "text-anchor": "middle", class: "tick" }, "Loss appears after the first update"));
+      this.x = null;
+      this.axis.append(svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "tick" }, "Loss appears after the first update"));
       this.showLatest();
       return;
     }
-    const first = steps[0];
-    const last = Math.max(steps[steps.length - 1], first + 1);
+    const first = Math.min(...steps);
+    const last = Math.max(Math.max(...steps), first + 1);
     let low = Math.min(...values);
     let high = Math.max(...values);
     if (log) {
@@ -74,86 +90,151 @@ export class LossChart {
     }
     if (high - low < 1e-9) high = low + 1;
     const t = (v) => (log ? Math.log10(v) : v);
-    this.x = (s) => PAD.left + ((s - first) / (last - first)) * (width - PAD.left - PAD.right);
-    this.y = (v) => PAD.top + (1 - (t(v) - low) / (high - low)) * (HEIGHT - PAD.top - PAD.bottom);
-    const safe = (series) => series.map((v) => (log && !(v > 0) ? null : v));
-    // Fast training evaluates the full data every few steps (history.evaluated): the curves
-    // join the evaluated points; a null there (divergence, log of 0) still breaks them.
-    const evaluated = steps.map((_, k) => history.evaluated?.[k] ?? true);
-    const kept = (series) => series.filter((_, k) => evaluated[k]);
-    const at = kept(steps);
-    setAttrs(this.train, { d: linePath(at, kept(safe(history.train_loss ?? [])), this.x, this.y) });
-    setAttrs(this.test, { d: linePath(at, kept(safe(history.test_loss ?? [])), this.x, this.y) });
-    const end = evaluated.lastIndexOf(true);
-    for (const [dot, series] of [
-      [this.trainDot, safe(history.train_loss ?? [])],
-      [this.testDot, safe(history.test_loss ?? [])],
-    ]) {
-      const v = series[end];
-      const shown = end >= 0 && v !== null && v !== undefined && Number.isFinite(v);
-      setAttrs(dot, shown ? { cx: this.x(steps[end]), cy: this.y(v), visibility: "visible" } : { visibility: "hidden" });
-    }
+    this.x = (s) => pad.left + ((s - first) / (last - first)) * (width - pad.left - pad.right);
+    this.y = (v) => pad.top + (1 - (t(v) - low) / (high - low)) * (height - pad.top - pad.bottom);
+    const safe = (series) => (series ?? []).map((v) => (shown(v) ? v : null));
+    runs.forEach((run, k) => this.drawRun(run, k, safe));
     for (const fraction of [0, 0.5, 1]) {
       const level = low + fraction * (high - low);
       const value = log ? 10 ** level : level;
       const at = this.y(value);
       this.axis.append(
-        svg("line", { class: "grid", x1: PAD.left, x2: width - PAD.right, y1: at, y2: at }),
-        svg("text", { x: PAD.left - 4, y: at + 3, "text-anchor": "end", class: "tick" }, tick(value)),
+        svg("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: at, y2: at }),
+        svg("text", { x: pad.left - 4, y: at + tickSize / 3, "text-anchor": "end", class: "tick" }, tick(value)),
       );
     }
     this.axis.append(
-      svg("text", { x: PAD.left, y: HEIGHT - 4, class: "tick" }, `step ${first}`),
-      svg("text", { x: width - PAD.right, y: HEIGHT - 4, class: "tick", "text-anchor": "end" }, `${last}`),
+      svg("text", { x: pad.left, y: height - 3, class: "tick" }, `step ${first}`),
+      svg("text", { x: width - pad.right, y: height - 3, class: "tick", "text-anchor": "end" }, `${last}`),
     );
     this.showLatest();
   }
 
-  /** The readouts' fixed parts (labels as terms) and the spans whose numbers change. */
+  /** One run's minibatch loss, evaluated train and test losses, and setting-change markers. */
+  drawRun(run, k, safe) {
+    const history = run.history;
+    if (!history?.step?.length) return;
+    const steps = history.step;
+    const group = svg("g", { class: `run run-${k}`, "data-run": run.key });
+    // Every step has its minibatch loss; a null there (divergence, log of 0) breaks the line.
+    group.append(svg("path", { class: "loss-batch", d: linePath(steps, safe(history.batch_loss), this.x, this.y) }));
+    // Full-data losses exist only at evaluated steps: join those points and nothing else.
+    const evaluated = steps.map((_, i) => history.evaluated?.[i] ?? true);
+    const kept = (series) => series.filter((_, i) => evaluated[i]);
+    const at = kept(steps);
+    const train = kept(safe(history.train_loss));
+    const test = kept(safe(history.test_loss));
+    group.append(
+      svg("path", { class: "loss-train", d: linePath(at, train, this.x, this.y) }),
+      svg("path", { class: "loss-test", d: linePath(at, test, this.x, this.y) }),
+    );
+    // Dots on evaluated points while they are few, and always on the latest ones.
+    const dotted = at.length <= MOST_DOTS ? at.map((_, i) => i) : [at.length - 1];
+    for (const i of dotted) {
+      for (const [series, cls] of [
+        [train, "dot-train"],
+        [test, "dot-test"],
+      ]) {
+        if (series[i] !== null && series[i] !== undefined) group.append(svg("circle", { class: cls, r: 2.5, cx: this.x(at[i]), cy: this.y(series[i]) }));
+      }
+    }
+    this.lines.append(group);
+    for (const marker of run.markers ?? []) {
+      if (marker.step < steps[0] || marker.step > steps[steps.length - 1] + 1) continue;
+      const x = this.x(marker.step);
+      const line = svg("line", { class: `marker run-${k}`, x1: x, x2: x, y1: this.pad.top - 2, y2: this.height - this.pad.bottom, "data-step": marker.step });
+      const label = svg("text", { class: `marker-label tick run-${k}`, x: x + 3, y: this.pad.top - 3 }, "▾");
+      const title = svg("title", {}, `${run.label ? `${run.label}: ` : ""}after step ${marker.step}: ${marker.text}`);
+      this.marks.append(svg("g", { class: "marker-group" }, title, line, label));
+    }
+  }
+
+  /** The readout's fixed parts (labels as terms) and the spans whose numbers change. */
   buildReadouts() {
-    if (this.values.train) return;
-    const value = (name) => (this.values[name] = html("span", { class: `value-${name}` }));
-    this.values.prefix = html("span");
-    this.readout.replaceChildren(this.values.prefix, term("train_loss", "train"), " ", value("train"), " · ", term("test_loss", "test"), " ", value("test"), value("acc"));
-    this.accuracy.replaceChildren(term("accuracy"), ": train ", value("trainAcc"), " · test ", value("testAcc"));
+    const key = this.runs.map((r) => r.key).join(",");
+    if (this.readoutKey === key) return;
+    this.readoutKey = key;
+    this.values = this.runs.map((run, k) => {
+      const value = (name) => html("span", { class: `value-${name}` });
+      const spans = { prefix: html("span"), batch: value("batch"), train: value("train"), test: value("test"), acc: value("acc") };
+      const head = run.key ? [html("strong", { class: `run-name run-${k}`, text: run.key }), " "] : [];
+      const line = html(
+        "span",
+        { class: "line" },
+        ...head,
+        spans.prefix,
+        term("train_loss", "train"),
+        " ",
+        spans.train,
+        " · ",
+        term("test_loss", "test"),
+        " ",
+        spans.test,
+        html("span", { class: "part-batch" }, " · minibatch ", spans.batch),
+        html("span", { class: "part-acc" }, spans.acc),
+      );
+      return { spans, line };
+    });
+    this.readout.replaceChildren(...this.values.map((v) => v.line));
+    if (this.accuracy) {
+      this.accuracyValues = { train: html("span"), test: html("span") };
+      this.accuracy.replaceChildren(term("accuracy"), ": train ", this.accuracyValues.train, " · test ", this.accuracyValues.test);
+    }
   }
 
   showLatest() {
-    const sim = this.state?.sim;
-    if (!sim) return;
+    const runs = this.runs ?? [];
+    if (!runs.length || !runs.some((r) => r.sim)) return;
     this.buildReadouts();
-    setText(this.values.prefix, "");
-    setText(this.values.train, fmt(sim.train_loss));
-    setText(this.values.test, fmt(sim.test_loss));
-    setText(this.values.acc, "");
-    const classification = sim.train_accuracy !== null && sim.train_accuracy !== undefined;
-    this.accuracy.hidden = !classification;
-    if (classification) {
-      setText(this.values.trainAcc, percent(sim.train_accuracy));
-      setText(this.values.testAcc, percent(sim.test_accuracy));
+    runs.forEach((run, k) => {
+      const { spans } = this.values[k];
+      const sim = run.sim;
+      const batch = run.history?.batch_loss ?? [];
+      setText(spans.prefix, "");
+      setText(spans.train, fmt(sim?.train_loss));
+      setText(spans.test, fmt(sim?.test_loss));
+      setText(spans.batch, fmt(batch.length ? batch[batch.length - 1] : null));
+      const accuracy = sim?.test_accuracy;
+      // A single run shows its accuracy on a line of its own; compared runs in their line.
+      setText(spans.acc, this.accuracy || accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`);
+    });
+    if (this.accuracy) {
+      const sim = runs[0].sim;
+      const classification = sim?.train_accuracy !== null && sim?.train_accuracy !== undefined;
+      this.accuracy.hidden = !classification;
+      if (classification) {
+        setText(this.accuracyValues.train, percent(sim.train_accuracy));
+        setText(this.accuracyValues.test, percent(sim.test_accuracy));
+      }
     }
   }
 
   hover(event) {
-    const history = this.state?.history;
-    const steps = history?.step ?? [];
-    if (!steps.length || !this.x) return;
+    if (!this.x || !this.runs?.length) return;
     const box = this.chart.getBoundingClientRect();
     const px = event.clientX - box.left;
-    // The nearest step whose full-data losses were evaluated.
-    let best = -1;
-    for (let k = 0; k < steps.length; k++) {
-      if (history.evaluated && !history.evaluated[k]) continue;
-      if (best < 0 || Math.abs(this.x(steps[k]) - px) < Math.abs(this.x(steps[best]) - px)) best = k;
-    }
-    if (best < 0) return;
-    const at = this.x(steps[best]);
-    setAttrs(this.cursor, { x1: at, x2: at, y1: PAD.top, y2: HEIGHT - PAD.bottom, visibility: "visible" });
-    const accuracy = history.test_accuracy?.[best];
     this.buildReadouts();
-    setText(this.values.prefix, `step ${steps[best]}: `);
-    setText(this.values.train, fmt(history.train_loss?.[best]));
-    setText(this.values.test, fmt(history.test_loss?.[best]));
-    setText(this.values.acc, accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`);
+    let cursorAt = null;
+    this.runs.forEach((run, k) => {
+      const history = run.history;
+      const steps = history?.step ?? [];
+      // The nearest step whose full-data losses were evaluated.
+      let best = -1;
+      for (let i = 0; i < steps.length; i++) {
+        if (history.evaluated && !history.evaluated[i]) continue;
+        if (best < 0 || Math.abs(this.x(steps[i]) - px) < Math.abs(this.x(steps[best]) - px)) best = i;
+      }
+      const { spans } = this.values[k];
+      if (best < 0) return;
+      cursorAt ??= this.x(steps[best]);
+      const accuracy = history.test_accuracy?.[best];
+      setText(spans.prefix, `step ${steps[best]}: `);
+      setText(spans.train, fmt(history.train_loss?.[best]));
+      setText(spans.test, fmt(history.test_loss?.[best]));
+      setText(spans.batch, fmt(history.batch_loss?.[best]));
+      setText(spans.acc, accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`);
+    });
+    if (cursorAt === null) return;
+    setAttrs(this.cursor, { x1: cursorAt, x2: cursorAt, y1: this.pad.top, y2: this.height - this.pad.bottom, visibility: "visible" });
   }
 }

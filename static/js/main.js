@@ -2,6 +2,12 @@
 // into the store, which redraws every view. Views never call the server; they emit events that
 // land here. The rules (what comes next, what applies live, what a config merges to) are the
 // server's: the page sends what the user did and shows what the server answers.
+//
+// Several sessions at once (a comparison, a lesson's setups) are "runs", named A to D. The
+// run in focus is the page's own session (the diagram, the inspector and the setup panel show
+// it; its data lives in the store's top-level fields); the others keep theirs in `runs`. One
+// transport drives them all in lockstep: every action is sent to each run, and their answers
+// land in the store together, so their status lines advance in the same frame.
 
 import { api, TrainingStream } from "./api.js";
 import { normaliseCatalog } from "./catalog.js";
@@ -18,6 +24,11 @@ import { UpdateStageView } from "./update-stage.js";
 import { mountGlossary } from "./glossary.js";
 import { backwardReached } from "./stages.js";
 import { adaptToData, readUrl, writeUrl } from "./url-state.js";
+import { callFor, groupNext } from "./lockstep.js";
+import { CompareView } from "./compare-view.js";
+import { CompareDialog } from "./compare-dialog.js";
+import { LessonPanel } from "./lesson-panel.js";
+import { configDifferences } from "./differences.js";
 import { Dialogs } from "./dialogs.js";
 import { createStore } from "./store.js";
 import { appendHistory } from "./history-rows.js";
@@ -63,6 +74,13 @@ const store = createStore(
     updateWeight: null, // the weight whose update the update tab explains (last edge clicked)
     updateRule: null,
     playing: false,
+    markers: [], // settings changed during the run in focus: [{step, text}] (loss chart markers)
+    runs: null, // several sessions: {A: {name, label, sessionId, config, sim, trace, …}, B: …}
+    focus: "A", // the run the page's own session is
+    pair: null, // the two runs compared side by side, or null
+    lessons: null, // GET /api/lessons
+    lesson: null, // the open lesson: {data, position (steps done), running, readings, error}
+    lessonHidden: false,
   },
   { render, writeUrl: syncUrl },
 );
@@ -71,13 +89,57 @@ let stream = null;
 let busy = Promise.resolve();
 let pending = 0;
 let configTicket = 0; // the latest config change; older answers must not replace its echo
+let comparePlay = null; // compare mode's play loop: {stopped}
+// Long training in a lesson goes in requests of this many steps, so both status lines advance
+// together while it runs and no request passes the server's compute budget.
+const LESSON_CHUNK = 250;
+// Where a lesson step sends the learner's eyes: the panel, or in compare mode its two copies.
+const HIGHLIGHTS = {
+  network: ["#network"],
+  flow: ["#flow"],
+  inspector: ["#inspector"],
+  loss: ["#output .loss-block"],
+  boundary: ["#output .boundary-block"],
+  controls: ["#controls"],
+  transport: [".transport"],
+};
+const COMPARE_HIGHLIGHTS = { flow: [".compare-flow"], loss: [".compare-loss"], boundary: [".compare-boundary"] };
 
 // ---------------------------------------------------------------------------- rendering
 
 function render(state) {
+  const comparing = isComparing(state);
+  document.body.classList.toggle("is-presenting", state.view.present);
+  $("#app").classList.toggle("is-comparing", comparing);
+  $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
+  $("#compare").hidden = !comparing;
+  // The layout first (what shows where): the views below size themselves to it.
+  document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
   updateControls(state);
-  for (const view of [views.transport, views.network, views.flow, views.boundary, views.loss]) view.update(state);
+  // The transport offers what the whole group runs next (its earliest stage).
+  const sims = Object.values(runsOf(state)).map((run) => run.sim);
+  const next = state.runs ? groupNext(sims) : null;
+  views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
+  views.network.update(state);
+  if (comparing) views.compare.update(state);
+  else {
+    views.compare.clear();
+    for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
+  }
+  views.lesson.update(state);
   updateInspector(state);
+  // Every session of the page by setup, for tests and anyone reading the page's numbers.
+  $("#app").dataset.runs = Object.values(runsOf(state))
+    .map((run) => `${run.name}=${run.sessionId ?? ""}`)
+    .join(",");
+  highlight(state, comparing);
+  for (const [action, pressed] of [
+    ["present", state.view.present],
+    ["lessons", !state.lessonHidden],
+    ["compare", comparing],
+  ]) {
+    $(`.topbar [data-action=${action}]`).setAttribute("aria-pressed", String(pressed));
+  }
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.setAttribute("aria-pressed", String(button.dataset.edges === state.view.edges));
   }
@@ -118,8 +180,32 @@ function updateWeight(state) {
   return { kind: "edge", layer: state.selection?.layer ?? 0, i: 0, j: 0 };
 }
 
-function syncUrl({ config, view }) {
-  const query = writeUrl(config, view);
+/** The panel the lesson's current step talks about, or null. */
+function highlighted(state) {
+  const lesson = state.lesson;
+  const step = lesson && lesson.position > 0 ? lesson.data.steps[lesson.position - 1] : null;
+  return step?.highlight ?? null;
+}
+
+/** Mark the panel the lesson's current step talks about (both copies when comparing). In
+ * presenter mode the inspector takes the diagram's place while a step talks about it. */
+function highlight(state, comparing) {
+  const panel = highlighted(state);
+  const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? HIGHLIGHTS[panel]) : [];
+  const targets = selectors.flatMap((selector) => [...document.querySelectorAll(selector)]);
+  for (const node of document.querySelectorAll(".is-highlighted")) if (!targets.includes(node)) node.classList.remove("is-highlighted");
+  for (const node of targets) node.classList.add("is-highlighted");
+  $("#app").dataset.highlight = panel ?? "";
+}
+
+function syncUrl(state) {
+  const { config, view, lesson, pair } = state;
+  let query;
+  if (lesson) query = writeUrl(config, view, { lesson: lesson.data.id, pair });
+  else if (isComparing(state)) {
+    const [a, b] = pair.map((name) => runsOf(state)[name].config);
+    query = writeUrl(a, view, { other: b });
+  } else query = writeUrl(config, view);
   if (location.search.slice(1) !== query) history.replaceState(null, "", `${location.pathname}?${query}`);
 }
 
@@ -141,10 +227,10 @@ function serialise(work) {
   busy = busy
     .then(work)
     .catch((error) => {
-      if (error.status === 404 && store.state.config) {
-        // Idle sessions expire on the server: rebuild the same setup and carry on.
-        showError(new Error("The session had expired; started a fresh one with the same setup."));
-        return startSession(store.state.config).catch(showError);
+      if (error.status === 404 && store.state.config && !error.lesson) {
+        // Idle sessions expire on the server: rebuild the same setups and carry on.
+        showError(new Error("The session had expired; started afresh with the same setup."));
+        return (store.state.runs ? restartRuns() : startSession(store.state.config)).catch(showError);
       }
       showError(error);
       store.redraw();
@@ -162,24 +248,117 @@ function serialise(work) {
  * history and the data when asked) and put it in the store together with `changes`, in one
  * update, so no redraw mixes numbers from before and after a call.
  */
-async function refresh(changes = {}, { boundary = false, history = false, data = false } = {}) {
+async function refresh(changes = {}, what = {}) {
+  const loaded = await load(changes, what);
+  if (loaded) store.set(loaded);
+}
+
+/** What `refresh` fetches for the session in focus, with `changes`: the store changes to
+ * make, or null when a newer session has replaced this one meanwhile. `history: "append"`
+ * fetches only the rows after those the store has. */
+async function load(changes = {}, { boundary = false, history = false, data = false } = {}) {
   const next = { ...store.state, ...changes };
   const { sessionId: id, sample, selection, sim } = next;
   const [trace, grid, past, points, chain, update] = await Promise.all([
     api.trace(id, "summary", sample),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
-    history ? api.history(id, 0) : null,
+    fetchHistory(id, next.history, history),
     data ? api.data(id) : null,
     fetchChain(id, selection, sample, sim),
     fetchUpdate(id, next),
   ]);
-  if (!("sessionId" in changes) && id !== store.state.sessionId) return; // a newer session won
+  if (!("sessionId" in changes) && id !== store.state.sessionId) return null; // a newer session won
   // The chain is drawn with the very trace and state it was fetched with (one step's numbers).
   const loaded = { trace, ...chain, chainTrace: trace, chainSim: sim, ...update };
   if (grid) loaded.boundary = grid;
   if (past) loaded.history = past;
   if (points) loaded.data = points;
-  store.set({ ...changes, ...loaded });
+  return { ...changes, ...loaded };
+}
+
+/** The history to draw: all of it, or (append) the rows after the last step already held. */
+async function fetchHistory(id, held, how) {
+  if (!how) return null;
+  if (how === "append" && held?.step?.length) {
+    const rows = await api.history(id, held.step[held.step.length - 1]);
+    return appendHistory(held, rows) ?? held;
+  }
+  return api.history(id, 0);
+}
+
+/** The same for a run out of focus: its trace, and the boundary, history and data if asked. */
+async function loadRun(run, sim, { boundary = false, history = false, data = false } = {}) {
+  const id = run.sessionId;
+  const [trace, grid, past, points] = await Promise.all([
+    api.trace(id, "summary", 0),
+    boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
+    fetchHistory(id, run.history, history),
+    data ? api.data(id) : null,
+  ]);
+  const loaded = { ...run, sim, trace };
+  if (grid) loaded.boundary = grid;
+  if (past) loaded.history = past;
+  if (points) loaded.data = points;
+  return loaded;
+}
+
+/**
+ * Load every run after a lockstep action and put them in the store in one change: `sims`
+ * {name: state after the action}, `what(name)` what to fetch for each, `changes` more store
+ * changes (for the run in focus). A lesson's checkpoints are read again too: they are live.
+ */
+async function loadAll(sims, what, changes = {}) {
+  const state = { ...store.state, ...changes };
+  const all = runsOf(state);
+  const others = Object.values(all).filter((run) => run.name !== state.focus);
+  const [main, loaded, readings] = await Promise.all([
+    load({ ...changes, sim: sims[state.focus] ?? state.sim }, what(state.focus)),
+    Promise.all(others.map((run) => loadRun(run, sims[run.name] ?? run.sim, what(run.name)))),
+    readCheckpoints(state),
+  ]);
+  if (!main) return;
+  if (state.runs) main.runs = { ...state.runs, ...Object.fromEntries(loaded.map((run) => [run.name, run])) };
+  if (state.lesson && readings !== undefined) main.lesson = { ...(main.lesson ?? store.state.lesson), readings };
+  store.set(main);
+}
+
+/** Every run by name; the one in focus with the page's own session data. Without runs, the
+ * page's one session as run A. */
+function runsOf(state) {
+  const main = {
+    name: state.focus,
+    label: state.runs?.[state.focus]?.label ?? "",
+    sessionId: state.sessionId,
+    config: state.config,
+    sim: state.sim,
+    trace: state.trace,
+    history: state.history,
+    boundary: state.boundary,
+    data: state.data,
+    markers: state.markers,
+  };
+  if (!state.runs) return { [state.focus]: main };
+  return Object.fromEntries(Object.entries(state.runs).map(([name, run]) => [name, name === state.focus ? main : run]));
+}
+
+function isComparing(state) {
+  return Boolean(state.runs && state.pair);
+}
+
+/** The lesson's checkpoints at its current step, read by the server from the runs as they
+ * are now (undefined when there is no lesson, null when the step has none). */
+async function readCheckpoints(state) {
+  const lesson = state.lesson;
+  if (!lesson || lesson.position === 0) return undefined;
+  const index = lesson.position - 1;
+  if (!lesson.data.steps[index].checkpoints.length) return null;
+  const sessions = Object.fromEntries(Object.values(runsOf(state)).map((run) => [run.name, run.sessionId]));
+  try {
+    return await api.checkpoints(lesson.data.id, index, sessions);
+  } catch (error) {
+    error.lesson = true; // not an expired session of the page's: say it, do not restart
+    throw error;
+  }
 }
 
 /**
@@ -209,7 +388,7 @@ async function startSession(config) {
   const session = await api.createSession(config);
   $("#app").dataset.sessionId = session.id;
   // Start with the first layer open in the inspector: it is where gradients vanish first.
-  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null };
+  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null, markers: [] };
   await refresh(changes, { boundary: true, history: true, data: true });
 }
 
@@ -224,10 +403,13 @@ function changeConfig(patch) {
   const { catalog, config, playing } = store.state;
   const ticket = ++configTicket;
   store.set({ config: { ...config, ...patch }, configPending: store.state.configPending + 1 });
-  if (playing && Object.keys(patch).every((key) => catalog.liveFields.has(key))) {
+  if (playing && !comparePlay && Object.keys(patch).every((key) => catalog.liveFields.has(key))) {
     // The server applies it between two frames; training carries on, nothing is rebuilt.
     sendConfig(patch)
-      .then((response) => ticket === configTicket && store.set({ config: response.config }))
+      .then((response) => {
+        const marker = settingMarker(config, response);
+        store.set({ ...(ticket === configTicket ? { config: response.config } : {}), markers: [...store.state.markers, ...marker] });
+      })
       .catch(showError);
     return;
   }
@@ -241,10 +423,28 @@ function changeConfig(patch) {
     const changes = { sim: response.state, sample: 0 };
     if (ticket === configTicket) changes.config = response.config;
     if (response.reset) Object.assign(changes, { selection: FIRST_LAYER, chain: null, updateWeight: null, tab: "selection" });
+    // A rebuilt network starts a new run (no markers yet); a live change is marked where it
+    // took effect.
+    changes.markers = response.reset ? [] : [...store.state.markers, ...settingMarker(config, response)];
     const dataChanged = response.reset && ("dataset" in patch || "features" in patch);
-    await refresh(changes, { boundary: response.reset, history: true, data: dataChanged });
+    const what = { boundary: response.reset, history: true, data: dataChanged };
+    if (store.state.runs) {
+      // Compared runs stay in step: when this one starts again from step 0, so do the others.
+      const others = Object.values(runsOf(store.state)).filter((run) => run.name !== store.state.focus);
+      const sims = { [store.state.focus]: response.state };
+      if (response.reset) for (const run of others) sims[run.name] = (await api.reset(run.sessionId)).state;
+      await loadAll(sims, (name) => (name === store.state.focus ? what : { boundary: response.reset, history: response.reset }), changes);
+    } else await refresh(changes, what);
     if (playing) startPlaying();
   });
+}
+
+/** A loss-chart marker for a change that applied without rebuilding: [{step, text}] or []. */
+function settingMarker(before, response) {
+  if (response.reset) return [];
+  const changed = configDifferences(before, response.config);
+  if (!changed.length) return [];
+  return [{ step: response.state.step, text: changed.map((d) => `${d.field} ${d.a} → ${d.b}`).join(", ") }];
 }
 
 /** PATCH the session; a rejected change puts the controls back to the server's config. */
@@ -276,15 +476,30 @@ function uploadCsv(file) {
 function stageAction(kind) {
   if (kind === "reset") stopPlaying();
   // A held-down key repeats fast: drop presses beyond a short queue instead of piling up.
-  if (store.state.playing || !store.state.sessionId || pending > 2) return;
+  if (store.state.playing || !store.state.sessionId || pending > 2 || store.state.lesson?.running) return;
   serialise(async () => {
-    const { sessionId: id, sim } = store.state;
-    const after = await CALLS[kind === "next" ? sim.next.stage : kind](id);
+    const state = store.state;
+    const all = runsOf(state);
+    const action = kind === "next" ? groupNext(Object.values(all).map((run) => run.sim)).stage : kind;
+    // Every run makes its call for the action (or waits: see lockstep.js), all at once.
+    const after = Object.fromEntries(
+      await Promise.all(
+        Object.values(all).map(async (run) => {
+          const call = callFor(action, run.sim);
+          return [run.name, call ? await CALLS[call](run.sessionId) : run.sim];
+        }),
+      ),
+    );
     showError(null);
-    const weightsChanged = after.step !== sim.step || kind === "reset";
+    const changed = (name) => after[name].step !== all[name].sim.step || action === "reset";
+    const what = (name) => ({ boundary: changed(name), history: changed(name) });
     // The inspector follows the stage a learner steps into: the loss stage and the update
     // show what they did; forward and backward show the selected layer or weight.
-    await refresh({ sim: after, tab: STAGE_TAB[after.stage] ?? "selection" }, { boundary: weightsChanged, history: weightsChanged });
+    const focus = after[state.focus];
+    const changes = { tab: STAGE_TAB[focus.stage] ?? "selection" };
+    // Back to step 0: no setting has changed in this run yet, and a lesson starts over.
+    if (action === "reset") Object.assign(changes, { markers: [], ...(state.lesson ? { lesson: { ...state.lesson, position: 0, readings: null } } : {}) });
+    await loadAll(after, what, changes);
   });
 }
 
@@ -293,7 +508,11 @@ const STAGE_TAB = { loss: "loss", update: "update" };
 // ---------------------------------------------------------------------------- play
 
 function startPlaying() {
-  if (store.state.playing || !store.state.sessionId) return;
+  if (store.state.playing || !store.state.sessionId || store.state.lesson?.running) return;
+  if (Object.keys(store.state.runs ?? {}).length > 1) {
+    startComparePlay();
+    return;
+  }
   stream = new TrainingStream(store.state.sessionId, {
     onFrame: async (frame) => {
       applyFrame(frame);
@@ -318,7 +537,42 @@ function stopPlaying() {
   if (!store.state.playing) return;
   stream?.stop();
   stream = null;
+  if (comparePlay) comparePlay.stopped = true;
+  comparePlay = null;
   store.set({ playing: false });
+}
+
+/**
+ * Play several runs in lockstep: each tick sends the same number of steps to every run and
+ * waits for all of them before drawing, so they are always at the same step. (A live stream
+ * per run could not promise that: a frame trains what fits its time budget.)
+ */
+function startComparePlay() {
+  const token = { stopped: false };
+  comparePlay = token;
+  store.set({ playing: true });
+  serialise(async () => {
+    for (let tick = 0; !token.stopped; tick++) {
+      const started = performance.now();
+      const { stepsPerFrame, fps } = SPEEDS[store.state.view.speed];
+      const all = Object.values(runsOf(store.state));
+      const after = Object.fromEntries(await Promise.all(all.map(async (run) => [run.name, await api.step(run.sessionId, stepsPerFrame)])));
+      // The boundary every fifth tick (and on the last): it is the largest answer.
+      const what = () => ({ history: "append", boundary: tick % 5 === 0 || token.stopped });
+      await loadAll(after, what);
+      await nextPaint();
+      if (Object.values(after).every((sim) => sim.diverged)) break; // nothing left to watch
+      const wait = 1000 / fps - (performance.now() - started);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    if (comparePlay === token) {
+      comparePlay = null;
+      store.set({ playing: false });
+    }
+    // Paused: a crisp boundary for every run, and the checkpoints once more.
+    const sims = Object.fromEntries(Object.values(runsOf(store.state)).map((run) => [run.name, run.sim]));
+    await loadAll(sims, () => ({ boundary: true }));
+  });
 }
 
 function nextPaint() {
@@ -326,7 +580,7 @@ function nextPaint() {
 }
 
 function applyFrame(frame) {
-  const { boundary, history, playing } = store.state;
+  const { boundary, history, playing, lesson } = store.state;
   const changes = { sim: frame.state, trace: frame.trace, history: appendHistory(frame.reset ? null : history, frame.history) };
   if (frame.boundary) {
     // Input features never change while training: keep their grids if a frame omits them.
@@ -338,13 +592,233 @@ function applyFrame(frame) {
     stream = null;
   }
   store.set(changes);
-  // Frames carry a coarse boundary; once paused, fetch a crisp one for a closer look.
-  if (frame.reason === "pause") serialise(() => refresh({}, { boundary: true }));
+  // Frames carry a coarse boundary; once paused, fetch a crisp one for a closer look (and read
+  // a lesson's checkpoints again: they follow the live numbers).
+  if (frame.reason === "pause" || frame.playing === false) {
+    serialise(() => (lesson ? loadAll({}, () => ({ boundary: true })) : refresh({}, { boundary: true })));
+  }
 }
 
 function togglePlay() {
   if (store.state.playing) stopPlaying();
   else startPlaying();
+}
+
+// ---------------------------------------------------------------------------- several runs
+
+/** End sessions the page no longer shows (best effort: an expired one is already gone). */
+function endSessions(ids) {
+  for (const id of ids) api.deleteSession(id).catch(() => {});
+}
+
+/** Every session id of the page (the one in focus and the other runs). */
+function sessionIds(state) {
+  return Object.values(runsOf(state)).map((run) => run.sessionId).filter(Boolean);
+}
+
+/** The store changes that put `run` in focus: the page's own fields take its data. */
+function focusChanges(run, selection = FIRST_LAYER) {
+  return {
+    sessionId: run.sessionId,
+    config: run.config,
+    sim: run.sim,
+    trace: run.trace ?? null,
+    history: run.history ?? null,
+    boundary: run.boundary ?? null,
+    data: run.data ?? null,
+    markers: run.markers ?? [],
+    selection,
+    sample: 0,
+    tab: "selection",
+    chain: null,
+    chainError: null,
+    updateWeight: null,
+  };
+}
+
+/**
+ * Make a session per setup ([{name, label, config}]) and show them: the first in focus, `pair`
+ * side by side (when there are two or more). `extra` joins the store change (the lesson).
+ */
+async function startRuns(setups, pair, extra = {}, selection = FIRST_LAYER) {
+  const old = sessionIds(store.state);
+  const created = await Promise.all(setups.map((setup) => api.createSession(setup.config)));
+  const runs = Object.fromEntries(
+    setups.map((setup, k) => [setup.name, { name: setup.name, label: setup.label, sessionId: created[k].id, config: created[k].config, sim: created[k].state, markers: [] }]),
+  );
+  const first = runs[setups[0].name];
+  $("#app").dataset.sessionId = first.sessionId;
+  const changes = { ...focusChanges(first, selection), runs, focus: first.name, pair: setups.length > 1 ? pair : null, ...extra };
+  const sims = Object.fromEntries(Object.values(runs).map((run) => [run.name, run.sim]));
+  await loadAll(sims, () => ({ boundary: true, history: true, data: true }), changes);
+  endSessions(old);
+}
+
+/** After an expiry: the same setups again, from step 0 (a lesson from its start). */
+async function restartRuns() {
+  const state = store.state;
+  const setups = Object.values(runsOf(state)).map((run) => ({ name: run.name, label: run.label, config: run.config }));
+  const lesson = state.lesson ? { lesson: { ...state.lesson, position: 0, readings: null, running: false } } : {};
+  await startRuns(setups, state.pair, lesson);
+}
+
+/** A label for setup B of a comparison: what it changes of A. */
+function variantLabel(a, b) {
+  const changes = configDifferences(a, b).map((d) => `${d.field} ${d.b}`);
+  if (!changes.length) return "the same setup";
+  return `with ${changes.slice(0, 3).join(", ")}${changes.length > 3 ? ", …" : ""}`;
+}
+
+/** Compare the setup (the left of a comparison, or the page's one) with a variant: B is A
+ * with `patch`. Both start from step 0, on the same data and seeds unless the patch changes
+ * them. */
+function compareWith(patch) {
+  stopPlaying();
+  serialise(async () => {
+    const state = store.state;
+    const base = state.pair ? runsOf(state)[state.pair[0]] : runsOf(state)[state.focus];
+    const config = structuredClone(base.config);
+    Object.assign(config, structuredClone(patch));
+    if (patch.dataset) adaptToData(config, state.catalog, new Set());
+    const setups = [
+      { name: "A", label: "the setup", config: base.config },
+      { name: "B", label: variantLabel(base.config, config), config },
+    ];
+    await startRuns(setups, ["A", "B"], { lesson: null });
+  });
+}
+
+function endCompare() {
+  stopPlaying();
+  serialise(async () => {
+    const state = store.state;
+    const others = Object.values(runsOf(state)).filter((run) => run.name !== state.focus);
+    // A lesson needs all of its setups: it closes with the comparison.
+    store.set({ runs: null, pair: null, focus: "A", lesson: null });
+    endSessions(others.map((run) => run.sessionId));
+  });
+}
+
+/** Show run `name` in the diagram, the inspector and the setup panel. */
+function focusRun(name) {
+  const state = store.state;
+  if (!state.runs || name === state.focus || !state.runs[name]) return;
+  stopPlaying();
+  serialise(async () => {
+    const now = store.state;
+    const all = runsOf(now);
+    const runs = { ...now.runs, [now.focus]: all[now.focus] };
+    const weight = now.lesson?.data.weight;
+    const selection = weight ? { kind: "edge", layer: weight[0], i: weight[1], j: weight[2] } : FIRST_LAYER;
+    await refresh({ ...focusChanges(all[name], selection), runs, focus: name });
+  });
+}
+
+/** Show another two runs side by side; the diagram follows when its run is no longer shown. */
+function setPair(pair) {
+  store.set({ pair });
+  if (!pair.includes(store.state.focus)) focusRun(pair[0]);
+}
+
+// ---------------------------------------------------------------------------- lessons
+
+async function loadLessons() {
+  try {
+    store.set({ lessons: (await api.lessons()).lessons });
+  } catch (error) {
+    showError(new Error(`Could not load the lessons (${error.message}).`));
+  }
+}
+
+/** Open lesson `id`: a session per setup, the first in focus, two side by side. */
+function openLesson(id, pair = null) {
+  stopPlaying();
+  serialise(async () => {
+    const data = await api.lesson(id).catch((error) => {
+      error.lesson = true; // an unknown lesson, not an expired session
+      throw error;
+    });
+    const names = data.setups.map((setup) => setup.name);
+    const shown = pair && pair.every((name) => names.includes(name)) ? pair : names.slice(0, 2);
+    const weight = data.weight;
+    const selection = weight ? { kind: "edge", layer: weight[0], i: weight[1], j: weight[2] } : FIRST_LAYER;
+    const lesson = { data, position: 0, running: false, readings: null, error: null };
+    await startRuns(data.setups, shown, { lesson, lessonHidden: false }, selection);
+    showError(null);
+  });
+}
+
+function closeLesson() {
+  store.set({ lesson: null });
+}
+
+/** One lesson step on every run at once; returns each run's state after it. Long training
+ * goes in chunks, the status lines advancing together after each. */
+async function runLessonStep(step, all) {
+  const sims = Object.fromEntries(all.map((run) => [run.name, run.sim]));
+  const each = (call) => Promise.all(all.map(async (run) => (sims[run.name] = await call(run.sessionId))));
+  const layers = step.layers ?? "all";
+  if (step.do === "forward") await each((id) => api.forward(id, layers));
+  else if (step.do === "backward") await each((id) => api.backward(id, layers));
+  else if (step.do === "loss") await each((id) => api.loss(id));
+  else if (step.do === "update") await each((id) => api.update(id));
+  else if (step.do === "train") {
+    for (let done = 0; done < step.steps; done += LESSON_CHUNK) {
+      const steps = Math.min(LESSON_CHUNK, step.steps - done);
+      await each((id) => api.step(id, steps));
+      showProgress(sims);
+    }
+  }
+  return sims;
+}
+
+/** Put the runs' new states in the store (the status lines) before their data arrives. */
+function showProgress(sims) {
+  const state = store.state;
+  const runs = state.runs && Object.fromEntries(Object.entries(state.runs).map(([name, run]) => [name, { ...run, sim: sims[name] ?? run.sim }]));
+  store.set({ sim: sims[state.focus] ?? state.sim, ...(runs ? { runs } : {}) });
+}
+
+/** Next (+1) or previous (−1) lesson step. Going back replays the lesson from step 0 up to
+ * the step before: the same configs and seeds give the very same numbers. */
+function lessonMove(delta) {
+  const lesson = store.state.lesson;
+  if (!lesson || lesson.running) return;
+  const target = lesson.position + delta;
+  if (target < 0 || target > lesson.data.steps.length) return;
+  stopPlaying();
+  store.set({ lesson: { ...lesson, running: true, error: null } });
+  serialise(async () => {
+    const all = Object.values(runsOf(store.state));
+    let sims;
+    try {
+      if (delta > 0) sims = await runLessonStep(lesson.data.steps[target - 1], all);
+      else {
+        sims = Object.fromEntries(await Promise.all(all.map(async (run) => [run.name, (await api.reset(run.sessionId)).state])));
+        const fresh = all.map((run) => ({ ...run, sim: sims[run.name] }));
+        for (const step of lesson.data.steps.slice(0, target)) Object.assign(sims, await runLessonStep(step, fresh.map((run) => ({ ...run, sim: sims[run.name] }))));
+      }
+    } catch (error) {
+      store.set({ lesson: { ...store.state.lesson, running: false, error: error.message } });
+      throw error;
+    }
+    const done = { ...lesson, position: target, running: false, readings: null, error: null };
+    // A staged step opens its stage in the inspector, as the transport does; training does not.
+    const staged = ["forward", "loss", "backward", "update"].includes(lesson.data.steps[target - 1]?.do);
+    const tab = (staged && STAGE_TAB[sims[store.state.focus].stage]) || "selection";
+    const what = () => ({ boundary: true, history: true });
+    await loadAll(sims, what, { lesson: done, tab, ...(delta < 0 ? { markers: [] } : {}) });
+  });
+}
+
+function toggleLessons() {
+  const hidden = !store.state.lessonHidden;
+  store.set({ lessonHidden: hidden });
+  if (!hidden) requestAnimationFrame(() => $("#lesson").scrollIntoView({ block: "nearest" }));
+}
+
+function togglePresenter() {
+  setView({ present: !store.state.view.present });
 }
 
 // ---------------------------------------------------------------------------- events
@@ -419,6 +893,21 @@ function onKey(event) {
     setView({ edges: store.state.view.edges === "W" ? "dW" : "W" });
   } else if (event.key === "?" || event.key === "h") {
     views.dialogs.openHelp();
+  } else if (event.key === "PageDown" || event.key === "n") {
+    // Presentation clickers send PageDown and PageUp.
+    if (!store.state.lesson) return;
+    event.preventDefault();
+    lessonMove(1);
+  } else if (event.key === "PageUp") {
+    if (!store.state.lesson) return;
+    event.preventDefault();
+    lessonMove(-1);
+  } else if (event.key === "p") {
+    togglePresenter();
+  } else if (event.key === "l") {
+    toggleLessons();
+  } else if (event.key === "Escape" && store.state.view.present) {
+    togglePresenter();
   }
 }
 
@@ -441,6 +930,15 @@ function mountViews(catalog) {
     updateStage: new UpdateStageView($("#inspector .inspector-body")),
     boundary: new BoundaryView($("#output"), { onToggle: setView }),
     loss: new LossChart($("#output"), { onScale: (scale) => setView({ scale }) }),
+    compare: new CompareView($("#compare"), {
+      runsOf,
+      onFocus: focusRun,
+      onEnd: endCompare,
+      onPair: setPair,
+      onScale: (scale) => setView({ scale }),
+    }),
+    lesson: new LessonPanel($("#lesson"), { onOpen: (id) => openLesson(id), onMove: lessonMove, onClose: closeLesson, onHide: toggleLessons }),
+    compareDialog: new CompareDialog($("#compare-dialog"), catalog, { onCompare: compareWith }),
     dialogs: new Dialogs({
       getHidden: () => store.state.view.hide,
       onHide: (hide) => setView({ hide }),
@@ -450,6 +948,13 @@ function mountViews(catalog) {
   mountControls($("#controls"), catalog, changeConfig, uploadCsv);
   mountGlossary(catalog.glossary ?? []);
   mountTabs();
+  $(".topbar [data-action=lessons]").addEventListener("click", toggleLessons);
+  $(".topbar [data-action=present]").addEventListener("click", togglePresenter);
+  $(".topbar [data-action=compare]").addEventListener("click", () => {
+    const state = store.state;
+    const base = state.pair ? runsOf(state)[state.pair[0]] : runsOf(state)[state.focus];
+    views.compareDialog.open(base.config);
+  });
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.addEventListener("click", () => setView({ edges: button.dataset.edges }));
   }
@@ -458,7 +963,13 @@ function mountViews(catalog) {
   // The top bar wraps on narrow screens and stays on top: sticky panels and scrolling into
   // view keep clear of its real height.
   new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${$(".topbar").offsetHeight}px`)).observe($(".topbar"));
-  window.addEventListener("pagehide", () => stream?.stop());
+  window.addEventListener("pagehide", (event) => {
+    stream?.stop();
+    if (comparePlay) comparePlay.stopped = true;
+    // Leaving for good (not into the back-forward cache): end this page's sessions now rather
+    // than at their expiry, so reloads and lessons do not pile up a class's session quota.
+    if (!event.persisted) for (const id of sessionIds(store.state)) api.deleteSession(id, true).catch(() => {});
+  });
 }
 
 /** The inspector's tabs: click, or ←/→ between them (the ARIA tabs pattern). */
@@ -490,7 +1001,7 @@ async function loadCatalog() {
 async function main() {
   $("#app").setAttribute("aria-busy", "true");
   const catalog = await loadCatalog();
-  const { config, view, given } = readUrl(location.search, catalog.defaults);
+  const { config, view, given, other, lesson, pair } = readUrl(location.search, catalog.defaults);
   const notes = [];
   if (config.dataset.name === "csv") {
     // Uploaded rows live on the server only, never in a link: fall back to the default data.
@@ -503,8 +1014,20 @@ async function main() {
   if (notes.length) showError(new Error(notes.join(" ")));
   mountViews(catalog);
   store.set({ catalog, config, view });
+  loadLessons();
   try {
-    await startSession(config);
+    if (lesson) {
+      openLesson(lesson, pair);
+      await busy;
+      if (!store.state.lesson) throw new Error(`no lesson "${lesson}" could be opened`);
+    } else if (other) {
+      adaptToData(other.config, catalog, other.given);
+      const setups = [
+        { name: "A", label: "the setup", config },
+        { name: "B", label: variantLabel(config, other.config), config: other.config },
+      ];
+      await startRuns(setups, ["A", "B"]);
+    } else await startSession(config);
   } catch (error) {
     // A hand-edited link may hold an invalid setup: say why, then fall back to the defaults.
     showError(new Error(`This link's setup was rejected (${error.message}); using the defaults.`));

@@ -3,6 +3,9 @@
 // setup or the view changed, and schedules one redraw for the next animation frame. Views
 // redraw a part only when the object they drew it from is no longer the same object.
 
+// The fields a link carries: the setup(s), the view, the lesson and the compared pair.
+const LINKED = ["config", "view", "runs", "pair", "lesson", "focus"];
+
 export function createStore(initial, { render, writeUrl }) {
   let state = { ...initial };
   let queued = false;
@@ -18,7 +21,7 @@ export function createStore(initial, { render, writeUrl }) {
     },
     set(changes) {
       state = { ...state, ...changes };
-      if ("config" in changes || "view" in changes) writeUrl(state);
+      if (LINKED.some((key) => key in changes)) writeUrl(state);
       if (!queued) {
         queued = true;
         requestAnimationFrame(flush);

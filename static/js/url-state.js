@@ -3,6 +3,11 @@
 // Readable short keys rather than one JSON blob, so a teacher can edit a link by hand:
 //   ?data=spiral&noise=0.2&layers=8:tanh,8:tanh&lr=0.03&opt=adam&opt.beta1=0.9&hide=dataset
 // `layers=8:sigmoid*10` repeats a layer; `layers=` (empty) means no hidden layer.
+//
+// Two setups side by side: `compare=1` and, for setup B, only what differs from A, prefixed
+// with `b.`: `?layers=8:sigmoid*10&init=xavier_uniform&compare=1&b.layers=8:relu*10&b.init=he_normal`
+// (`b.key=-` removes a key A has). A lesson's link is `?lesson=<id>`: the lesson brings its own
+// setups (`pair=A,C` picks the two shown when it has more). `present=1` opens presenter mode.
 
 const NUMBER_KEYS = {
   n: ["dataset", "n_samples"],
@@ -24,7 +29,14 @@ export const DEFAULT_VIEW = Object.freeze({
   scale: "log", // loss chart y-axis: "linear" or "log"
   speed: 3, // index into the speed presets
   hide: [], // classroom mode: control groups to hide
+  present: false, // presenter mode: large text, no setup panel, keyboard-driven
 });
+
+const SETUP_NAMES = ["A", "B", "C", "D"];
+const COMPARED = "b."; // prefix of setup B's keys
+const REMOVED = "-"; // `b.key=-`: B does not have a key A has
+// Keys that are not part of a setup: they never get a `b.` copy.
+const PAGE_KEYS = new Set(["edges", "test", "discrete", "scale", "speed", "hide", "present", "compare", "lesson", "pair"]);
 
 function parseLayers(text) {
   const layers = [];
@@ -43,11 +55,39 @@ function formatLayers(layers) {
   return layers.map((l) => `${l.units}:${l.activation}`).join(",");
 }
 
-/** Read {config, view, given} from a query string, filling what is absent from `defaults`;
- * `given` is the set of keys the link itself set. */
+/**
+ * Read a link: {config, view, given, other, lesson, pair}. `config` fills what is absent from
+ * `defaults`; `given` is the set of keys the link itself set; `other` is setup B's config when
+ * the link compares two setups (else null); `lesson` a lesson's id (or null) and `pair` the
+ * two of its setups to show (or null).
+ */
 export function readUrl(search, defaults) {
   const params = new URLSearchParams(search);
-  const given = new Set(params.keys());
+  const own = new URLSearchParams();
+  const compared = new URLSearchParams();
+  for (const [key, value] of params) {
+    if (key.startsWith(COMPARED)) compared.append(key.slice(COMPARED.length), value);
+    else own.append(key, value);
+  }
+  const { config, view, given } = readSetup(own, defaults);
+  let other = null;
+  if (params.has("compare") || [...compared.keys()].length) {
+    const mixed = new URLSearchParams([...own].filter(([key]) => !PAGE_KEYS.has(key) && !compared.has(key)));
+    for (const [key, value] of compared) if (value !== REMOVED) mixed.append(key, value);
+    other = readSetup(mixed, defaults);
+  }
+  const pair = (params.get("pair") ?? "").split(",").filter((name) => SETUP_NAMES.includes(name));
+  return {
+    config,
+    view,
+    given,
+    other,
+    lesson: params.get("lesson") || null,
+    pair: pair.length === 2 && pair[0] !== pair[1] ? pair : null,
+  };
+}
+
+function readSetup(params, defaults) {
   const config = structuredClone(defaults);
   config.dataset = { ...config.dataset };
   if (params.has("data")) config.dataset.name = params.get("data");
@@ -80,7 +120,8 @@ export function readUrl(search, defaults) {
   if (params.has("scale")) view.scale = params.get("scale") === "linear" ? "linear" : "log";
   if (params.has("speed")) view.speed = Number.parseInt(params.get("speed"), 10) || 0;
   if (params.has("hide")) view.hide = params.get("hide").split(",").filter(Boolean);
-  return { config, view, given };
+  if (params.has("present")) view.present = params.get("present") === "1";
+  return { config, view, given: new Set(params.keys()) };
 }
 
 /**
@@ -115,9 +156,33 @@ export function adaptToData(config, catalog, given) {
   return notes.length ? `This link's setup was adapted to its data: ${notes.join(" ")}` : null;
 }
 
-/** The query string for a config and view; every config field is written out, so a link
- * keeps meaning the same network even if the server's defaults change later. */
-export function writeUrl(config, view) {
+/**
+ * The query string for what the page shows: a config and view (every config field is written
+ * out, so a link keeps meaning the same network even if the server's defaults change later);
+ * with `other`, setup B as what differs from A; with `lesson`, the lesson's link instead of
+ * the setups (a lesson brings its own), and `pair` when it shows other setups than A and B.
+ */
+export function writeUrl(config, view, { other = null, lesson = null, pair = null } = {}) {
+  if (lesson) {
+    const params = new URLSearchParams({ lesson });
+    if (pair && pair.join(",") !== "A,B") params.set("pair", pair.join(","));
+    writeView(params, view);
+    return readable(params);
+  }
+  const params = setupParams(config);
+  if (other) {
+    params.set("compare", "1");
+    const theirs = setupParams(other);
+    for (const [key, value] of theirs) if (params.get(key) !== value) params.set(COMPARED + key, value);
+    for (const key of [...params.keys()]) {
+      if (!key.startsWith(COMPARED) && !PAGE_KEYS.has(key) && !theirs.has(key)) params.set(COMPARED + key, REMOVED);
+    }
+  }
+  writeView(params, view);
+  return readable(params);
+}
+
+function setupParams(config) {
   const params = new URLSearchParams();
   params.set("data", config.dataset.name);
   for (const [key, path] of Object.entries(NUMBER_KEYS)) {
@@ -136,12 +201,20 @@ export function writeUrl(config, view) {
   for (const [key, value] of Object.entries(config.optimizer)) {
     if (key !== "name" && value !== null && value !== undefined) params.set(`opt.${key}`, String(value));
   }
+  return params;
+}
+
+function writeView(params, view) {
   if (view.edges !== DEFAULT_VIEW.edges) params.set("edges", view.edges);
   if (view.test !== DEFAULT_VIEW.test) params.set("test", view.test ? "1" : "0");
   if (view.discrete !== DEFAULT_VIEW.discrete) params.set("discrete", view.discrete ? "1" : "0");
   if (view.scale !== DEFAULT_VIEW.scale) params.set("scale", view.scale);
   if (view.speed !== DEFAULT_VIEW.speed) params.set("speed", String(view.speed));
   if (view.hide.length) params.set("hide", view.hide.join(","));
-  // URLSearchParams escapes ":" and ","; they are safe in a query and far easier to read raw.
+  if (view.present) params.set("present", "1");
+}
+
+/** URLSearchParams escapes ":" and ","; they are safe in a query and far easier to read raw. */
+function readable(params) {
   return params.toString().replaceAll("%3A", ":").replaceAll("%2C", ",");
 }

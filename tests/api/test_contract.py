@@ -21,11 +21,14 @@ from tests.api.conftest import DIVERGING, SMALL, create, make_client
 from tests.api.contract import Contract, assert_valid
 
 SESSION = "/api/sessions/{session_id}"
+LESSON = "/api/lessons/{lesson_id}"
+CHECKPOINTS = LESSON + "/checkpoints"
 CSV = "x1,x2,label\n" + "".join(f"{i % 7 - 3},{(i * 5) % 11 - 5},{i % 2}\n" for i in range(40))
 UNKNOWN = "no-such-session"
 # Routes that take a body, and a body each accepts.
 BODY_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/sessions", {}),
+    ("POST", "/api/sessions/start", {}),
     ("PATCH", SESSION, {"learning_rate": 0.1}),
     ("POST", SESSION + "/reset", None),
     ("POST", SESSION + "/forward", {"layers": 1}),
@@ -71,6 +74,8 @@ def _successes(client: TestClient, c: Contract) -> None:
     c.check(client.get("/api/catalog"), "/api/catalog")
     c.check(client.get("/healthz"), "/healthz")
     c.check(client.post("/api/sessions", json={}), "/api/sessions")
+    c.check(client.post("/api/sessions/start", json={}), "/api/sessions/start")
+    c.check(client.post("/api/sessions/start", json=SMALL), "/api/sessions/start")
     s = c.check(client.post("/api/sessions", json=SMALL), "/api/sessions")["id"]
     reads = ["trace", "trace?detail=full&sample=3", "history", "boundary?grid=8", "data"]
     reads += ["chain?layer=1&i=2&j=3&sample=1", "update-rule?layer=2&i=3&j=0", "gradcheck"]
@@ -114,6 +119,20 @@ def _successes(client: TestClient, c: Contract) -> None:
         c.check(client.get(url(SESSION + "/boundary", other, "grid=6")), SESSION + "/boundary")
         c.check(client.get(url(SESSION + "/trace", other)), SESSION + "/trace")
     c.check(client.delete(url(SESSION, s)), SESSION)
+    _lessons(client, c)
+
+
+def _lessons(client: TestClient, c: Contract) -> None:
+    """Every lesson, and its checkpoints before and after the step they belong to."""
+    listed = c.check(client.get("/api/lessons"), "/api/lessons")["lessons"]
+    for entry in listed:
+        lesson = c.check(client.get(f"/api/lessons/{entry['id']}"), LESSON)
+        sessions = {setup["name"]: create(client, setup["config"]) for setup in lesson["setups"]}
+        first = next(k for k, step in enumerate(lesson["steps"]) if step["checkpoints"])
+        query = {"step": first, **sessions}
+        c.check(client.get(f"/api/lessons/{entry['id']}/checkpoints", params=query), CHECKPOINTS)
+        client.post(url(SESSION + "/step", sessions["A"]), json={"steps": 2})
+        c.check(client.get(f"/api/lessons/{entry['id']}/checkpoints", params=query), CHECKPOINTS)
 
 
 def _diverged(client: TestClient, c: Contract) -> None:
@@ -154,6 +173,7 @@ def _errors(client: TestClient, c: Contract) -> None:
     c.check(upload, SESSION + "/dataset")
     invalid: list[tuple[str, str, Any]] = [
         ("POST", "/api/sessions", {"layers": [{"units": 0, "activation": "tanh"}]}),
+        ("POST", "/api/sessions/start", {"seed": -1}),
         ("POST", "/api/sessions/import", {"format": "x"}),
         ("PATCH", SESSION, {"seed": False}),
         ("POST", SESSION + "/forward", {"layers": 99}),
@@ -170,6 +190,13 @@ def _errors(client: TestClient, c: Contract) -> None:
             response = client.request(method, url(template, s), json=body)
         assert response.status_code == 422, (template, response.text)
         c.check(response, template)
+    c.check(client.get("/api/lessons/no-such-lesson"), LESSON)
+    c.check(client.get("/api/lessons/no-such-lesson/checkpoints?step=0"), CHECKPOINTS)
+    c.check(client.get(f"/api/lessons/dead-relus/checkpoints?step=0&A={UNKNOWN}"), CHECKPOINTS)
+    for query in ("step=99", "step=0&D=" + s, "A=" + s):
+        response = client.get("/api/lessons/dead-relus/checkpoints?" + query)
+        assert response.status_code == 422, (query, response.text)
+        c.check(response, CHECKPOINTS)
     for path, query in [
         ("/trace", "sample=99"),
         ("/history", "since=-1"),
@@ -200,7 +227,7 @@ def _busy(client: TestClient, c: Contract) -> None:
     with client.websocket_connect(url(SESSION + "/stream", s)) as ws:
         ws.send_json({"action": "frame"})
         ws.receive_json()  # the stream is attached: its session cannot be evicted
-        for template in ("/api/sessions", "/api/sessions/import"):
+        for template in ("/api/sessions", "/api/sessions/start", "/api/sessions/import"):
             response = client.post(template, json={})
             assert response.status_code == 503 and response.headers["retry-after"]
             c.check(response, template)
@@ -219,7 +246,7 @@ def _not_json(client: TestClient, c: Contract) -> None:
 
 def _quota(client: TestClient, c: Contract) -> None:
     create(client)
-    for template in ("/api/sessions", "/api/sessions/import"):
+    for template in ("/api/sessions", "/api/sessions/start", "/api/sessions/import"):
         response = client.post(template, json={})
         assert response.status_code == 429 and response.headers["retry-after"], response.text
         c.check(response, template)

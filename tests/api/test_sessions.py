@@ -243,3 +243,20 @@ def test_options_head_and_405_say_which_methods_a_path_takes(
     assert head.headers["content-type"] == "application/json"
     assert client.head("/api/sessions/nope").status_code == 404
     assert client.head(f"{path}/step").status_code == 405  # POST only: no HEAD
+
+
+def test_start_answers_in_one_round_trip_what_the_separate_reads_answer(
+    client: TestClient,
+) -> None:
+    """POST /api/sessions/start: the session and its first trace, history, boundary and data,
+    the same as asking for each afterwards."""
+    started = client.post("/api/sessions/start", json={"seed": 3})
+    assert started.status_code == 201
+    body = started.json()
+    session = body["id"]
+    assert body["state"] == client.get(f"/api/sessions/{session}").json()["state"]
+    assert body["trace"] == client.get(f"/api/sessions/{session}/trace").json()
+    assert body["history"] == client.get(f"/api/sessions/{session}/history").json()
+    grid = client.get(f"/api/sessions/{session}/boundary?grid=64&hidden_grid=24").json()
+    assert body["boundary"] == grid
+    assert body["data"] == client.get(f"/api/sessions/{session}/data").json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
@@ -243,3 +244,120 @@ def test_an_idle_paused_stream_closes_with_4408() -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_text()  # nothing sent for longer than the TTL
             assert closed.value.code == 4408
+
+
+# ----------------------------------------------------------------------------- live speed
+
+
+def test_binary_frames_decode_to_the_numbers_of_the_get_routes(
+    client: TestClient, session: str
+) -> None:
+    """A binary frame is the JSON frame with its arrays as float32 bytes: decoded, it gives
+    the trace's numbers to the frame's documented precision (4 significant digits)."""
+    from app.schemas.binary import decode
+
+    with client.websocket_connect(f"/api/sessions/{session}/stream?encoding=binary") as ws:
+        ws.send_json({"action": "step"})
+        raw = ws.receive_bytes()
+    frame = decode(raw)
+    assert_valid(frame_with_base64_grids(frame), FRAME_SCHEMA, {})
+    trace = client.get(f"/api/sessions/{session}/trace").json()
+    for got, want in zip(frame["trace"]["layers"], trace["layers"], strict=True):
+        for name in ("W", "dW", "b", "a_mean", "dz_mean_abs"):
+            # Frames keep 4 significant digits of each array's largest entry (smaller entries
+            # keep what that leaves), then float32: off by at most half a unit of that digit.
+            scale = float(np.max(np.abs(want[name])))
+            atol = 0.5 * 10 ** (np.floor(np.log10(scale)) - 3) * 1.001 if scale else 0.0
+            np.testing.assert_allclose(got[name], want[name], rtol=0, atol=atol, err_msg=name)
+        assert (
+            got["summaries"]["W"]["histogram"]["counts"]
+            == want["summaries"]["W"]["histogram"]["counts"]
+        )
+    assert frame["state"] == client.get(f"/api/sessions/{session}").json()["state"]
+    grid = client.get(f"/api/sessions/{session}/boundary?grid=32&hidden_grid=10").json()
+    import base64
+
+    assert frame["boundary"]["output"]["data"] == base64.b64decode(grid["output"]["data"])
+    assert len(raw) < len(client.get(f"/api/sessions/{session}/trace").content)
+
+
+def frame_with_base64_grids(frame: dict[str, Any]) -> dict[str, Any]:
+    """A decoded binary frame in the JSON frame's form (its grids' bytes as base64 again)."""
+    import base64
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get("encoding") == "u8":
+                out = dict(value, encoding="u8-base64")
+                out["data"] = base64.b64encode(value["data"]).decode()
+                return out
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return fix(frame)
+
+
+def test_a_window_of_two_lets_one_frame_be_computed_ahead_never_more(
+    client: TestClient, session: str
+) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "max_fps": 60, "ack": True, "window": 2})
+        first, second = receive(ws), receive(ws)  # both sent before any ack
+        assert (first["state"]["step"], second["state"]["step"]) == (1, 2)
+        ws.send_json({"action": "frame"})  # a round trip: had a third frame been sent, it
+        assert until(ws, "frame")["state"]["step"] == 2  # would arrive before this answer
+        ws.send_json({"action": "ack"})
+        assert receive(ws)["state"]["step"] == 3
+        ws.send_json({"action": "pause"})
+        frames_before_pause = 0
+        while receive(ws)["reason"] != "pause":
+            frames_before_pause += 1
+        assert frames_before_pause <= 1  # pause is answered within one frame
+
+
+def test_frames_leave_out_what_the_client_does_not_draw(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        view = {"edges": "dW", "layer": 1, "sample": False}
+        ws.send_json({"action": "play", "max_fps": 60, "ack": True, "view": view})
+        play = receive(ws)
+        ws.send_json({"action": "pause"})
+        pause = until(ws, "pause")
+    for layer in play["trace"]["layers"]:
+        assert layer["W"] is None and layer["dW"] is not None
+        assert bool(layer["summaries"]) == (layer["index"] == 1)
+        assert layer["sample"] == {"z": None, "a": None, "da": None, "dz": None}
+    for layer in pause["trace"]["layers"]:  # frames outside play are whole
+        assert layer["W"] is not None and layer["summaries"]
+
+
+def test_auto_steps_and_a_frames_history_are_bounded(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": "auto", "max_fps": 10, "ack": True})
+        steps = []
+        for _ in range(4):
+            frame = receive(ws)
+            steps.append(frame["state"]["step"])
+            history = frame["history"]
+            assert 1 <= history["points"] <= 32
+            assert history["step"][-1] == frame["state"]["step"]  # the last row is always there
+            assert history["evaluated"][-1]  # and evaluated: the state is current
+            assert sum(history["evaluated"]) <= 2  # once per frame (plus a row thinned in)
+            ws.send_json({"action": "ack"})
+        ws.send_json({"action": "pause"})
+        until(ws, "pause")
+    per_frame = [b - a for a, b in zip([0, *steps], steps, strict=False)]
+    assert all(1 <= n <= 500 for n in per_frame) and max(per_frame) > 1
+
+
+def test_retuning_while_playing_keeps_the_window(client: TestClient, session: str) -> None:
+    with connect(client, session) as ws:
+        play = {"action": "play", "max_fps": 60, "ack": True, "window": 2}
+        ws.send_json(play)
+        receive(ws), receive(ws)  # two frames out, none acknowledged
+        ws.send_json({**play, "view": {"edges": "W"}})  # retune: no new credit
+        ws.send_json({"action": "frame"})
+        assert until(ws, "frame")["state"]["step"] == 2  # no third play frame came first
+        ws.send_json({"action": "pause"})
+        until(ws, "pause")

@@ -486,3 +486,19 @@ BASE = NetworkConfig()
 )
 def test_structural_fields_changed(new: NetworkConfig, changed: list[str]) -> None:
     assert structural_fields_changed(BASE, new) == changed
+
+
+def test_every_config_field_is_either_live_or_structural() -> None:
+    """The page asks which fields apply live; each field must have one answer."""
+    import dataclasses
+
+    from engine.config import LIVE_FIELDS, STRUCTURAL_FIELDS
+
+    fields = {f.name for f in dataclasses.fields(NetworkConfig)}
+    assert set(LIVE_FIELDS) | set(STRUCTURAL_FIELDS) == fields
+    assert not set(LIVE_FIELDS) & set(STRUCTURAL_FIELDS)
+    base = NetworkConfig()
+    for name in LIVE_FIELDS:  # changing a live field never asks for a rebuild
+        value = {"learning_rate": 0.5, "optimizer": OptimizerConfig("sgd"), "batch_size": 3}
+        changed = base.replace(**{name: value.get(name, 0.25 if name != "grad_clip" else 1.0)})
+        assert structural_fields_changed(base, changed) == [], name
