@@ -30,6 +30,7 @@ from app.schemas.diagnostics import ChainModel, GradcheckModel
 from app.schemas.history import HistoryModel
 from app.schemas.lessons import CheckpointsModel, LessonListModel, LessonModel, LessonSummaryModel
 from app.schemas.recurrent import RecurrentConfigModel, recurrent_patch
+from app.schemas.recurrent_catalog import RecurrentCatalogModel
 from app.schemas.recurrent_reads import (
     RecurrentGradcheckModel,
     RecurrentHistoryModel,
@@ -666,7 +667,10 @@ def catalog(settings: Settings) -> CatalogModel:
         max_history_points=MAX_HISTORY_POINTS,
     )
     defaults = ConfigModel.model_validate(default_config(engine_limits(settings)))
-    return CatalogModel.from_engine(limits, defaults)
+    server = engine_limits(settings)
+    recurrent_defaults = RecurrentConfig.from_dict(rops.default_config(server))
+    recurrent = RecurrentCatalogModel.from_engine(server, recurrent_defaults)
+    return CatalogModel.from_engine(limits, defaults, recurrent)
 
 
 # ----------------------------------------------------------------------------- the stream
@@ -692,11 +696,14 @@ def trim_to_view(trace: TraceModel, view: FrameView) -> TraceModel:
     return trace.model_copy(update={"layers": layers})
 
 
-def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[int]:
+def run_steps(any_trainer: AnyTrainer, steps: int, cancel: Cancel) -> Job[int]:
     """Train ``steps`` steps in chunks of about :data:`CHUNK_SECONDS`, stopping between steps
     once ``cancel`` is set (the stream: already bounded by its frame budget); the full-data
     evaluation runs once, after the last step. Returns the steps done."""
-    chunk = max(1, trainer.cost.steps_within(CHUNK_SECONDS))
+    chunk = max(1, any_trainer.cost.steps_within(CHUNK_SECONDS))
+    if isinstance(any_trainer, RecurrentTrainer):
+        return (yield from rops.run_steps(any_trainer, steps, chunk, cancel))
+    trainer = any_trainer
     done = 0
     while done < steps and not cancel():
         n = min(chunk, steps - done)
@@ -708,18 +715,18 @@ def run_steps(trainer: Trainer, steps: int, cancel: Cancel) -> Job[int]:
     return done
 
 
-def train_now(trainer: Trainer, steps: int) -> None:
+def train_now(trainer: AnyTrainer, steps: int) -> None:
     """A few steps at once (a stream's single step)."""
     trainer.train(steps)
 
 
-def restart(trainer: Trainer) -> None:
+def restart(trainer: AnyTrainer) -> None:
     """Back to step 0 with the same weights."""
     trainer.reset()
 
 
 def frame(
-    trainer: Trainer,
+    any_trainer: AnyTrainer,
     since: int,
     reason: FrameReason,
     playing: bool,
@@ -733,7 +740,11 @@ def frame(
     """One stream frame: state, history since ``since`` (at most :data:`FRAME_HISTORY` rows,
     evenly spaced, the last kept), compact trace summary (arrays to 4 significant digits, no
     dW_update; trimmed to what ``view`` draws), and, if ``grid``, a boundary (hidden neurons
-    at ``hidden_grid``; the input-feature grids only if ``inputs``)."""
+    at ``hidden_grid``; the input-feature grids only if ``inputs``). A recurrent session's
+    frame: :func:`app.recurrent_ops.frame` (no boundary)."""
+    if isinstance(any_trainer, RecurrentTrainer):
+        return rops.frame(any_trainer, since, reason, playing, reset, FRAME_HISTORY)
+    trainer = any_trainer
     step_trace = trainer.trace(0)
     trace = TraceModel.from_engine(
         step_trace, diverged(trainer), "summary", max_values, compact=True

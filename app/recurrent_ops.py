@@ -19,14 +19,17 @@ import numpy as np
 from fastapi import HTTPException
 
 from app.errors import InputError, Loc, in_range_message
-from app.schemas.recurrent import RecurrentConfigModel, recurrent_patch
+from app.lanes import Job
+from app.schemas.recurrent import RecurrentConfigModel, RecurrentStateModel, recurrent_patch
 from app.schemas.recurrent_reads import (
+    RecurrentFrameTraceModel,
     RecurrentGradcheckModel,
     RecurrentHistoryModel,
     RecurrentTraceModel,
     SequenceDataModel,
     TimestepDetailModel,
 )
+from app.schemas.stream import FrameModel
 from app.sessions import Session
 from engine.config import (
     Limits,
@@ -108,7 +111,15 @@ def apply_patch(session: Session, changes: Mapping[str, Any], limits: Limits, mo
     trainer = session.trainer
     assert isinstance(trainer, RecurrentTrainer)
     old = trainer.config
-    config = build_config(merge_config(old.to_dict(), changes), limits)
+    known = old.to_dict()
+    for key in changes:
+        if key not in known:  # a dense network's field (layers, features) sent to this one
+            raise InputError.at(
+                ("body", key),
+                f"not a field of a recurrent network's config; valid: {', '.join(known)}",
+                "unknown_field",
+            )
+    config = build_config(merge_config(known, changes), limits)
     needed = estimated_bytes(config)
     if needed > most:
         from app.errors import too_large_error
@@ -284,3 +295,35 @@ def gradcheck(trainer: RecurrentTrainer, budget: float) -> RecurrentGradcheckMod
     entries = gradcheck_entries(trainer, budget)
     check = trainer.gradient_check(max_entries=entries)
     return RecurrentGradcheckModel.from_engine(check, entries, trainer.divergence is not None)
+
+
+# ----------------------------------------------------------------------------- the stream
+
+
+def frame(
+    trainer: RecurrentTrainer, since: int, reason: Any, playing: bool, reset: bool, rows: int
+) -> FrameModel:
+    """One stream frame of a recurrent session: its state, the history rows since ``since``
+    (at most ``rows``, evenly spaced, the last kept) and the per-timestep trace summary."""
+    trace = RecurrentFrameTraceModel.from_engine(trainer.trace(0), trainer.divergence is not None)
+    return FrameModel(
+        type="frame",
+        reason=reason,
+        playing=playing,
+        reset=reset,
+        state=RecurrentStateModel.from_engine(trainer.state()),
+        history=history(trainer, since, rows),
+        trace=trace,
+        boundary=None,
+    )
+
+
+def run_steps(trainer: RecurrentTrainer, steps: int, chunk: int, cancel: Any) -> Job[int]:
+    """``steps`` steps in chunks of ``chunk``, stopping between steps once ``cancel`` is set
+    (each chunk ends with the full-data evaluation, so a frame's state is current)."""
+    done = 0
+    while done < steps and not cancel():
+        done += trainer.train(min(chunk, steps - done), should_stop=cancel)
+        if done < steps:
+            yield
+    return done

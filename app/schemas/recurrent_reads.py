@@ -365,3 +365,39 @@ class RecurrentGradcheckModel(ResponseModel):
                 diverged=diverged,
             )
         )
+
+
+class RecurrentFrameTraceModel(ResponseModel):
+    """A recurrent session's trace in a stream frame: the per-timestep numbers the unrolled
+    view and the heat strip draw (sample 0), without the per-unit arrays."""
+
+    model: Literal["recurrent"]
+    step: int
+    stage: Stage
+    stage_timestep: int | None
+    n_timesteps: int
+    loss: Real
+    diverged: bool
+    dh_norm: Floats = Field(description="(T,) ‖∂L/∂h_t‖; null before backward reaches t.")
+    jacobian_norm: Floats = Field(description="(T,) ‖∂s_t/∂s_{t−1}‖₂ of sample 0.")
+    contribution_norm_hh: Floats = Field(description="(T,) ‖timestep t's term of ∂L/∂W_hh‖.")
+    reach: ReachModel | None
+    contribution_share: Floats | None
+
+    @classmethod
+    def from_engine(cls, trace: RecurrentTrace, diverged: bool) -> RecurrentFrameTraceModel:
+        steps = trace.timesteps
+        return cls(
+            model="recurrent",
+            step=trace.step,
+            stage=trace.stage,
+            stage_timestep=trace.stage_timestep,
+            n_timesteps=trace.n_timesteps,
+            loss=trace.loss,
+            diverged=diverged,
+            dh_norm=[s.dh_norm for s in steps],
+            jacobian_norm=list(trace.jacobians.norm),
+            contribution_norm_hh=[s.contribution_norm_hh for s in steps],
+            reach=ReachModel.from_engine(trace.reach),
+            contribution_share=floats(trace.contribution_share),
+        )
