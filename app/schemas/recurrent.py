@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag
+from pydantic import ConfigDict, Discriminator, Field, GetJsonSchemaHandler, Tag
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from app.schemas.requests import (
     SEEDS,
@@ -137,6 +139,9 @@ class RecurrentConfigModel(StrictModel):
 class RecurrentPatchModel(RecurrentConfigModel):
     """A change to a recurrent session's config: ``model`` may be left out."""
 
+    # Hyperparameters shared by both kinds: the example fits a session of either kind.
+    model_config = ConfigDict(json_schema_extra={"examples": [{"learning_rate": 0.05}]})
+
     model: Literal["recurrent"] = Field(
         "recurrent", description="Optional here: the session's kind."
     )
@@ -245,6 +250,22 @@ AnyConfigModel = Annotated[
 ]
 """A creation body: a dense config (``model`` absent or ``"dense"``) or a recurrent one."""
 
+
+class _AnyOf:
+    """Publish a union as ``anyOf``: a PATCH body such as ``{"learning_rate": 0.1}`` fits
+    either kind (the session decides), which ``oneOf`` would call invalid."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        if "oneOf" in out:
+            out["anyOf"] = out.pop("oneOf")
+            out.pop("discriminator", None)
+        return out
+
+
 AnyPatchModel = Annotated[
     Annotated[ConfigModel, Tag("dense")] | Annotated[RecurrentPatchModel, Tag("recurrent")],
     Discriminator(
@@ -252,5 +273,6 @@ AnyPatchModel = Annotated[
         custom_error_type="model_kind",
         custom_error_message="model must be 'dense' or 'recurrent'",
     ),
+    _AnyOf,
 ]
 """A PATCH body: read as the session's kind; a recurrent-only field makes it recurrent."""
