@@ -46,7 +46,9 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app import operations as ops
+from app import recurrent_ops as rops
 from app.errors import InputError
+from app.kinds import AnyTrainer
 from app.lanes import Cancel
 from app.routers.common import Cost, Job, one_chunk, run_work
 from app.schemas.binary import encode as binary_frame
@@ -70,7 +72,7 @@ from app.schemas.stream import (
 from app.schemas.wire import render
 from app.sessions import Session, SessionNotFoundError, SessionStore, StoreError
 from app.settings import Settings
-from engine.trainer import Trainer
+from engine.recurrent_trainer import RecurrentTrainer
 
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
 
@@ -208,8 +210,10 @@ class Stream:
         )
         await self._send(text)
 
-    def _frame_cost(self, trainer: Trainer) -> float:
-        """Building a frame: a trace and, now and then, a boundary."""
+    def _frame_cost(self, trainer: AnyTrainer) -> float:
+        """Building a frame: a trace and, now and then, a boundary (dense only)."""
+        if isinstance(trainer, RecurrentTrainer):
+            return ops.read_cost(trainer)
         grid = self.settings.stream_boundary_grid
         return ops.read_cost(trainer) + ops.grid_cost(grid, None)(trainer)
 
@@ -246,7 +250,7 @@ class Stream:
             if diverged:
                 return
 
-    def _frame_steps(self, trainer: Trainer) -> int:
+    def _frame_steps(self, trainer: AnyTrainer) -> int:
         """The steps of the next frame: as asked, but no more than fit the frame budget
         (``max_frame_seconds``): on a large network a frame trains fewer steps instead of
         holding the lane for minutes. ``"auto"``: as many as fill the frame's share of time
@@ -260,7 +264,7 @@ class Stream:
         assert isinstance(asked, int)
         return max(1, min(asked, fit))
 
-    def _play_cost(self, trainer: Trainer) -> float:
+    def _play_cost(self, trainer: AnyTrainer) -> float:
         return trainer.cost.steps_seconds(self._frame_steps(trainer)) + self._frame_cost(trainer)
 
     def _play_job(self, s: Session, cancel: Cancel) -> Job[tuple[str | bytes, bool]]:
@@ -331,23 +335,35 @@ class Stream:
             budget = self.settings.max_request_seconds
 
             def frame(s: Session) -> str | bytes:
+                if isinstance(s.trainer, RecurrentTrainer):  # no boundary to draw
+                    return self._frame(s, "frame", self.playing)
                 if grid is not None:
                     ops.check_grid_budget(s.trainer, grid, None, budget, ("grid",))
                 return self._frame(s, "frame", self.playing, grid)
 
             size = grid or self.settings.stream_boundary_grid
-            await self._locked_frame(
-                frame, cost=lambda tr: ops.read_cost(tr) + ops.grid_cost(size, None)(tr)
-            )
+
+            def cost(tr: AnyTrainer) -> float:
+                return (
+                    self._frame_cost(tr)
+                    if isinstance(tr, RecurrentTrainer)
+                    else (ops.read_cost(tr) + ops.grid_cost(size, None)(tr))
+                )
+
+            await self._locked_frame(frame, cost=cost)
         elif isinstance(message, AckMessage):
             self.credits.give()
 
     async def _patch(self, message: PatchMessage) -> None:
         patch = config_patch(message.config)
         limits = self.limits
+        most = self.store.limits.session_bytes
 
         def work(s: Session) -> str | bytes:
-            reset = ops.apply_patch(s, patch, limits, ("config",))
+            if isinstance(s.trainer, RecurrentTrainer):  # hyperparameters shared by both kinds
+                reset = rops.apply_patch(s, patch, limits, most)
+            else:
+                reset = ops.apply_patch(s, patch, limits, ("config",))
             return self._frame(s, "patch", self.playing, reset=reset)
 
         await self._locked_frame(work)

@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from app.schemas.data import PointsModel, Task
+from app.schemas.recurrent_catalog import RecurrentCatalogModel
 from app.schemas.requests import ConfigModel
 from app.schemas.wire import Floats, Real, ResponseModel, attributes, floats
 from engine.activations import (
@@ -144,9 +145,14 @@ class CatalogModel(ResponseModel):
     saturation_share: float = Field(
         description="Saturated: |f′(z)| below this share of the activation's largest slope."
     )
+    recurrent: RecurrentCatalogModel = Field(
+        description="Recurrent networks (model 'recurrent'): cells, sequence tasks, limits."
+    )
 
     @classmethod
-    def from_engine(cls, limits: LimitsModel, defaults: ConfigModel) -> CatalogModel:
+    def from_engine(
+        cls, limits: LimitsModel, defaults: ConfigModel, recurrent: RecurrentCatalogModel
+    ) -> CatalogModel:
         """The engine's registries, this server's limits and its default config."""
         return cls(
             activations=[ActivationInfo.from_engine(act) for act in ACTIVATIONS.values()],
@@ -164,4 +170,5 @@ class CatalogModel(ResponseModel):
             live_fields=list(LIVE_FIELDS),
             glossary=[TermInfo(**attributes(term, TermInfo)) for term in TERMS],
             saturation_share=SATURATION_SHARE,
+            recurrent=recurrent,
         )

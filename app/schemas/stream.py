@@ -13,6 +13,8 @@ from app.errors import clean_errors
 from app.schemas.boundary import BoundaryModel
 from app.schemas.errors import ErrorItem
 from app.schemas.history import HistoryModel
+from app.schemas.recurrent import RecurrentStateModel
+from app.schemas.recurrent_reads import RecurrentFrameTraceModel, RecurrentHistoryModel
 from app.schemas.requests import ConfigModel, IntRange, StrictModel
 from app.schemas.session import StateModel
 from app.schemas.trace import TraceModel
@@ -166,10 +168,16 @@ class FrameModel(ResponseModel):
     reason: FrameReason
     playing: bool
     reset: bool = Field(description="True when this frame follows a rebuild (step 0).")
-    state: StateModel
-    history: HistoryModel = Field(description="Rows since the previous frame.")
-    trace: TraceModel = Field(description="detail=summary, sample 0.")
-    boundary: BoundaryModel | None = Field(description="Every N frames and on request.")
+    state: StateModel | RecurrentStateModel
+    history: HistoryModel | RecurrentHistoryModel = Field(
+        description="Rows since the previous frame (recurrent: with dh_norm per timestep)."
+    )
+    trace: TraceModel | RecurrentFrameTraceModel = Field(
+        description="detail=summary, sample 0 (recurrent: the per-timestep summary)."
+    )
+    boundary: BoundaryModel | None = Field(
+        description="Every N frames and on request; always null for a recurrent session."
+    )
 
 
 class ErrorFrame(ResponseModel):

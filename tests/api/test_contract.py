@@ -47,6 +47,7 @@ def test_every_answer_validates_and_every_documented_status_happens() -> None:
     with make_client() as client:
         contract = Contract(client)
         _successes(client, contract)
+        _recurrent(client, contract)
         _diverged(client, contract)
         _errors(client, contract)
     with make_client(max_request_bytes=1024, max_import_bytes=1024, max_csv_bytes=1024) as client:
@@ -120,6 +121,71 @@ def _successes(client: TestClient, c: Contract) -> None:
         c.check(client.get(url(SESSION + "/trace", other)), SESSION + "/trace")
     c.check(client.delete(url(SESSION, s)), SESSION)
     _lessons(client, c)
+
+
+RECURRENT = {
+    "model": "recurrent",
+    "cell": "gru",
+    "hidden": 4,
+    "dataset": {"name": "delay", "length": 4, "n_samples": 40},
+    "batch_size": 8,
+}
+
+
+def _recurrent(client: TestClient, c: Contract) -> None:
+    """A recurrent session through every route: each answer of either kind validates."""
+    c.check(client.post("/api/sessions/start", json=RECURRENT), "/api/sessions/start")
+    s = c.check(client.post("/api/sessions", json=RECURRENT), "/api/sessions")["id"]
+    reads = ["trace", "trace?sample=3", "timestep/1", "timestep/3?sample=2", "history"]
+    reads += ["data", "gradcheck", "export", ""]
+    stepping: list[tuple[str, Any]] = [
+        ("forward", None),
+        ("forward", {"timesteps": "all"}),
+        ("loss", None),
+        ("backward", {"timesteps": 2}),
+        ("backward", None),
+        ("update", None),
+        ("step", {"steps": 2}),
+    ]
+    for route, body in stepping:
+        c.check(client.post(url(SESSION, s) + f"/{route}", json=body), f"{SESSION}/{route}")
+        for read in reads:
+            path, _, query = read.partition("?")
+            template = SESSION + ("/timestep/{t}" if path.startswith("timestep") else f"/{path}")
+            c.check(client.get(url(f"{SESSION}/{path}", s, query)), template.rstrip("/"))
+    client.post(url(SESSION, s) + "/backward", json={"timesteps": 1})
+    for route in ("forward", "loss"):  # behind the step in progress: 409
+        response = client.post(url(SESSION, s) + f"/{route}", json=None)
+        assert response.status_code == 409, response.text
+        c.check(response, f"{SESSION}/{route}")
+    client.post(url(SESSION, s) + "/backward", json={"timesteps": "all"})
+    response = client.post(url(SESSION, s) + "/backward", json=None)
+    assert response.status_code == 409, response.text
+    c.check(response, f"{SESSION}/backward")
+    for path, query in [
+        ("/boundary", ""),
+        ("/chain", "layer=0&i=0&j=0"),
+        ("/update-rule", "layer=0&i=0&j=0"),
+    ]:
+        response = client.get(url(SESSION + path, s, query))
+        assert response.status_code == 409, response.text
+        c.check(response, SESSION + path)
+    dense = create(client)
+    response = client.get(url(SESSION + "/timestep/0", dense))
+    assert response.status_code == 409
+    c.check(response, SESSION + "/timestep/{t}")
+    c.check(client.patch(url(SESSION, s), json={"learning_rate": 0.2}), SESSION)
+    c.check(client.patch(url(SESSION, s), json={"hidden": 3}), SESSION)
+    export = c.check(client.get(url(SESSION, s) + "/export"), SESSION + "/export")
+    c.check(client.post("/api/sessions/import", json=export), "/api/sessions/import")
+    c.check(client.post(url(SESSION, s) + "/reset", json=None), SESSION + "/reset")
+    for bad in ({**RECURRENT, "hidden": 0}, {"model": "cnn"}):
+        response = client.post("/api/sessions", json=bad)
+        assert response.status_code == 422
+        c.check(response, "/api/sessions")
+    c.check(client.get(url(SESSION + "/timestep/99", s)), SESSION + "/timestep/{t}")
+    c.check(client.get(url(SESSION + "/timestep/0", UNKNOWN)), SESSION + "/timestep/{t}")
+    c.check(client.delete(url(SESSION, s)), SESSION)
 
 
 def _lessons(client: TestClient, c: Contract) -> None:
@@ -301,7 +367,9 @@ def test_every_example_in_the_schema_is_accepted_by_its_route(client: TestClient
     for path, method, media, value, schema in examples:
         if media == "application/json":
             assert_valid(value, schema, spec["components"])
-        session = create(client)
+        # An example of a recurrent session's body runs on a recurrent session.
+        recurrent = isinstance(value, dict) and "timesteps" in value
+        session = create(client, RECURRENT if recurrent else None)
         target = url(path, session)
         if media == "application/json":
             response = client.request(method, target, json=value)
@@ -321,6 +389,8 @@ def test_every_example_in_the_schema_is_accepted_by_its_route(client: TestClient
 def _query_bounds(spec: dict[str, Any]) -> Iterator[tuple[str, str, int, int | None]]:
     for path, item in spec["paths"].items():
         for param in item.get("get", {}).get("parameters", []):
+            if param["in"] != "query":  # a path's bounds (timestep/{t}): see _recurrent
+                continue
             schema = param["schema"]
             for branch in [schema, *schema.get("anyOf", [])]:
                 if branch.get("type") == "integer" and "minimum" in branch:

@@ -82,7 +82,7 @@ def test_an_open_model_renders_its_extra_fields() -> None:
     config = ConfigModel.from_engine(NetworkConfig())
     body = strict_json(render(config).decode())
     assert body["optimizer"] == {"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-08}
-    assert body == NetworkConfig().to_dict()
+    assert body == {"model": "dense", **NetworkConfig().to_dict()}
 
 
 def test_render_refuses_what_it_cannot_write_exactly() -> None:
