@@ -6,11 +6,13 @@ import { byteValue, decodeGrid, paintClassGrid, paintScalarGrid } from "./heatma
 import { classColour, diverging } from "./palette.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
+import { sizeOf } from "./layout-cache.js";
 
 /** The output panel's plot: as wide as the panel, capped by its height too, so the loss chart
  * below stays in view on a tablet. */
 function panelSize(root) {
-  return Math.max(160, Math.min(320, Math.floor(root.clientWidth - 16), root.clientHeight - 240));
+  const { width, height } = sizeOf(root);
+  return Math.max(160, Math.min(320, Math.floor(width - 16), height - 240));
 }
 
 export class BoundaryView {
