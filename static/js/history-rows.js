@@ -25,9 +25,19 @@ function plain(rows) {
   return out;
 }
 
-/** Every other point (and the last), so a long run stays cheap to draw. */
+/** Every other point (and the last), so a long run stays cheap to draw. Evaluated rows and
+ * the others are halved apart: the full-data losses exist only at evaluated steps, and a
+ * row count that happened to put them at odd places would thin them out of the run's start. */
 function thinned(history) {
-  const keep = (series) => series.filter((_, k) => k % 2 === 0 || k === series.length - 1);
+  const evaluated = history.evaluated;
+  const last = history.step.length - 1;
+  const seen = [0, 0]; // rows met so far that were not, and were, evaluated
+  const kept = [];
+  for (let k = 0; k <= last; k++) {
+    const kind = evaluated?.[k] ? 1 : 0;
+    if (seen[kind]++ % 2 === 0 || k === last) kept.push(k);
+  }
+  const keep = (series) => kept.map((k) => series[k]);
   const out = { ...history };
   for (const key of SCALARS) out[key] = keep(history[key]);
   for (const key of PER_LAYER) out[key] = history[key].map(keep);

@@ -166,8 +166,9 @@ export class LayerInspector {
       const histogram = layerHistogram(layer, name);
       const slot = this.slots[k];
       if (histogram) slot.chart.update(histogram);
-      slot.chart.node.classList.toggle("is-hidden", !histogram);
-      slot.empty.classList.toggle("is-hidden", Boolean(histogram));
+      // The chart, or in its place a note saying why there is none yet.
+      const shown = histogram ? slot.chart.node : slot.empty;
+      if (slot.node.firstChild !== shown) slot.node.replaceChildren(shown);
     });
     this.plot?.update(layerHistogram(layer, "z"));
     this.stats.forEach(({ row, stat }) => fillStat(row, state.trace, layer, stat));
@@ -182,8 +183,9 @@ export class LayerInspector {
     this.slots = HISTOGRAMS.map(([, title, colour]) => {
       const chart = new HistogramChart({ width, height: 66, colour, title });
       const empty = html("div", { class: "histogram empty", text: `${title}: ${NOT_YET}` });
-      grid.append(html("div", { class: "histogram-slot" }, chart.node, empty));
-      return { chart, empty };
+      const node = html("div", { class: "histogram-slot" }, empty);
+      grid.append(node);
+      return { chart, empty, node };
     });
     parts.push(grid);
     const activation = state.catalog.activationByName[activationName];

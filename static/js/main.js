@@ -118,7 +118,6 @@ const COMPARE_HIGHLIGHTS = { flow: [".compare-flow"], loss: [".compare-loss"], b
 
 // ---------------------------------------------------------------------------- rendering
 
-const SKIP = new URLSearchParams(location.search).get("skip") ?? "";
 function render(state) {
   const comparing = isComparing(state);
   // The layout first (what shows where): the views below size themselves to it.
@@ -131,17 +130,15 @@ function render(state) {
   // The transport offers what the whole group runs next (its earliest stage).
   const sims = Object.values(runsOf(state)).map((run) => run.sim);
   const next = state.runs ? groupNext(sims) : null;
-  if (!SKIP.includes("transport")) views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
-  if (!SKIP.includes("network")) views.network.update(state);
+  views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
+  views.network.update(state);
   if (comparing) views.compare.update(state);
   else {
     views.compare.clear();
-    if (!SKIP.includes("flow")) views.flow.update(state);
-    if (!SKIP.includes("boundary")) views.boundary.update(state);
-    if (!SKIP.includes("loss")) views.loss.update(state);
+    for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
   }
   views.lesson.update(state);
-  if (!SKIP.includes("inspector")) updateInspector(state);
+  updateInspector(state);
   if (state.sessionId && state.boundary && !performance.getEntriesByName(FIRST_RENDER).length) {
     performance.mark(FIRST_RENDER); // read by the benchmark: time to a fully drawn page
   }
@@ -652,9 +649,11 @@ function applyFrame(frame) {
   }
   store.set(changes);
   // Frames carry a coarse boundary; once paused, fetch a crisp one for a closer look (and read
-  // a lesson's checkpoints again: they follow the live numbers).
+  // a lesson's checkpoints again: they follow the live numbers). The history rows after the
+  // last one held too: a frame the server had built when the pause stopped it never comes.
   if (frame.reason === "pause" || frame.playing === false) {
-    serialise(() => (lesson ? loadAll({}, () => ({ boundary: true })) : refresh({}, { boundary: true })));
+    const what = { boundary: true, history: "append" };
+    serialise(() => (lesson ? loadAll({}, () => what) : refresh({}, what)));
   }
 }
 
