@@ -85,7 +85,9 @@ export class LossChart {
       }
     }
     clear(this.marks);
-    setAttrs(this.chart, { "data-runs": String(runs.length) });
+    // The last step drawn (of the run in focus), for anyone reading the chart's extent.
+    const steps = runs[0]?.history?.step;
+    setAttrs(this.chart, { "data-runs": String(runs.length), "data-last-step": steps?.length ? String(steps[steps.length - 1]) : "" });
     const groups = this.runGroups(runs);
     if (!Number.isFinite(first) || !Number.isFinite(low)) {
       this.x = null;
