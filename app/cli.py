@@ -2,7 +2,8 @@
 
 Command-line options win over the environment (``BACKPROP_LAB_*``), which wins over the
 defaults. Bad input from either ends in one line naming the option or variable and what it
-accepts, with exit code 2: never a traceback. The Docker image runs this same command, so a
+accepts, with exit code 2: never a traceback. ``--workers N`` starts N server processes that
+share the port and the session store. The Docker image runs this same command, so a
 setting means the same inside and outside the image.
 """
 
@@ -17,11 +18,12 @@ from pydantic import TypeAdapter, ValidationError
 from app import __version__
 from app.operations import load_lessons
 from app.settings import LogLevel, Settings, allowed_values, env_name
+from app.store import StoreStartupError, check_store, store_kind
 from engine.lessons import LessonError
 
 APP = "app.main:create_app"
 # The options of `serve`; each sets the Settings field of the same name.
-SERVE_OPTIONS = ("host", "port", "log_level", "forwarded_allow_ips")
+SERVE_OPTIONS = ("host", "port", "log_level", "forwarded_allow_ips", "workers")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -56,9 +58,10 @@ def build_parser(prog: str = "backprop-lab") -> tuple[OneLineParser, OneLinePars
     serve = commands.add_parser(
         "serve",
         help="start the web server",
-        description="Start the web server (one process: sessions live in its memory). "
-        "Every option can also be set by its environment variable; the option wins. "
-        "The README's Configuration table lists every other setting.",
+        description="Start the web server. Sessions live in the store BACKPROP_LAB_STORE "
+        "names (a SQLite file by default), so they survive a restart and several workers "
+        "share them. Every option can also be set by its environment variable; the option "
+        "wins. The README's Configuration table lists every other setting.",
     )
     for field in SERVE_OPTIONS:
         info = Settings.model_fields[field]
@@ -69,6 +72,8 @@ def build_parser(prog: str = "backprop-lab") -> tuple[OneLineParser, OneLinePars
         )
         if field == "forwarded_allow_ips":
             extra["metavar"] = "ADDRESSES"
+        if field == "workers":
+            extra["metavar"] = "N"
         serve.add_argument(
             f"--{field.replace('_', '-')}",
             dest=field,
@@ -94,6 +99,27 @@ def load_settings(overrides: dict[str, Any], prog: str) -> Settings:
         raise SystemExit(2) from None
 
 
+def check_workers(settings: Settings, overrides: dict[str, Any], prog: str) -> None:
+    """Several workers need a store they share, and one they can all open: else one line
+    naming the problem, exit code 2, before any process starts."""
+    if settings.workers == 1:
+        return
+    source = "--workers" if "workers" in overrides else env_name("workers")
+    if store_kind(settings.store) == "memory":
+        print(
+            f"{prog}: error: {source}={settings.workers} needs a shared store, but "
+            f"{env_name('store')}=memory keeps sessions in one process (use sqlite:///PATH "
+            "or redis://HOST:PORT/DB)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    try:
+        check_store(settings.store)
+    except StoreStartupError as exc:
+        print(f"{prog}: error: {env_name('store')}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def check_lessons(settings: Settings, prog: str) -> None:
     """A broken lesson file stops the server before it starts, in one line naming the file
     and the field (the app refuses it too; this says so without a traceback)."""
@@ -106,7 +132,9 @@ def check_lessons(settings: Settings, prog: str) -> None:
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Everything ``serve`` passes to ``uvicorn.run`` besides the app, all from ``settings``."""
+    workers = {"workers": settings.workers} if settings.workers > 1 else {}
     return {
+        **workers,
         "factory": True,
         "host": settings.host,
         "port": settings.port,
@@ -129,6 +157,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "backprop-lab") -> int:
     if args.command == "serve":
         overrides = {f: value for f in SERVE_OPTIONS if (value := getattr(args, f)) is not None}
         settings = load_settings(overrides, f"{prog} serve")
+        check_workers(settings, overrides, f"{prog} serve")
         check_lessons(settings, f"{prog} serve")
         uvicorn.run(APP, **uvicorn_options(settings))
     return 0

@@ -30,7 +30,7 @@ SessionId = Annotated[str, Path(description="Session id from POST /api/sessions.
 
 async def get_session(session_id: SessionId, store: StoreDep) -> Session:
     """The live session with this id; 404 when it does not exist (or expired)."""
-    return store.get(session_id)
+    return await store.get(session_id)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -24,6 +24,7 @@ from app.sessions import (
     QuotaError,
     SessionNotFoundError,
     SessionTooLargeError,
+    StoreError,
     StoreFullError,
 )
 from engine.errors import ConfigError
@@ -121,6 +122,12 @@ def install_handlers(app: FastAPI) -> None:
             detail="this session is already running a long request; wait for its answer"
         )
         return json_response(body, 429, **{"Retry-After": "1"})
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> Response:
+        """The store failed (503, try again) or holds a session it cannot read (409)."""
+        headers = {"Retry-After": str(exc.retry_after)} if exc.status == 503 else {}
+        return json_response(MessageBody(detail=exc.message), exc.status, **headers)
 
     @app.exception_handler(SessionTooLargeError)
     async def _too_large(request: Request, exc: SessionTooLargeError) -> Response:

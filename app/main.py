@@ -2,6 +2,7 @@
 
 import gc
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,7 +26,8 @@ from app.schemas.health import Health
 from app.schemas.wire import render
 from app.security import SecurityHeadersMiddleware
 from app.sessions import MB, Clock, SessionStore, StoreLimits
-from app.settings import Settings, get_settings, import_limit
+from app.settings import Settings, env_name, get_settings, import_limit
+from app.store import StoreStartupError, check_store, open_backend
 from app.transport import StreamBufferLimitMiddleware
 
 DESCRIPTION = """
@@ -40,18 +42,28 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     ``clock`` (seconds, monotonic) drives session expiry; tests pass a fake one.
     """
-    settings = settings or get_settings()
+    if settings is None:  # the server's own start (uvicorn calls this factory)
+        settings = get_settings()
+        stop_unless_store_usable(settings)
+    chosen = settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = SessionStore(
-            store_limits(settings),
-            Lanes(settings.engine_threads, settings.heavy_engine_threads, settings.quick_seconds),
-            **({"clock": clock} if clock is not None else {}),
+            store_limits(chosen),
+            Lanes(chosen.engine_threads, chosen.heavy_engine_threads, chosen.quick_seconds),
+            backend=open_backend(
+                chosen.store,
+                ttl_seconds=chosen.session_ttl_seconds,
+                timeout=chosen.store_timeout_seconds,
+            ),
+            engine_limits=ops.engine_limits(chosen),
+            # A shared store compares last-use times across processes and restarts: wall time.
+            clock=clock or (time.monotonic if chosen.store == "memory" else time.time),
         )
         app.state.store = store
-        store.start()
-        tune_runtime(settings)
+        await store.start()
+        tune_runtime(chosen)
         try:
             yield
         finally:
@@ -133,6 +145,17 @@ def catalog_block(app: FastAPI, settings: Settings) -> Markup:
     return block
 
 
+def stop_unless_store_usable(settings: Settings) -> None:
+    """A SQLite store the server cannot write (a read-only folder, a full disk) stops it
+    before it starts, in one line naming the file and the cause (exit code 2). An
+    unreachable Redis does not: requests get a 503 until it answers."""
+    try:
+        check_store(settings.store)
+    except StoreStartupError as exc:
+        print(f"backprop-lab serve: error: {env_name('store')}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def store_limits(settings: Settings) -> StoreLimits:
     return StoreLimits(
         ttl_seconds=settings.session_ttl_seconds,
@@ -143,6 +166,9 @@ def store_limits(settings: Settings) -> StoreLimits:
         max_per_client=settings.max_sessions_per_client,
         create_per_minute=settings.create_rate_per_minute,
         create_burst=settings.create_burst,
+        lease_seconds=settings.store_lease_seconds,
+        lock_wait_seconds=settings.store_wait_seconds,
+        checkpoint_seconds=settings.checkpoint_seconds,
     )
 
 

@@ -666,10 +666,12 @@ def lesson_limits(settings: Settings) -> Limits:
 
 
 def load_lessons(settings: Settings) -> dict[str, Lesson]:
-    """Every lesson by id, in order. Raises LessonError (naming the file and the field) on the
-    first broken file: the server must not start with it."""
+    """Every lesson the page can run, by id, in order. Raises LessonError (naming the file and
+    the field) on the first broken file: the server must not start with it. Every file is
+    checked; lessons of recurrent networks are left out of the page's list (the sessions the
+    page runs are dense networks; the engine and its tests run the recurrent ones)."""
     lessons = load_lesson_files(lesson_folders(settings), lesson_limits(settings))
-    return {lesson.id: lesson for lesson in lessons}
+    return {lesson.id: lesson for lesson in lessons if lesson.model == "dense"}
 
 
 def lesson_refusal(lesson: Lesson, settings: Settings) -> str | None:

@@ -8,10 +8,11 @@ import os
 from functools import lru_cache
 from typing import Literal, get_args, get_origin
 
-from pydantic import DirectoryPath, Field
+from pydantic import DirectoryPath, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.resources import page_dir
+from app.store import STORE_FORMS, store_kind
 
 ENV_PREFIX = "BACKPROP_LAB_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -43,6 +44,45 @@ class Settings(BaseSettings):
     )
 
     # Session store.
+    store: str = Field(
+        default_factory=lambda: default_store(),
+        description="Where sessions live: memory (this process only), sqlite:///PATH (a "
+        "file; the default, shared by the workers of one host) or redis://HOST:PORT/DB "
+        "(shared by replicas on several hosts).",
+        json_schema_extra={"accepts": STORE_FORMS},
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes on this host (uvicorn workers); more than one needs "
+        "a shared store (sqlite:/// or redis://).",
+    )
+    store_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="The longest one Redis command may take; past it the request gets a 503.",
+    )
+    store_lease_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=600,
+        description="How long a process's hold on a session lasts unless renewed: a crashed "
+        "process's sessions are free again after this.",
+    )
+    store_wait_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="The longest a request waits for a session another process holds; then 503.",
+    )
+    checkpoint_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="A playing stream saves its session at least this often (shared stores).",
+    )
     session_ttl_seconds: float = Field(1800.0, gt=0, description="Idle time before a session ends.")
     max_sessions: int = Field(500, ge=1, le=100_000, description="Sessions held at once.")
     memory_budget_mb: int = Field(
@@ -155,6 +195,21 @@ class Settings(BaseSettings):
         5, ge=1, le=3600, description="Retry-After of a 503 when every session slot is busy."
     )
 
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        store_kind(value)  # ValueError naming the forms it accepts
+        return value
+
+
+def default_store() -> str:
+    """A SQLite file in this user's data folder (``$XDG_DATA_HOME``, by default
+    ``~/.local/share``); the Docker image sets ``sqlite:////data/sessions.db``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return "sqlite:///" + os.path.join(base, "backprop-lab", "sessions.db")
+
 
 def import_limit(settings: Settings) -> int:
     """Bytes an import may have: the setting, or (when 0) the size of the largest export a
@@ -189,6 +244,9 @@ def env_name(field: str) -> str:
 def allowed_values(field: str) -> str:
     """What ``field`` accepts, in words, from its own type and bounds (for error messages)."""
     info = Settings.model_fields[field]
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and "accepts" in extra:
+        return str(extra["accepts"])
     annotation = info.annotation
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(str(choice) for choice in get_args(annotation))

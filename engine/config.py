@@ -37,6 +37,8 @@ from engine.errors import ConfigError
 from engine.initializers import INITIALIZERS
 from engine.losses import LOSSES, TASK_LOSSES, default_loss
 from engine.optimizers import OPTIMIZERS
+from engine.recurrent_cells import CELLS, RNN_ACTIVATIONS
+from engine.sequences import SEQUENCE_TASKS
 
 CSV_DATASET = "csv"  # dataset.name for user data loaded with engine.datasets.load_csv
 SEED_MAX = 2**32 - 1
@@ -137,6 +139,11 @@ class Limits:
     max_grid: int = 128
     max_steps: int = 10_000
     max_csv_rows: int = 5000
+    # Recurrent runs: a step costs T timesteps, and the evaluation T passes over every
+    # sequence, so their sizes have their own bounds.
+    max_hidden: int = 64
+    max_sequence_length: int = 100
+    max_sequences: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,3 +479,249 @@ def _changed(a: object, b: object, path: str) -> list[str]:
     return [
         f"{path}.{name}" for name in _field_names(type(a)) if getattr(a, name) != getattr(b, name)
     ]
+
+
+# --- recurrent models ---------------------------------------------------------------------------
+
+# What ``"model"`` says in a config's JSON shape; a config without it is a dense network.
+MODEL_KINDS = ("dense", "recurrent")
+# Losses a sequence task's head may use (its first: the default). Softmax over two logits is
+# left to the dense model: one logit is how the sequence tasks are read.
+RECURRENT_LOSSES: dict[str, tuple[str, ...]] = {
+    "binary": ("binary_cross_entropy", "mse"),
+    "regression": ("mse",),
+}
+FORGET_BIAS = Interval(-5.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceConfig:
+    """Which sequence task to generate and how (see :mod:`engine.sequences`)."""
+
+    name: str = "delay"  # key of engine.sequences.SEQUENCE_TASKS
+    length: int = 20  # T, the task's min_length..limits.max_sequence_length
+    n_samples: int = 400  # sequences, 10..limits.max_sequences
+    noise: float = 0.1  # 0..1: delay, distractors ±10·noise; sine, U(−1, 1)·noise per value
+    train_fraction: float = 0.5  # 0.1..0.9
+    seed: int = 1  # data seed, 0..2**32-1
+
+    def validate(self, limits: Limits = Limits(), path: str = "dataset") -> None:
+        """Raise ConfigError naming the first invalid field and its allowed values."""
+        _check_name(self.name, f"{path}.name", list(SEQUENCE_TASKS))
+        shortest = SEQUENCE_TASKS[self.name].min_length
+        _check_int(self.length, f"{path}.length", shortest, limits.max_sequence_length)
+        _check_int(self.n_samples, f"{path}.n_samples", 10, limits.max_sequences)
+        _check_number(self.noise, f"{path}.noise", UNIT)
+        _check_number(self.train_fraction, f"{path}.train_fraction", Interval(0.1, 0.9))
+        _check_int(self.seed, f"{path}.seed", 0, SEED_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrentConfig:
+    """Everything that defines a recurrent run: one recurrent layer of ``hidden`` units
+    (``cell`` rnn, gru or lstm) read by a linear output head on the last step or on every
+    step, trained by backprop through time. The JSON shape (``to_dict``) carries
+    ``"model": "recurrent"``::
+
+        {"model": "recurrent",
+         "dataset": {"name": "delay", "length": 20, "n_samples": 400, "noise": 0.1,
+                     "train_fraction": 0.5, "seed": 1},
+         "cell": "lstm", "activation": "tanh", "hidden": 16, "head": null,
+         "init": {"name": "xavier_uniform", "scale": null},
+         "recurrent_init": {"name": "orthogonal", "scale": null}, "forget_bias": 1.0,
+         "loss": null, "optimizer": {"name": "adam", …}, "learning_rate": 0.01,
+         "batch_size": 32, "l1": 0.0, "l2": 0.0, "grad_clip": null, "truncate": null,
+         "seed": 0}
+    """
+
+    dataset: SequenceConfig = field(default_factory=SequenceConfig)
+    cell: str = "lstm"  # key of engine.recurrent_cells.CELLS
+    activation: str = "tanh"  # the rnn cell's f: tanh, relu or linear (gru and lstm: tanh)
+    hidden: int = 16  # H, 1..limits.max_hidden
+    head: str | None = None  # "last" | "every"; None → the task's default
+    init: InitConfig = field(default_factory=InitConfig)  # W_xh and the head's W_hy
+    recurrent_init: InitConfig = field(default_factory=lambda: InitConfig("orthogonal"))
+    forget_bias: float = 1.0  # lstm: the forget gate's initial bias, [-5, 5]
+    loss: str | None = None  # None → the task's default (binary_cross_entropy or mse)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    learning_rate: float = 0.01  # (0, 100]
+    batch_size: int = 32  # 1..limits.max_sequences; above n_train → full batch
+    l1: float = 0.0  # [0, 1]
+    l2: float = 0.0  # [0, 1]
+    grad_clip: float | None = None  # None = off, else max global gradient norm > 0
+    truncate: int | None = None  # None = full BPTT, else k in 1..length (truncated BPTT)
+    seed: int = 0  # weight-init and minibatch-shuffle seed, 0..2**32-1
+
+    model = "recurrent"  # not a field: the discriminator of the JSON shape
+
+    def validate(self, limits: Limits = Limits()) -> None:
+        """Raise ConfigError ``"<field.path>: <allowed range or names>, got <value>"`` for the
+        first invalid field."""
+        for path, sub, kind in (
+            ("dataset", self.dataset, SequenceConfig),
+            ("init", self.init, InitConfig),
+            ("recurrent_init", self.recurrent_init, InitConfig),
+            ("optimizer", self.optimizer, OptimizerConfig),
+        ):
+            if not isinstance(sub, kind):
+                raise ConfigError(path, f"expected {kind.__name__}, got {sub!r}")
+        self.dataset.validate(limits)
+        spec = SEQUENCE_TASKS[self.dataset.name]
+        _check_name(self.cell, "cell", list(CELLS))
+        if self.cell == "rnn":
+            _check_name(self.activation, "activation", list(RNN_ACTIVATIONS))
+        elif self.activation != "tanh":
+            raise ConfigError(
+                "activation",
+                f"only the rnn cell takes an activation ({self.cell} uses σ and tanh); "
+                f"valid: tanh, got {self.activation!r}",
+            )
+        _check_int(self.hidden, "hidden", 1, limits.max_hidden)
+        if self.head is not None:
+            _check_name(self.head, "head", ["last", "every"])
+            if self.head not in spec.heads:
+                raise ConfigError(
+                    "head",
+                    f"{self.head!r} does not fit the {spec.name} task; valid: "
+                    f"{', '.join(spec.heads)}",
+                )
+        self.init.validate("init")
+        self.recurrent_init.validate("recurrent_init")
+        _check_number(self.forget_bias, "forget_bias", FORGET_BIAS)
+        if self.loss is not None:
+            valid = RECURRENT_LOSSES[spec.task]
+            _check_name(self.loss, "loss", list(LOSSES))
+            if self.loss not in valid:
+                raise ConfigError(
+                    "loss",
+                    f"{self.loss!r} does not fit the {spec.task} task {spec.name!r}; "
+                    f"valid: {', '.join(valid)}",
+                )
+        self.optimizer.validate()
+        _check_number(self.learning_rate, "learning_rate", Interval(0.0, 100.0, lo_open=True))
+        _check_int(self.batch_size, "batch_size", 1, limits.max_sequences)
+        _check_number(self.l1, "l1", UNIT)
+        _check_number(self.l2, "l2", UNIT)
+        _check_number(self.grad_clip, "grad_clip", POSITIVE, optional="off")
+        if self.truncate is not None:
+            _check_int(self.truncate, "truncate", 1, self.dataset.length)
+        _check_int(self.seed, "seed", 0, SEED_MAX)
+
+    @property
+    def resolved_head(self) -> str:
+        """``head``, or the task's default when None."""
+        return self.head or SEQUENCE_TASKS[self.dataset.name].heads[0]
+
+    @property
+    def resolved_loss(self) -> str:
+        """``loss``, or the task's default when None."""
+        return self.loss or RECURRENT_LOSSES[SEQUENCE_TASKS[self.dataset.name].task][0]
+
+    def replace(self, **changes: Any) -> RecurrentConfig:
+        """A copy with ``changes`` applied (``dataclasses.replace``); not validated."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape (class docstring), ready for ``json.dumps``."""
+        return _plain(
+            {
+                "model": "recurrent",
+                "dataset": dataclasses.asdict(self.dataset),
+                "cell": self.cell,
+                "activation": self.activation,
+                "hidden": self.hidden,
+                "head": self.head,
+                "init": {"name": self.init.name, "scale": self.init.scale},
+                "recurrent_init": {
+                    "name": self.recurrent_init.name,
+                    "scale": self.recurrent_init.scale,
+                },
+                "forget_bias": self.forget_bias,
+                "loss": self.loss,
+                "optimizer": {"name": self.optimizer.name, **self.optimizer.params},
+                "learning_rate": self.learning_rate,
+                "batch_size": self.batch_size,
+                "l1": self.l1,
+                "l2": self.l2,
+                "grad_clip": self.grad_clip,
+                "truncate": self.truncate,
+                "seed": self.seed,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecurrentConfig:
+        """Build from the JSON shape; every key is optional (defaults as in the class), and
+        ``model`` must be ``"recurrent"`` when given. Raises ConfigError for unknown keys or
+        a non-object where an object belongs. Does not check ranges: call ``validate``."""
+        _reject_unknown(data, ("model", *_field_names(cls)), "config")
+        if data.get("model", "recurrent") != "recurrent":
+            raise ConfigError("model", f"must be 'recurrent' here, got {data['model']!r}")
+        changes: dict[str, Any] = {k: v for k, v in data.items() if k in _RECURRENT_SCALARS}
+        if "dataset" in data:
+            d = _reject_unknown(data["dataset"], _field_names(SequenceConfig), "dataset")
+            changes["dataset"] = SequenceConfig(**d)
+        for name in ("init", "recurrent_init"):
+            if name in data:
+                changes[name] = InitConfig(**_reject_unknown(data[name], ("name", "scale"), name))
+        if "optimizer" in data:
+            d = _mapping(data["optimizer"], "optimizer")
+            name = d.get("name", OptimizerConfig().name)
+            params = {k: v for k, v in d.items() if k != "name"}
+            if isinstance(name, str) and name in OPTIMIZERS:
+                _check_param_keys(name, params, "optimizer")
+            changes["optimizer"] = OptimizerConfig(name, params)
+        return cls(**changes)
+
+
+_RECURRENT_SCALARS = (
+    "cell",
+    "activation",
+    "hidden",
+    "head",
+    "forget_bias",
+    "loss",
+    "learning_rate",
+    "batch_size",
+    "l1",
+    "l2",
+    "grad_clip",
+    "truncate",
+    "seed",
+)
+# A running recurrent trainer takes these without a reset (truncation acts in the backward
+# pass); every other field needs new data or new weights.
+RECURRENT_LIVE_FIELDS = (*LIVE_FIELDS, "truncate")
+RECURRENT_STRUCTURAL_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RecurrentConfig) if f.name not in RECURRENT_LIVE_FIELDS
+)
+
+
+def recurrent_structural_fields_changed(old: RecurrentConfig, new: RecurrentConfig) -> list[str]:
+    """Dotted paths of changed fields that need a rebuild (as
+    :func:`structural_fields_changed` for a dense config); empty → only fields of
+    :data:`RECURRENT_LIVE_FIELDS` changed, which a running recurrent trainer takes as is."""
+    changed = []
+    for name in RECURRENT_STRUCTURAL_FIELDS:
+        a, b = getattr(old, name), getattr(new, name)
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+            changed += _changed(a, b, name)
+        elif a != b:
+            changed.append(name)
+    return changed
+
+
+def model_of(data: Mapping[str, Any]) -> str:
+    """The model kind a config's JSON shape asks for: its ``model`` (default ``"dense"``).
+    Raises ConfigError for an unknown kind."""
+    kind = _mapping(data, "config").get("model", "dense")
+    _check_name(kind, "model", list(MODEL_KINDS))
+    return str(kind)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> NetworkConfig | RecurrentConfig:
+    """A dense or a recurrent config from its JSON shape, by its ``model`` key (absent: dense).
+    As each class's ``from_dict``: shape checked, ranges left to ``validate``."""
+    if model_of(data) == "recurrent":
+        return RecurrentConfig.from_dict(data)
+    return NetworkConfig.from_dict({k: v for k, v in data.items() if k != "model"})

@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 # Seconds per unit of work on the reference machine.
 STEP_OVERHEAD = 40e-6  # a step's bookkeeping: batch, history row, update of the flat vector
@@ -95,8 +96,19 @@ class NetworkShape:
         return 8 * 5 * batch * sum(self.sizes[1:]) + 8 * batch * self.sizes[0]
 
 
+class CostShape(Protocol):
+    """What a model's shape must answer for :class:`TrainingCost` to budget its work."""
+
+    def step_seconds(self, batch: int) -> float: ...
+    def forward_seconds(self, rows: int) -> float: ...
+    def bytes_per_step_record(self, batch: int) -> int: ...
+
+
+ShapeT = TypeVar("ShapeT", bound=CostShape)
+
+
 @dataclass(frozen=True, slots=True)
-class TrainingCost:
+class TrainingCost(Generic[ShapeT]):
     """The cost of the work a trainer does, per unit.
 
     Fast training evaluates the full data every :attr:`evaluation_interval` steps and after
@@ -104,7 +116,7 @@ class TrainingCost:
     those evaluations.
     """
 
-    shape: NetworkShape
+    shape: ShapeT  # a NetworkShape or a RecurrentCostShape
     batch: int  # effective batch size
     n_eval: int  # rows of the full-data evaluation (train + test)
 
@@ -150,6 +162,8 @@ class TrainingCost:
 
     def grid_seconds(self, grid: int, one_dimensional: bool = False) -> float:
         """The network over a G×G grid (G points for 1-D data), every neuron's map copied out."""
+        if not isinstance(self.shape, NetworkShape):
+            raise ValueError("grid: only a dense network draws a grid")
         points = grid if one_dimensional else grid * grid
         hidden = sum(self.shape.sizes[1:-1])
         return GRID_OVERHEAD + self.shape.forward_seconds(points) + points * hidden * 4 * ELEMENT
@@ -170,3 +184,116 @@ def run_bytes(shape: NetworkShape, n_samples: int, batch: int, optimizer_arrays:
     data = 8 * n_samples * row * 3
     history = 8 * 10_000 * (6 + 3 * shape.n_layers)
     return params + data + history + shape.bytes_per_step_record(batch)
+
+
+# --- recurrent networks ---------------------------------------------------------------------------
+
+# Per timestep and cell kind, measured like the constants above (``python -m
+# benchmarks.rnn_bench --cost`` prints estimate against measurement): the interpreter's share
+# of one timestep forward and backward (and of the forward alone), and the elementwise passes
+# over the (B, H) values that the cell's formulas make (gates, their slopes, the states).
+TIMESTEP_OVERHEAD = {"rnn": 18e-6, "gru": 55e-6, "lstm": 55e-6}
+FORWARD_TIMESTEP_OVERHEAD = {"rnn": 8e-6, "gru": 10e-6, "lstm": 8e-6}
+CELL_ELEMENTS = {"rnn": 18, "gru": 80, "lstm": 120}
+FORWARD_CELL_ELEMENTS = {"rnn": 6, "gru": 18, "lstm": 40}
+CELL_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}
+# A trace's state Jacobians, per timestep: calls and small arrays, and per S³ for an S×S
+# state (the basis backward pass, one matrix product and two singular-value computations).
+JACOBIAN_OVERHEAD = {"rnn": 60e-6, "gru": 150e-6, "lstm": 200e-6}
+JACOBIAN_CUBE = 1.5e-9
+# A step record's values per sequence and timestep: (rows of F + H, values of H), counted from
+# the caches and gradients of engine.recurrent_cells (rnn: [x, h], z, h, dz, ∂h_{t−1}, ∂h_t).
+CELL_RECORD_VALUES = {"rnn": (1, 5), "gru": (2, 9), "lstm": (1, 15)}
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrentCostShape:
+    """What the cost of a recurrent network depends on: its cell, F inputs, H hidden units,
+    K outputs, T timesteps and whether the head reads every step. It answers the same
+    questions as :class:`NetworkShape`, so :class:`TrainingCost` budgets both."""
+
+    cell: str
+    n_inputs: int
+    hidden: int
+    n_outputs: int
+    length: int
+    every_step: bool
+
+    @property
+    def gates(self) -> int:
+        return CELL_BLOCKS[self.cell] * self.hidden
+
+    @property
+    def n_params(self) -> int:
+        F, H, G, K = self.n_inputs, self.hidden, self.gates, self.n_outputs
+        return (F + H) * G + G + H * K + K
+
+    @property
+    def block_sizes(self) -> dict[str, int]:
+        """Entries of each parameter block (what a gradient check may check)."""
+        F, H, G, K = self.n_inputs, self.hidden, self.gates, self.n_outputs
+        return {"W_xh": F * G, "W_hh": H * G, "b_h": G, "W_hy": H * K, "b_y": K}
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds of one sequence through the cell at every step (the head apart)."""
+        return self.length * (self.n_inputs + self.hidden) * self.gates
+
+    @property
+    def head_steps(self) -> int:
+        return self.length if self.every_step else 1
+
+    def forward_seconds(self, rows: int) -> float:
+        """One forward pass over ``rows`` sequences (caches dropped): the evaluation."""
+        T, H = self.length, self.hidden
+        return (
+            T * FORWARD_TIMESTEP_OVERHEAD[self.cell]
+            + rows * self.multiply_adds * MULTIPLY_ADD
+            + rows * T * H * (FORWARD_CELL_ELEMENTS[self.cell] + 2) * ELEMENT
+            + self.head_steps * (STAGE_OVERHEAD + rows * H * self.n_outputs * MULTIPLY_ADD)
+        )
+
+    def step_seconds(self, batch: int) -> float:
+        """Forward through T timesteps, the loss, backward through T timesteps and the update
+        on ``batch`` sequences: three matrix products per timestep (the gates, the weights'
+        term, the gradient sent back) and the cell's elementwise passes."""
+        T, H = self.length, self.hidden
+        return (
+            STEP_OVERHEAD
+            + T * TIMESTEP_OVERHEAD[self.cell]
+            + 3 * batch * self.multiply_adds * MULTIPLY_ADD
+            + batch * T * H * (CELL_ELEMENTS[self.cell] + 4) * ELEMENT
+            + self.head_steps * (3 * STAGE_OVERHEAD + 3 * batch * H * self.n_outputs * MULTIPLY_ADD)
+            + 8 * self.n_params * ELEMENT
+        )
+
+    def trace_seconds(self, batch: int) -> float:
+        """A full trace of a step (``RecurrentTrainer.trace``): at most a replay of the step,
+        and per timestep one sequence's state Jacobian (a backward pass on S basis vectors,
+        S = H or 2H for an LSTM), a product of two S×S matrices and two spectral norms."""
+        S = 2 * self.hidden if self.cell == "lstm" else self.hidden
+        per_timestep = JACOBIAN_OVERHEAD[self.cell] + S**3 * JACOBIAN_CUBE
+        return self.step_seconds(batch) + self.length * per_timestep
+
+    def bytes_per_step_record(self, batch: int) -> int:
+        """Bytes the arrays of one step in progress hold: per timestep the cell's cache (its
+        [x, h] rows, gates and states) and gradients (dz, ∂L/∂h, ∂L/∂c), per head step the
+        head's logits and gradients."""
+        F, H, K = self.n_inputs, self.hidden, self.n_outputs
+        rows, values = CELL_RECORD_VALUES[self.cell]
+        per_step = batch * (rows * (F + H) + values * H)
+        per_head = batch * (3 * K + H) + H * K + K
+        return 8 * (self.length * per_step + self.head_steps * per_head)
+
+
+def recurrent_run_bytes(
+    shape: RecurrentCostShape, n_sequences: int, batch: int, optimizer_arrays: int = 2
+) -> int:
+    """Bytes a recurrent run of this shape holds at most: parameters and their buffers, the
+    sequences (inputs and targets, train and test, and the stacked evaluation copy), a full
+    history (with its per-timestep column) and a staged step in progress at ``batch``."""
+    params = 8 * shape.n_params * (5 + optimizer_arrays)
+    data = 8 * n_sequences * shape.length * (shape.n_inputs + 1) * 2
+    history = 8 * 10_000 * (14 + shape.length)  # 13 values a row, a step flag, ‖∂L/∂h_t‖ × T
+    batch_arrays = 8 * batch * shape.length * (shape.n_inputs + shape.n_outputs + 1)
+    return params + data + history + batch_arrays + shape.bytes_per_step_record(batch)

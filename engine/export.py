@@ -5,6 +5,9 @@ data (built-in data is regenerated from the config), the parameters, the optimis
 minibatch generator's state and position, the stage reached in the current step (its arrays
 are recomputed by replaying the step), the history and the divergence, if any.
 
+A recurrent run's export (:class:`RecurrentExport`, its own ``format``) holds the same parts,
+its parameters by block name; :func:`read_export` reads either kind.
+
 An export read back is untrusted input. :meth:`TrainerExport.from_dict` is the only place it
 is checked — every shape against the config, every index against the data, every count and
 range, finiteness — and it raises :class:`~engine.errors.ConfigError` with the path of the
@@ -16,7 +19,7 @@ non-finite number, which only a diverged export may hold in its parameters and s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -24,12 +27,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.batches import MinibatchOrder
-from engine.config import CSV_DATASET, Limits, NetworkConfig, resolved_loss
+from engine.config import CSV_DATASET, Limits, NetworkConfig, RecurrentConfig, resolved_loss
 from engine.datasets import DATASETS, MAX_CLASSES, Dataset, Task
 from engine.errors import ConfigError, Loc
 from engine.history import PER_LAYER, SCALARS, History, json_list
 from engine.losses import output_head
 from engine.optimizers import OPTIMIZERS, OptimizerState
+from engine.recurrent import BLOCKS, RecurrentShape, block_views
+from engine.recurrent_history import (
+    N_BLOCKS,
+    PER_BLOCK,
+    PER_TIMESTEP,
+    STEP_SCALARS,
+    RecurrentHistory,
+)
+from engine.recurrent_history import SCALARS as HISTORY_SCALARS
+from engine.sequences import SEQUENCE_TASKS, n_train_of
 from engine.stages import Divergence, Stage, StageKind
 
 FloatArray = NDArray[np.float64]
@@ -70,39 +83,55 @@ class TrainerExport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data: floats exact (shortest round-trip repr), NaN/Inf as None, generator
         integers as decimal strings."""
+        return self._data(json_list, lambda a: a.tolist())
+
+    def to_data(self, config: bool = True) -> dict[str, Any]:
+        """:meth:`to_dict`'s structure with every array left a NumPy array (NaN and ±Inf
+        kept as they are): what :mod:`engine.export_binary` writes as raw bytes. Without
+        ``config`` the config is left out (the binary form writes it by itself)."""
+        return self._data(np.ascontiguousarray, np.ascontiguousarray, config)
+
+    def _data(
+        self,
+        floats: Callable[[NDArray[Any]], Any],
+        ints: Callable[[NDArray[Any]], Any],
+        config: bool = True,
+    ) -> dict[str, Any]:
+        """The export as plain data, each float array through ``floats``, each index array
+        through ``ints``."""
         sizes = _sizes(self.config, self.dataset)
         weights, biases = [], []
         offset = 0
         for n_in, n_out in itertools.pairwise(sizes):
-            weights.append(json_list(self.theta[offset : offset + n_in * n_out].reshape(n_in, -1)))
+            weights.append(floats(self.theta[offset : offset + n_in * n_out].reshape(n_in, -1)))
             offset += n_in * n_out
-            biases.append(json_list(self.theta[offset : offset + n_out]))
+            biases.append(floats(self.theta[offset : offset + n_out]))
             offset += n_out
         div = self.divergence
         return {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
-            "config": self.config.to_dict(),
-            "dataset": None if self.dataset is None else _dataset_to_dict(self.dataset),
+            "config": self.config.to_dict() if config else None,
+            "dataset": None if self.dataset is None else _dataset_to_dict(self.dataset, floats),
             "weights": weights,
             "biases": biases,
             "optimizer_state": {
-                k: json_list(v) if isinstance(v, np.ndarray) else int(v)
+                k: floats(v) if isinstance(v, np.ndarray) else int(v)
                 for k, v in self.optimizer_state.items()
             },
             "rng": {"shuffle": self.shuffle_state},
-            "permutation": None if self.permutation is None else self.permutation.tolist(),
+            "permutation": None if self.permutation is None else ints(self.permutation),
             "cursor": self.cursor,
             "epoch": self.epoch,
             "step": self.step,
             "stage": {"kind": self.stage.kind, "layer": self.stage.layer},
-            "batch_indices": None if self.batch_indices is None else self.batch_indices.tolist(),
-            "theta_before_update": json_list(self.theta_before_update),
-            "last_delta": None if self.last_delta is None else json_list(self.last_delta),
+            "batch_indices": None if self.batch_indices is None else ints(self.batch_indices),
+            "theta_before_update": floats(self.theta_before_update),
+            "last_delta": None if self.last_delta is None else floats(self.last_delta),
             "last_update_ratio": None
             if self.last_update_ratio is None
-            else json_list(self.last_update_ratio),
-            "history": self.history.to_dict(),
+            else floats(self.last_update_ratio),
+            "history": self.history.to_dict(floats, ints),
             "divergence": None
             if div is None
             else {"step": div.step, "stage": div.stage, "layer": div.layer},
@@ -263,7 +292,13 @@ def _optional(value: object, shape: tuple[int, ...], loc: Loc) -> FloatArray | N
 
 
 def _indices(value: object, loc: Loc, n: int) -> IntArray:
-    """A 1-D list of integers in 0..n−1."""
+    """A 1-D list (or integer array) of integers in 0..n−1."""
+    if isinstance(value, np.ndarray):  # the binary form: checked as a whole
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise ConfigError(loc, "must be a list of integers")
+        if value.size and not (int(value.min()) >= 0 and int(value.max()) < n):
+            raise ConfigError(loc, f"must hold row indices in 0..{n - 1}")
+        return value.astype(np.intp)
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
@@ -395,22 +430,11 @@ def _history_from(value: object, L: int, step: int, before_v2: bool) -> History:
         raise ConfigError(("history", unknown[0]), f"unknown column; valid: {', '.join(known)}")
     if d.get("n_layers") != L or isinstance(d.get("n_layers"), bool):
         raise ConfigError("history.n_layers", f"must be {L} (the network's weight layers)")
-    steps = d.get("step")
-    if not isinstance(steps, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= step for s in steps
-    ):
-        raise ConfigError("history.step", f"must be a list of step numbers in 1..{step}")
+    steps = _step_column(d.get("step"), step)
     n = len(steps)
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
     columns: dict[str, Any] = {"n_layers": L, "step": steps}
     if not before_v2 or "evaluated" in d:
-        evaluated = d.get("evaluated")
-        if not isinstance(evaluated, list) or len(evaluated) != n:
-            raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
-        if not all(isinstance(v, bool) for v in evaluated):
-            raise ConfigError("history.evaluated", "must hold only true or false")
-        columns["evaluated"] = evaluated
+        columns["evaluated"] = _flag_column(d.get("evaluated"), n)
     for name in SCALARS:
         if before_v2 and name == "batch_loss" and name not in d:
             continue  # version 1 did not record it: the history reads it as unknown (NaN)
@@ -418,9 +442,45 @@ def _history_from(value: object, L: int, step: int, before_v2: bool) -> History:
     for name in PER_LAYER:
         rows = d.get(name)
         columns[name] = _floats(rows, (n, L), ("history", name), allow_null=True) if n else []
-        if not n and rows != []:
+        # (The binary form's columns are arrays.)
+        empty = rows.shape in ((0,), (0, L)) if isinstance(rows, np.ndarray) else rows == []
+        if not n and not empty:
             raise ConfigError(("history", name), "must be empty when 'step' is")
     return History.from_dict(columns)
+
+
+def _step_column(value: object, step: int) -> Any:
+    """History step numbers: strictly increasing integers in 1..step (a list, or an integer
+    array in the binary form)."""
+    message = f"must be a list of step numbers in 1..{step}"
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise ConfigError("history.step", message)
+        if value.size and not (int(value.min()) >= 1 and int(value.max()) <= step):
+            raise ConfigError("history.step", message)
+        if value.size > 1 and not bool(np.all(np.diff(value) > 0)):
+            raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
+        return value
+    if not isinstance(value, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= step for s in value
+    ):
+        raise ConfigError("history.step", message)
+    if any(b <= a for a, b in itertools.pairwise(value)):
+        raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
+    return value
+
+
+def _flag_column(value: object, n: int) -> Any:
+    """The history's ``evaluated`` flags: n booleans (a list, or a boolean array)."""
+    if isinstance(value, np.ndarray):
+        if value.shape != (n,) or value.dtype.kind != "b":
+            raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
+        return value
+    if not isinstance(value, list) or len(value) != n:
+        raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
+    if not all(isinstance(v, bool) for v in value):
+        raise ConfigError("history.evaluated", "must hold only true or false")
+    return value
 
 
 _TASKS: tuple[str, ...] = get_args(Task)
@@ -446,7 +506,7 @@ def _dataset_from(value: object, limits: Limits) -> Dataset:
     parts: dict[str, Any] = {}
     for part in ("train", "test"):
         xs, ys = d.get(f"x_{part}"), d.get(f"y_{part}")
-        n = len(xs) if isinstance(xs, list) else -1
+        n = len(xs) if isinstance(xs, list | np.ndarray) and np.ndim(xs) > 0 else -1
         if not 1 <= n <= cap:
             raise ConfigError(("dataset", f"x_{part}"), f"must be a list of 1..{cap} rows")
         parts[f"x_{part}"] = _floats(xs, (n, input_dim), ("dataset", f"x_{part}"), False)
@@ -480,16 +540,292 @@ def _dataset_from(value: object, limits: Limits) -> Dataset:
     )
 
 
-def _dataset_to_dict(ds: Dataset) -> dict[str, Any]:
+def _dataset_to_dict(ds: Dataset, floats: Callable[[NDArray[Any]], Any]) -> dict[str, Any]:
     return {
         "name": ds.name,
         "task": ds.task,
         "n_classes": ds.n_classes,
         "input_dim": ds.input_dim,
-        "x_train": ds.x_train.tolist(),
-        "y_train": np.asarray(ds.y_train).tolist(),
-        "x_test": ds.x_test.tolist(),
-        "y_test": np.asarray(ds.y_test).tolist(),
+        "x_train": floats(ds.x_train),
+        "y_train": floats(np.asarray(ds.y_train)),
+        "x_test": floats(ds.x_test),
+        "y_test": floats(np.asarray(ds.y_test)),
         "domain": list(ds.domain),
         "classes": list(ds.classes),
     }
+
+
+# --- recurrent runs ------------------------------------------------------------------------
+
+RECURRENT_EXPORT_FORMAT = "backprop-lab/recurrent-trainer"
+RECURRENT_EXPORT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrentExport:
+    """A checked export of a recurrent run: the same parts as :class:`TrainerExport` (the
+    sequences are regenerated from the config), parameters as flat (P,) vectors in the
+    recurrent layout ``[W_xh, W_hh, b_h, W_hy, b_y]`` (see :mod:`engine.recurrent`) and
+    written by block name; the stage names a timestep instead of a layer."""
+
+    config: RecurrentConfig
+    theta: FloatArray
+    theta_before_update: FloatArray
+    optimizer_state: OptimizerState
+    shuffle_state: dict[str, Any]
+    permutation: IntArray | None
+    cursor: int
+    epoch: int
+    step: int
+    stage: Stage
+    batch_indices: IntArray | None
+    last_delta: FloatArray | None
+    last_update_ratio: FloatArray | None  # (3,) W_xh, W_hh, W_hy
+    history: RecurrentHistory
+    divergence: Divergence | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able data: floats exact (shortest round-trip repr), NaN/Inf as None, generator
+        integers as decimal strings."""
+        views = block_views(self.theta, _recurrent_shape(self.config))
+        div = self.divergence
+        return {
+            "format": RECURRENT_EXPORT_FORMAT,
+            "version": RECURRENT_EXPORT_VERSION,
+            "config": self.config.to_dict(),
+            "parameters": {name: json_list(views[name]) for name in BLOCKS},
+            "optimizer_state": {
+                k: json_list(v) if isinstance(v, np.ndarray) else int(v)
+                for k, v in self.optimizer_state.items()
+            },
+            "rng": {"shuffle": self.shuffle_state},
+            "permutation": None if self.permutation is None else self.permutation.tolist(),
+            "cursor": self.cursor,
+            "epoch": self.epoch,
+            "step": self.step,
+            "stage": {"kind": self.stage.kind, "timestep": self.stage.timestep},
+            "batch_indices": None if self.batch_indices is None else self.batch_indices.tolist(),
+            "theta_before_update": json_list(self.theta_before_update),
+            "last_delta": None if self.last_delta is None else json_list(self.last_delta),
+            "last_update_ratio": None
+            if self.last_update_ratio is None
+            else json_list(self.last_update_ratio),
+            "history": self.history.to_dict(),
+            "divergence": None
+            if div is None
+            else {"step": div.step, "stage": div.stage, "timestep": div.timestep},
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, limits: Limits | None = None) -> RecurrentExport:
+        """Check ``data`` (as :meth:`to_dict` writes it) against itself and ``limits``.
+        Raises ConfigError naming the first bad field."""
+        limits = limits or Limits()
+        d = _object(data, ())
+        if d.get("format") != RECURRENT_EXPORT_FORMAT:
+            raise ConfigError(
+                "format", f"must be {RECURRENT_EXPORT_FORMAT!r} (not a recurrent run's export)"
+            )
+        version = d.get("version")
+        if version != RECURRENT_EXPORT_VERSION or isinstance(version, bool):
+            raise ConfigError("version", f"must be {RECURRENT_EXPORT_VERSION}, got {version!r}")
+        known = {*_RECURRENT_FIELDS, "format", "version"}
+        unknown = [str(k) for k in d if k not in known]
+        if unknown:
+            raise ConfigError((unknown[0],), f"unknown field; valid: {', '.join(sorted(known))}")
+        missing = [k for k in _RECURRENT_FIELDS if k not in d]
+        if missing:
+            raise ConfigError((missing[0],), "required")
+
+        config = _recurrent_config_from(d["config"], limits)
+        divergence = _recurrent_divergence_from(d["divergence"])
+        diverged = divergence is not None
+        shape = _recurrent_shape(config)
+        P, T = shape.n_params, shape.length
+        n_train = n_train_of(config.dataset.n_samples, config.dataset.train_fraction)
+
+        theta = _blocks_from(d["parameters"], shape, diverged)
+        theta_before = _floats(d["theta_before_update"], (P,), ("theta_before_update",), diverged)
+        last_delta = _optional(d["last_delta"], (P,), ("last_delta",))
+        last_ratio = _optional(d["last_update_ratio"], (N_BLOCKS,), ("last_update_ratio",))
+        state = _optimizer_state(d["optimizer_state"], config.optimizer.name, P, diverged)
+        shuffle = _shuffle_state(d["rng"])
+        step = _count(d["step"], ("step",))
+        epoch = _count(d["epoch"], ("epoch",))
+        permutation = None
+        if d["permutation"] is not None:
+            permutation = _indices(d["permutation"], ("permutation",), n_train)
+            if permutation.size != n_train or not np.array_equal(
+                np.sort(permutation), np.arange(n_train)
+            ):
+                raise ConfigError("permutation", f"must be a permutation of 0..{n_train - 1}")
+        cursor = _count(d["cursor"], ("cursor",))
+        if cursor > n_train:
+            raise ConfigError("cursor", f"must be an integer in 0..{n_train}, got {cursor}")
+        stage = _timestep_stage_from(d["stage"], T)
+        batch = None
+        if d["batch_indices"] is not None:
+            batch = _indices(d["batch_indices"], ("batch_indices",), n_train)
+            if not 1 <= batch.size <= n_train:
+                raise ConfigError("batch_indices", f"must hold 1..{n_train} row indices")
+        if stage.kind != "idle" and batch is None:
+            raise ConfigError("batch_indices", "required when the stage is not 'idle'")
+        if stage.kind == "idle" and step != 0 and batch is not None:
+            raise ConfigError("stage.kind", "'idle' only at step 0")
+        if divergence is not None and divergence.timestep is not None and divergence.timestep >= T:
+            raise ConfigError("divergence.timestep", f"must be null or an integer in 0..{T - 1}")
+        history = _recurrent_history_from(d["history"], T, step)
+        return cls(
+            config,
+            theta,
+            theta_before,
+            state,
+            shuffle,
+            permutation,
+            cursor,
+            epoch,
+            step,
+            stage,
+            batch,
+            last_delta,
+            last_ratio,
+            history,
+            divergence,
+        )
+
+
+_RECURRENT_FIELDS = (
+    "config",
+    "parameters",
+    "optimizer_state",
+    "rng",
+    "permutation",
+    "cursor",
+    "epoch",
+    "step",
+    "stage",
+    "batch_indices",
+    "theta_before_update",
+    "last_delta",
+    "last_update_ratio",
+    "history",
+    "divergence",
+)
+
+
+def read_export(data: object, limits: Limits | None = None) -> TrainerExport | RecurrentExport:
+    """Any export, checked: a dense run's (:class:`TrainerExport`) or a recurrent run's
+    (:class:`RecurrentExport`), told apart by its ``format``. ConfigError names the first bad
+    field."""
+    d = _object(data, ())
+    if d.get("format") == RECURRENT_EXPORT_FORMAT:
+        return RecurrentExport.from_dict(d, limits)
+    if d.get("format") != EXPORT_FORMAT:
+        raise ConfigError(
+            "format",
+            f"must be {EXPORT_FORMAT!r} or {RECURRENT_EXPORT_FORMAT!r} (not a Backprop Lab export)",
+        )
+    return TrainerExport.from_dict(d, limits)
+
+
+def _recurrent_shape(config: RecurrentConfig) -> RecurrentShape:
+    spec = SEQUENCE_TASKS[config.dataset.name]
+    head = output_head(spec.task, spec.n_classes, config.resolved_loss)
+    return RecurrentShape(
+        config.cell,
+        spec.n_inputs,
+        int(config.hidden),
+        head.units,
+        int(config.dataset.length),
+        config.resolved_head,
+    )
+
+
+def _recurrent_config_from(value: object, limits: Limits) -> RecurrentConfig:
+    try:
+        config = RecurrentConfig.from_dict(_object(value, ("config",)))
+        config.validate(limits)
+    except ConfigError as exc:
+        raise exc.within("config") from None
+    except (TypeError, ValueError):  # a value of the wrong type in a config field
+        raise ConfigError(
+            "config", "malformed config: see GET /api/catalog for its shape"
+        ) from None
+    return config
+
+
+def _blocks_from(value: object, shape: RecurrentShape, diverged: bool) -> FloatArray:
+    d = _object(value, ("parameters",))
+    unknown = [str(k) for k in d if k not in BLOCKS]
+    if unknown:
+        raise ConfigError(("parameters", unknown[0]), f"unknown block; valid: {', '.join(BLOCKS)}")
+    parts = []
+    for name, block_shape in shape.block_shapes().items():
+        if name not in d:
+            raise ConfigError(("parameters", name), "required")
+        parts.append(_floats(d[name], block_shape, ("parameters", name), diverged).ravel())
+    return np.concatenate(parts)
+
+
+def _timestep_stage_from(value: object, T: int) -> Stage:
+    d = _object(value, ("stage",))
+    unknown = [str(k) for k in d if k not in ("kind", "timestep")]
+    if unknown:
+        raise ConfigError(("stage", unknown[0]), "unknown field; valid: kind, timestep")
+    kind, timestep = d.get("kind"), d.get("timestep")
+    if kind not in _STAGE_KINDS:
+        raise ConfigError("stage.kind", f"unknown {kind!r}; valid: {', '.join(_STAGE_KINDS)}")
+    if kind in ("forward", "backward"):
+        _count(timestep, ("stage", "timestep"), T - 1)
+    elif timestep is not None:
+        raise ConfigError("stage.timestep", f"must be null for stage {kind!r}")
+    return Stage(kind, timestep=timestep)
+
+
+def _recurrent_divergence_from(value: object) -> Divergence | None:
+    if value is None:
+        return None
+    d = _object(value, ("divergence",))
+    step = _count(d.get("step"), ("divergence", "step"))
+    stage = d.get("stage")
+    if stage not in _DIVERGENCE_STAGES:
+        valid = ", ".join(_DIVERGENCE_STAGES)
+        raise ConfigError("divergence.stage", f"unknown {stage!r}; valid: {valid}")
+    timestep = d.get("timestep")
+    if timestep is not None:
+        _count(timestep, ("divergence", "timestep"), MAX_COUNT)
+    return Divergence(step, stage, None, timestep)
+
+
+def _recurrent_history_from(value: object, T: int, step: int) -> RecurrentHistory:
+    d = _object(value, ("history",))
+    known = {"n_timesteps", *RecurrentHistory.columns()}
+    unknown = [str(k) for k in d if k not in known]
+    if unknown:
+        raise ConfigError(("history", unknown[0]), f"unknown column; valid: {', '.join(known)}")
+    if d.get("n_timesteps") != T or isinstance(d.get("n_timesteps"), bool):
+        raise ConfigError("history.n_timesteps", f"must be {T} (the sequence length)")
+    steps = d.get("step")
+    if not isinstance(steps, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= step for s in steps
+    ):
+        raise ConfigError("history.step", f"must be a list of step numbers in 1..{step}")
+    n = len(steps)
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ConfigError("history.step", f"must increase strictly, within 1..{step}")
+    evaluated = d.get("evaluated")
+    if not isinstance(evaluated, list) or len(evaluated) != n:
+        raise ConfigError("history.evaluated", f"must be a list of {n} true/false values")
+    if not all(isinstance(v, bool) for v in evaluated):
+        raise ConfigError("history.evaluated", "must hold only true or false")
+    columns: dict[str, Any] = {"n_timesteps": T, "step": steps, "evaluated": evaluated}
+    widths: dict[str, tuple[int, ...]] = dict.fromkeys((*HISTORY_SCALARS, *STEP_SCALARS), ())
+    widths.update(dict.fromkeys(PER_BLOCK, (N_BLOCKS,)))
+    widths.update(dict.fromkeys(PER_TIMESTEP, (T,)))
+    for name, trailing in widths.items():
+        rows = d.get(name)
+        if n:
+            columns[name] = _floats(rows, (n, *trailing), ("history", name), allow_null=True)
+        elif rows != []:
+            raise ConfigError(("history", name), "must be empty when 'step' is")
+    return RecurrentHistory.from_dict(columns)

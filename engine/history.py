@@ -15,7 +15,7 @@ NaN/Inf after divergence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,18 +199,24 @@ class History:
             self._n,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able columns (exact floats via repr; NaN/Inf become None)."""
+    def to_dict(
+        self,
+        floats: Callable[[FloatArray], Any] = json_list,
+        ints: Callable[[NDArray[Any]], Any] = lambda a: a.tolist(),
+    ) -> dict[str, Any]:
+        """Plain JSON-able columns (exact floats via repr; NaN/Inf become None). ``floats``
+        and ``ints`` convert the float and the step/flag columns (the binary export keeps
+        them NumPy arrays)."""
         step, evaluated, sc, lay = self._columns()
         out: dict[str, Any] = {
             "n_layers": self.n_layers,
-            "step": step.tolist(),
-            "evaluated": evaluated.tolist(),
+            "step": ints(step),
+            "evaluated": ints(evaluated),
         }
         for i, name in enumerate(SCALARS):
-            out[name] = json_list(sc[i])
+            out[name] = floats(sc[i])
         for i, name in enumerate(PER_LAYER):
-            out[name] = json_list(lay[i])
+            out[name] = floats(lay[i])
         return out
 
     @classmethod

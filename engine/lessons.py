@@ -8,9 +8,15 @@ live numbers — ``{A.grad_norm_ratio:.1e}`` is setup A's ‖dW_first‖/‖dW_l
 and its expectations say what must hold (``below``, ``above``). When they do not hold (a
 teacher changed a setting, say), the checkpoint says so instead of claiming it.
 
-Nothing in a lesson file is executed: measures are looked up by name in :data:`MEASURES`, and
-a sentence can only name a setup and a measure. The file format is documented in
-``lessons/README.md``; :func:`load_lesson` names the file and the field of any problem.
+A lesson with ``model = "recurrent"`` sets up recurrent runs (partial
+:class:`~engine.config.RecurrentConfig` setups, driven by
+:class:`~engine.recurrent_trainer.RecurrentTrainer`): its forward and backward steps count
+``timesteps`` instead of ``layers``, and its checkpoints read :data:`RECURRENT_MEASURES`.
+
+Nothing in a lesson file is executed: measures are looked up by name in :data:`MEASURES` (or
+:data:`RECURRENT_MEASURES`), and a sentence can only name a setup and a measure. The file
+format is documented in ``lessons/README.md``; :func:`load_lesson` names the file and the
+field of any problem.
 """
 
 from __future__ import annotations
@@ -21,20 +27,24 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
-from engine.config import Limits, NetworkConfig, merge_config
+from engine.config import Limits, NetworkConfig, RecurrentConfig, merge_config
 from engine.datasets import DATASETS
 from engine.errors import ConfigError, format_path
+from engine.evaluation import Evaluation
 from engine.losses import output_head
+from engine.recurrent_trainer import RecurrentTrainer
+from engine.stages import Divergence
 from engine.trainer import Trainer
 
 Action = Literal["forward", "loss", "backward", "update", "train", "look"]
 ACTIONS: tuple[Action, ...] = ("forward", "loss", "backward", "update", "train", "look")
 PANELS = ("network", "flow", "inspector", "loss", "boundary", "controls", "transport")
 SETUP_NAMES = ("A", "B", "C", "D")
+MODELS = ("dense", "recurrent")
 MAX_TRAIN_STEPS = 5000  # per lesson step: lessons stay quick to replay
 
 
@@ -50,13 +60,30 @@ class LessonError(ValueError):
 # --- measures ------------------------------------------------------------------------------
 
 
+Weight = tuple[int, int, int] | None
+RunT = TypeVar("RunT", Trainer, RecurrentTrainer)
+
+
 @dataclass(frozen=True, slots=True)
-class Measure:
+class Measure(Generic[RunT]):
     """A number a checkpoint can read off a trainer (None when it is not available yet)."""
 
     name: str
     description: str
-    fn: Callable[[Trainer, tuple[int, int, int] | None], float | None]
+    fn: Callable[[RunT, Weight], float | None]
+
+
+class _Run(Protocol):
+    """What the measures shared by both model kinds read."""
+
+    @property
+    def step(self) -> int: ...
+    @property
+    def evaluation(self) -> Evaluation: ...
+    @property
+    def initial_evaluation(self) -> Evaluation: ...
+    @property
+    def divergence(self) -> Divergence | None: ...
 
 
 def _grad_norms(t: Trainer) -> tuple[float, float] | None:
@@ -114,9 +141,9 @@ def _saturated(t: Trainer, _: object) -> float | None:
     return float(np.mean(known)) if known else None
 
 
-def _loss_drop(t: Trainer, _: object) -> float | None:
+def _loss_drop(t: _Run, _: object) -> float | None:
     """How much of the initial training loss is gone: (L₀ − L) / L₀."""
-    start, now = t.initial_evaluation.train_loss, t.train_loss
+    start, now = t.initial_evaluation.train_loss, t.evaluation.train_loss
     if not (math.isfinite(start) and math.isfinite(now)) or start == 0.0:
         return None
     return (start - now) / start
@@ -136,8 +163,8 @@ def _chain_mismatch(t: Trainer, weight: tuple[int, int, int] | None) -> float | 
     return abs(c.batch_average - c.dW_ij) / abs(c.dW_ij)
 
 
-def _evaluation(name: str) -> Callable[[Trainer, object], float | None]:
-    def read(t: Trainer, _: object) -> float | None:
+def _evaluation(name: str) -> Callable[[_Run, object], float | None]:
+    def read(t: _Run, _: object) -> float | None:
         value = getattr(t.evaluation, name)
         return None if value is None else float(value)
 
@@ -154,15 +181,19 @@ def _last(t: Trainer, _: object) -> float | None:
     return None if norms is None else norms[1]
 
 
-def _gap(t: Trainer, _: object) -> float | None:
-    return t.test_loss - t.train_loss
+def _initial_train_loss(t: _Run, _: object) -> float | None:
+    return t.initial_evaluation.train_loss
 
 
-def _diverged(t: Trainer, _: object) -> float | None:
+def _gap(t: _Run, _: object) -> float | None:
+    return t.evaluation.test_loss - t.evaluation.train_loss
+
+
+def _diverged(t: _Run, _: object) -> float | None:
     return float(t.divergence is not None)
 
 
-def _step(t: Trainer, _: object) -> float | None:
+def _step(t: _Run, _: object) -> float | None:
     return float(t.step)
 
 
@@ -176,7 +207,7 @@ def _chain_dw(t: Trainer, weight: tuple[int, int, int] | None) -> float | None:
     return None if c is None else float(c.dW_ij)
 
 
-_MEASURES = (
+_MEASURES: tuple[Measure[Trainer], ...] = (
     Measure("grad_norm_first", "‖dW‖ of the first layer", _first),
     Measure("grad_norm_last", "‖dW‖ of the output layer", _last),
     Measure("grad_norm_ratio", "‖dW_first‖ ÷ ‖dW_output‖", _grad_norm_ratio),
@@ -186,6 +217,7 @@ _MEASURES = (
     Measure("loss_noise", "mean |ΔL| ÷ mean L of the last 50 minibatch losses", _loss_noise),
     Measure("saturated_fraction", "mean saturated share of the hidden layers", _saturated),
     Measure("loss_drop", "share of the initial training loss gone", _loss_drop),
+    Measure("initial_train_loss", "loss on the whole training set at step 0", _initial_train_loss),
     Measure("train_loss", "loss on the whole training set", _evaluation("train_loss")),
     Measure("test_loss", "loss on the whole test set", _evaluation("test_loss")),
     Measure("train_accuracy", "accuracy on the training set", _evaluation("train_accuracy")),
@@ -197,7 +229,123 @@ _MEASURES = (
     Measure("chain_dw", "backprop's ∂L/∂w for the lesson's weight", _chain_dw),
     Measure("chain_mismatch", "relative difference of the two", _chain_mismatch),
 )
-MEASURES: dict[str, Measure] = {m.name: m for m in _MEASURES}
+MEASURES: dict[str, Measure[Trainer]] = {m.name: m for m in _MEASURES}
+
+
+# --- measures of recurrent runs ---------------------------------------------------------------
+
+
+def _dh_norms(t: RecurrentTrainer) -> Any:
+    """(T,) ‖∂L/∂h_t‖ of the current step, or None before its backward pass is complete."""
+    norms = t.trace().dh_norms()
+    return None if not np.isfinite(norms).all() else norms
+
+
+def _first_step_ratio(t: RecurrentTrainer, _: object) -> float | None:
+    norms = _dh_norms(t)
+    if norms is None or norms[-1] == 0.0:
+        return None
+    return float(norms[0] / norms[-1])
+
+
+def _first_step_gradient(t: RecurrentTrainer, _: object) -> float | None:
+    norms = _dh_norms(t)
+    return None if norms is None else float(norms[0])
+
+
+def _gradient_reach(t: RecurrentTrainer, _: object) -> float | None:
+    reach = t.trace().reach
+    return None if reach is None or reach.steps is None else float(reach.steps)
+
+
+def _jacobian_norm_mean(t: RecurrentTrainer, _: object) -> float | None:
+    norms = t.trace().jacobians.norm
+    if any(n is None for n in norms):
+        return None
+    return float(np.mean(np.array(norms, dtype=np.float64)))
+
+
+def _recurrent_condition(t: RecurrentTrainer, _: object) -> float | None:
+    """σ_max ÷ σ_min of W_hh (1 for an orthogonal matrix)."""
+    s = np.linalg.svd(t.network.W_hh, compute_uv=False)
+    return None if s[-1] == 0.0 else float(s[0] / s[-1])
+
+
+def _first_quarter_share(t: RecurrentTrainer, _: object) -> float | None:
+    trace = t.trace()
+    return trace.share_first(math.ceil(trace.n_timesteps / 4))
+
+
+def _grad_norm_total(t: RecurrentTrainer, _: object) -> float | None:
+    """‖∂L/∂θ‖ of the current step once its backward pass is complete."""
+    if t.stage.kind not in ("backward", "update") or (
+        t.stage.kind == "backward" and t.stage.timestep != 0
+    ):
+        return None
+    g = t.network.grad
+    return float(np.sqrt(g @ g))
+
+
+def _clipped(t: RecurrentTrainer, _: object) -> float | None:
+    """1 when the current step's update clipped the gradient, 0 when it did not."""
+    if t.stage.kind != "update":
+        return None
+    return float(t.trace().clipped)
+
+
+def _update_ratio_hh(t: RecurrentTrainer, _: object) -> float | None:
+    ratio = t.trace().update_ratio
+    return None if ratio is None else float(ratio[1])
+
+
+def _unstable(t: RecurrentTrainer, _: object) -> float | None:
+    """1 when training diverged or the training loss is over 10× its initial value, else 0."""
+    start, now = t.initial_evaluation.train_loss, t.train_loss
+    blown = not math.isfinite(now) or now > 10.0 * start
+    return float(t.divergence is not None or blown)
+
+
+_SHARED: tuple[Measure[Any], ...] = (
+    Measure("loss_drop", "share of the initial training loss gone", _loss_drop),
+    Measure("initial_train_loss", "loss on the whole training set at step 0", _initial_train_loss),
+    Measure("train_loss", "loss on the whole training set", _evaluation("train_loss")),
+    Measure("test_loss", "loss on the whole test set", _evaluation("test_loss")),
+    Measure("train_accuracy", "accuracy on the training set", _evaluation("train_accuracy")),
+    Measure("test_accuracy", "accuracy on the test set", _evaluation("test_accuracy")),
+    Measure("generalization_gap", "test loss − training loss", _gap),
+    Measure("diverged", "1 once training diverged, else 0", _diverged),
+    Measure("step", "completed steps", _step),
+)
+_RECURRENT_MEASURES: tuple[Measure[RecurrentTrainer], ...] = (
+    *_SHARED,
+    Measure("first_step_ratio", "‖∂L/∂h_0‖ ÷ ‖∂L/∂h_{T−1}‖", _first_step_ratio),
+    Measure("first_step_gradient", "‖∂L/∂h_0‖", _first_step_gradient),
+    Measure(
+        "gradient_reach",
+        "timesteps back the last output's gradient reaches (≥ 1 % of its largest ‖∂L/∂h_t‖)",
+        _gradient_reach,
+    ),
+    Measure(
+        "jacobian_norm_mean",
+        "mean over t of ‖∂s_t/∂s_{t−1}‖₂ for batch sequence 0",
+        _jacobian_norm_mean,
+    ),
+    Measure("recurrent_condition", "σ_max ÷ σ_min of W_hh", _recurrent_condition),
+    Measure(
+        "first_quarter_share",
+        "share of Σ_t ‖C_t‖ (C_t: timestep t's term of ∂L/∂W_hh) from the first ⌈T/4⌉ steps",
+        _first_quarter_share,
+    ),
+    Measure("grad_norm_total", "‖∂L/∂θ‖ of the current step (before clipping)", _grad_norm_total),
+    Measure("clipped", "1 when this step's update clipped the gradient, else 0", _clipped),
+    Measure("update_ratio_hh", "‖ΔW_hh‖ ÷ ‖W_hh‖ of the most recent update", _update_ratio_hh),
+    Measure(
+        "unstable",
+        "1 when training diverged or the training loss is over 10× its initial value, else 0",
+        _unstable,
+    ),
+)
+RECURRENT_MEASURES: dict[str, Measure[RecurrentTrainer]] = {m.name: m for m in _RECURRENT_MEASURES}
 
 
 # --- the lesson format ---------------------------------------------------------------------
@@ -238,10 +386,11 @@ class Checkpoint:
 class LessonStep:
     do: Action
     text: str
-    layers: int | None = None  # forward/backward: how many (None = the rest of the pass)
+    layers: int | None = None  # dense forward/backward: how many (None = the rest of the pass)
     steps: int = 1  # train: how many steps
     highlight: str | None = None  # the panel this step talks about
     checkpoints: tuple[Checkpoint, ...] = ()
+    timesteps: int | None = None  # recurrent forward/backward: how many (None = the rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +398,7 @@ class Setup:
     name: str  # A..D
     label: str
     patch: Mapping[str, Any]  # the partial config, as the file gives it (layers expanded)
-    config: NetworkConfig  # merged onto the engine defaults and validated
+    config: NetworkConfig | RecurrentConfig  # merged onto the engine defaults and validated
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +413,7 @@ class Lesson:
     steps: tuple[LessonStep, ...]
     weight: tuple[int, int, int] | None  # a weight the lesson traces (layer, i, j)
     source: str  # file name, for messages
+    model: str = "dense"  # "dense" | "recurrent": what every setup of the lesson is
 
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -291,8 +441,12 @@ def parse_lesson(data: Mapping[str, Any], source: str, stem: str, limits: Limits
         data,
         (),
         required=("title", "summary", "goal", "watch", "setups", "steps"),
-        optional=("id", "order", "weight"),
+        optional=("id", "order", "weight", "model"),
     )
+    model = data.get("model", "dense")
+    if model not in MODELS:
+        raise LessonError(source, ("model",), f"unknown {model!r}; valid: {', '.join(MODELS)}")
+    r.model = model
     lesson_id = r.text(data.get("id", stem), ("id",))
     if not _ID.match(lesson_id):
         raise LessonError(
@@ -300,12 +454,15 @@ def parse_lesson(data: Mapping[str, Any], source: str, stem: str, limits: Limits
         )
     setups = r.setups(data["setups"], limits)
     weight = None
+    if "weight" in data and model != "dense":
+        raise LessonError(source, ("weight",), "only a dense lesson traces a weight")
     if "weight" in data:
         w = data["weight"]
         if not (isinstance(w, list) and len(w) == 3 and all(_is_int(v) and v >= 0 for v in w)):
             raise LessonError(source, ("weight",), "must be [layer, i, j], three integers ≥ 0")
         weight = (w[0], w[1], w[2])
         for setup in setups:
+            assert isinstance(setup.config, NetworkConfig)
             sizes = _layer_sizes(setup.config)
             layer, i, j = weight
             if layer >= len(sizes) - 1 or i >= sizes[layer] or j >= sizes[layer + 1]:
@@ -333,6 +490,7 @@ def parse_lesson(data: Mapping[str, Any], source: str, stem: str, limits: Limits
         steps,
         weight,
         source,
+        model,
     )
 
 
@@ -365,6 +523,11 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.model = "dense"
+
+    @property
+    def measures(self) -> Mapping[str, Measure[Any]]:
+        return RECURRENT_MEASURES if self.model == "recurrent" else MEASURES
 
     def fail(self, loc: Sequence[str | int], message: str) -> LessonError:
         return LessonError(self.source, loc, message)
@@ -402,7 +565,8 @@ class _Reader:
         if not 1 <= len(items) <= len(SETUP_NAMES):
             raise self.fail(("setups",), f"must hold 1..{len(SETUP_NAMES)} setups")
         out = []
-        defaults = NetworkConfig().to_dict()
+        recurrent = self.model == "recurrent"
+        defaults = RecurrentConfig().to_dict() if recurrent else NetworkConfig().to_dict()
         for k, item in enumerate(items):
             loc = ("setups", k)
             d = self.keys(item, loc, required=("label", "config"), optional=("name",))
@@ -412,8 +576,13 @@ class _Reader:
                     (*loc, "name"), f"setups are named in order: this one is {SETUP_NAMES[k]!r}"
                 )
             patch = self._expand_layers(d["config"], (*loc, "config"))
+            config: NetworkConfig | RecurrentConfig
             try:
-                config = NetworkConfig.from_dict(merge_config(defaults, patch))
+                merged = merge_config(defaults, patch)
+                if recurrent:
+                    config = RecurrentConfig.from_dict(merged)
+                else:
+                    config = NetworkConfig.from_dict(merged)
                 config.validate(limits)
             except ConfigError as exc:
                 raise self.fail((*loc, "config", *exc.loc), exc.message) from None
@@ -447,18 +616,24 @@ class _Reader:
             value,
             loc,
             required=("do", "text"),
-            optional=("layers", "steps", "highlight", "checkpoints"),
+            optional=("layers", "timesteps", "steps", "highlight", "checkpoints"),
         )
         do = d["do"]
         if do not in ACTIONS:
             raise self.fail((*loc, "do"), f"unknown {do!r}; valid: {', '.join(ACTIONS)}")
-        layers = d.get("layers", "all" if do in ("forward", "backward") else None)
-        if layers == "all":
-            layers = None
-        elif layers is not None and (not _is_int(layers) or layers < 1):
-            raise self.fail((*loc, "layers"), "must be a positive integer or 'all'")
-        if "layers" in d and do not in ("forward", "backward"):
-            raise self.fail((*loc, "layers"), "only forward and backward take layers")
+        # A dense lesson's passes count layers, a recurrent one's timesteps.
+        unit, other = (
+            ("timesteps", "layers") if self.model == "recurrent" else ("layers", "timesteps")
+        )
+        if other in d:
+            raise self.fail((*loc, other), f"a {self.model} lesson's passes count {unit}")
+        count = d.get(unit, "all" if do in ("forward", "backward") else None)
+        if count == "all":
+            count = None
+        elif count is not None and (not _is_int(count) or count < 1):
+            raise self.fail((*loc, unit), "must be a positive integer or 'all'")
+        if unit in d and do not in ("forward", "backward"):
+            raise self.fail((*loc, unit), f"only forward and backward take {unit}")
         steps = d.get("steps", 1)
         if not _is_int(steps) or not 1 <= steps <= MAX_TRAIN_STEPS:
             raise self.fail((*loc, "steps"), f"must be an integer in 1..{MAX_TRAIN_STEPS}")
@@ -473,8 +648,15 @@ class _Reader:
             self.checkpoint(item, (*loc, "checkpoints", k), setups)
             for k, item in enumerate(self.list(d.get("checkpoints", []), (*loc, "checkpoints")))
         )
+        layers, timesteps = (None, count) if unit == "timesteps" else (count, None)
         return LessonStep(
-            do, self.text(d["text"], (*loc, "text")), layers, steps, highlight, checkpoints
+            do,
+            self.text(d["text"], (*loc, "text")),
+            layers,
+            steps,
+            highlight,
+            checkpoints,
+            timesteps,
         )
 
     def checkpoint(self, value: object, loc: tuple[str | int, ...], setups: set[str]) -> Checkpoint:
@@ -513,21 +695,32 @@ class _Reader:
     ) -> None:
         if setup not in setups:
             raise self.fail(loc, f"no setup {setup!r}; this lesson has {', '.join(sorted(setups))}")
-        if measure not in MEASURES:
-            raise self.fail(loc, f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+        measures = self.measures
+        if measure not in measures:
+            raise self.fail(loc, f"unknown measure {measure!r}; valid: {', '.join(measures)}")
 
 
 # --- running a lesson ----------------------------------------------------------------------
 
 
-def take_step(trainer: Trainer, step: LessonStep) -> None:
+def start_setup(setup: Setup, limits: Limits | None = None) -> Trainer | RecurrentTrainer:
+    """A fresh run of one setup: a :class:`Trainer` or, in a recurrent lesson, a
+    :class:`RecurrentTrainer`."""
+    limits = limits or Limits()
+    if isinstance(setup.config, RecurrentConfig):
+        return RecurrentTrainer(setup.config, limits)
+    return Trainer(setup.config, limits=limits)
+
+
+def take_step(trainer: Trainer | RecurrentTrainer, step: LessonStep) -> None:
     """Do one lesson step on one setup's trainer (``look`` does nothing)."""
+    count = step.timesteps if isinstance(trainer, RecurrentTrainer) else step.layers
     if step.do == "forward":
-        trainer.forward(step.layers)
+        trainer.forward(count)
     elif step.do == "loss":
         trainer.compute_loss()
     elif step.do == "backward":
-        trainer.backward(step.layers)
+        trainer.backward(count)
     elif step.do == "update":
         trainer.update()
     elif step.do == "train":
@@ -546,7 +739,9 @@ class CheckpointResult:
 
 
 def read_checkpoint(
-    checkpoint: Checkpoint, trainers: Mapping[str, Trainer], weight: tuple[int, int, int] | None
+    checkpoint: Checkpoint,
+    trainers: Mapping[str, Trainer | RecurrentTrainer],
+    weight: tuple[int, int, int] | None,
 ) -> CheckpointResult:
     """Fill in ``checkpoint`` from the trainers of the lesson's setups (by name)."""
     values: dict[str, float | None] = {}
@@ -555,7 +750,7 @@ def read_checkpoint(
         key = f"{setup}.{measure}"
         if key not in values:
             trainer = trainers.get(setup)
-            values[key] = None if trainer is None else MEASURES[measure].fn(trainer, weight)
+            values[key] = _measure(trainer, measure, weight)
         return values[key]
 
     def fill(match: re.Match[str]) -> str:
@@ -573,3 +768,16 @@ def read_checkpoint(
                 found = "not available yet" if v is None else f"{v:.3g}"
                 failures.append(f"expected {e.describe()}, found {found}")
     return CheckpointResult(text, not failures, values, failures)
+
+
+def _measure(
+    trainer: Trainer | RecurrentTrainer | None, measure: str, weight: Weight
+) -> float | None:
+    """``measure`` read off ``trainer`` (None for no trainer, or a measure of the other model
+    kind)."""
+    if isinstance(trainer, RecurrentTrainer):
+        recurrent = RECURRENT_MEASURES.get(measure)
+        return None if recurrent is None else recurrent.fn(trainer, weight)
+    if trainer is None or measure not in MEASURES:
+        return None
+    return MEASURES[measure].fn(trainer, weight)

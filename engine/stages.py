@@ -5,7 +5,10 @@ backward 0, update``. That order is written down once, in :func:`dense_program`.
 stepping, the fast path, the replay of an imported step and the search for where training
 diverged all walk it with :func:`run_stage`, so they perform identical arithmetic and give
 bit-identical parameters. A new model kind brings its own program (its own stage sequence and
-its own layer pair) and reuses everything else here.
+its own layer pair) and reuses everything else here: a recurrent network steps through time
+with :func:`recurrent_program` (``forward t = 0 … T−1, loss, backward t = T−1 … 0, update``),
+its stages run by :func:`engine.recurrent_stages.run_recurrent_stage`, and its update is this
+module's :func:`apply_update`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +32,8 @@ StageKind = Literal["idle", "forward", "loss", "backward", "update"]
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """A stage of the step program; ``layer`` for forward/backward, else None.
+    """A stage of the step program: for forward/backward, ``layer`` (a dense network's weight
+    layer) or ``timestep`` (a recurrent network's t); both None for the other kinds.
 
     As the trainer's position it names the last *completed* stage: ``idle`` = nothing
     computed yet (step 0, after reset). After ``update`` the step is complete and its arrays
@@ -38,6 +42,7 @@ class Stage:
 
     kind: StageKind
     layer: int | None = None
+    timestep: int | None = None
 
 
 IDLE = Stage("idle")
@@ -88,6 +93,20 @@ def dense_program(n_layers: int) -> StepProgram:
     )
 
 
+@lru_cache(maxsize=128)
+def recurrent_program(n_timesteps: int) -> StepProgram:
+    """``forward t = 0 … T−1, loss, backward t = T−1 … 0, update``: backprop through time,
+    one timestep per stage (the output head runs inside the timesteps it reads)."""
+    return StepProgram(
+        (
+            *(Stage("forward", timestep=t) for t in range(n_timesteps)),
+            Stage("loss"),
+            *(Stage("backward", timestep=t) for t in range(n_timesteps - 1, -1, -1)),
+            Stage("update"),
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Divergence:
     """Where the first non-finite number appeared.
@@ -95,11 +114,13 @@ class Divergence:
     ``step`` is the 0-based index of the step in progress (= completed updates before it);
     ``layer`` is the weight layer (None for the loss). A non-finite value that first shows
     up when evaluating the full data after update k is reported as (k, "forward", layer).
+    A recurrent run names the ``timestep`` instead (layer None; for the update, None too).
     """
 
     step: int
     stage: Literal["forward", "loss", "backward", "update"]
     layer: int | None
+    timestep: int | None = None
 
 
 @dataclass(slots=True)
@@ -215,7 +236,29 @@ def backward_layer(net: Network, rec: StepRecord, layer: int) -> None:
         rec.da[layer - 1] = grads.da_prev
 
 
-def update_gradient(net: Network, settings: UpdateSettings) -> FloatArray:
+class Parameters(Protocol):
+    """What the update stage reads and writes of a model: the flat parameter vector, its
+    gradient, the parameters before the update and the weight-decay mask, all (P,). A dense
+    :class:`~engine.network.Network` and a recurrent network both have them."""
+
+    theta: FloatArray
+    grad: FloatArray
+    theta_prev: FloatArray
+    decay_mask: FloatArray
+
+
+class UpdateRecord(Protocol):
+    """The fields of a step record the update stage fills in."""
+
+    delta: FloatArray | None
+    update_grad: FloatArray | None
+    state_before: OptimizerState | None
+    settings: UpdateSettings | None
+    grad_norm_total: float | None
+    clipped: bool
+
+
+def update_gradient(net: Parameters, settings: UpdateSettings) -> FloatArray:
     """g = dL/dθ + λ₂·w + λ₁·sign(w) (on weights only): the gradient the optimiser is given,
     before clipping."""
     g = net.grad
@@ -229,7 +272,7 @@ def update_gradient(net: Network, settings: UpdateSettings) -> FloatArray:
 
 
 def apply_update(
-    net: Network, rec: StepRecord, state: OptimizerState, settings: UpdateSettings
+    net: Parameters, rec: UpdateRecord, state: OptimizerState, settings: UpdateSettings
 ) -> None:
     """g (see :func:`update_gradient`) clipped to global norm ≤ c, then the optimiser step.
     ``net.theta_prev`` keeps the parameters this step used."""

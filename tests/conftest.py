@@ -2,9 +2,12 @@
 ``slow`` group (whole-tool checks) that only ``pytest --run-slow`` runs."""
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,22 +67,39 @@ TEST_SERVER_ENV = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default store (a SQLite file in the user's data folder) of anything these tests
+    start lands in a folder of this test run instead of the user's home."""
+    folder = tmp_path_factory.mktemp("data-home")
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 def start_server(
     env: dict[str, str] | None = None,
     command: list[str] | None = None,
     cwd: Path = ROOT,
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``backprop-lab serve`` (by default via ``python -m app``) and wait for /healthz.
 
     ``command`` replaces the start of the command line (``[".../backprop-lab", "serve"]`` for
-    an installed copy); ``--host`` and ``--port`` are added to it.
+    an installed copy); ``--host`` and ``--port`` are added to it. Unless ``env`` names a
+    store, the server gets the default kind, a SQLite file, of its own.
     """
-    port = free_port()
+    port = port or free_port()
     start = command or [sys.executable, "-m", "app", "serve"]
+    own_store = {"BACKPROP_LAB_STORE": f"sqlite:///{_server_files()}/sessions-{port}.db"}
     process = subprocess.Popen(
         [*start, "--host", "127.0.0.1", "--port", str(port)],
         cwd=cwd,
-        env={**os.environ, **TEST_SERVER_ENV, **(env or {})},
+        env={**os.environ, **TEST_SERVER_ENV, **own_store, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -93,6 +113,16 @@ def start_server(
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("server did not answer /healthz within 30 s")
+
+
+_SERVER_FILES: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def _server_files() -> str:
+    """A folder for the stores of the servers this test run starts (removed at exit)."""
+    if not _SERVER_FILES:
+        _SERVER_FILES.append(tempfile.TemporaryDirectory(prefix="backprop-lab-servers-"))
+    return _SERVER_FILES[0].name
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -149,3 +179,115 @@ def live_server() -> Iterator[str]:
     process, url = start_server()
     yield url
     stop_server(process)
+
+
+# --- a real Redis server ------------------------------------------------------------------------
+
+REDIS_SERVER = os.environ.get("BACKPROP_LAB_REDIS_SERVER", "/usr/bin/redis-server")
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+class RedisServer:
+    """Debian's redis-server on a free loopback port, started and stopped by the tests.
+
+    No snapshots (``--save ''``) unless ``folder`` is given: then it keeps an append-only
+    file there, synced on every write, so a restart finds its data again."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.folder is not None:
+            command += ["--dir", str(self.folder), "--appendonly", "yes"]
+            command += ["--appendfsync", "always"]
+        else:
+            command += ["--appendonly", "no"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "redis-server exited at start"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING within 20 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def freeze(self) -> None:
+        """Stop the process without closing its socket: commands hang, as over a dead link."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def flush(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            assert s.recv(16).startswith(b"+OK")
+
+
+def require_redis() -> None:
+    """Skip outside CI when Debian's redis-server is missing; fail under CI=true."""
+    if os.path.exists(REDIS_SERVER) or shutil.which(REDIS_SERVER):
+        return
+    message = (
+        f"redis-server not found at {REDIS_SERVER}; install it: apt-get install -y redis-server"
+    )
+    if under_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One Redis for the test run (each test that uses it starts from an empty one)."""
+    require_redis()
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared test Redis, emptied for this test."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own, which it may stop, freeze and restart (its data kept on
+    disk in the test's folder, so a restart finds the sessions again)."""
+    require_redis()
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process is not None:
+        server.thaw()
+    server.stop()

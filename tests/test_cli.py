@@ -171,3 +171,44 @@ def test_version() -> None:
     script = Path(sys.executable).parent / "backprop-lab"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == f"backprop-lab {__version__}"
+
+
+def test_workers_need_a_shared_store_and_reach_uvicorn(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    uvicorn_calls: list[tuple[Any, dict[str, Any]]],
+    tmp_path: Path,
+) -> None:
+    """``--workers N`` with the memory store is refused in one line (each worker would have
+    sessions of its own); with a SQLite file it is checked first, then handed to uvicorn."""
+    monkeypatch.setenv("BACKPROP_LAB_STORE", "memory")
+    line = refusal(capsys, ["serve", "--workers", "2"])
+    assert line == (
+        "backprop-lab serve: error: --workers=2 needs a shared store, but "
+        "BACKPROP_LAB_STORE=memory keeps sessions in one process (use sqlite:///PATH or "
+        "redis://HOST:PORT/DB)"
+    )
+    assert "--workers 0" and "from 1 to 64" in refusal(capsys, ["serve", "--workers", "0"])
+    store = tmp_path / "data" / "sessions.db"
+    monkeypatch.setenv("BACKPROP_LAB_STORE", f"sqlite:///{store}")
+    assert cli.main(["serve", "--workers", "3"]) == 0
+    ((app, options),) = uvicorn_calls
+    assert app == "app.main:create_app" and options["workers"] == 3
+    assert store.exists()  # opened and written once before any worker starts
+    monkeypatch.setenv("BACKPROP_LAB_WORKERS", "1")
+    assert cli.main(["serve"]) == 0
+    assert "workers" not in uvicorn_calls[-1][1]  # one process: uvicorn's own default
+
+
+def test_a_bad_store_setting_is_named_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    uvicorn_calls: list[object],
+) -> None:
+    monkeypatch.setenv("BACKPROP_LAB_STORE", "postgres://db/1")
+    line = refusal(capsys, ["serve"])
+    assert line == (
+        "backprop-lab serve: error: BACKPROP_LAB_STORE='postgres://db/1' is not memory, "
+        "sqlite:///PATH or redis://HOST:PORT/DB"
+    )
+    assert uvicorn_calls == []

@@ -126,6 +126,11 @@ def test_dockerfile_follows_the_required_shape() -> None:
     assert "BACKPROP_LAB_PORT" in runtime["HEALTHCHECK"]  # probes the port in use
     assert json.loads(runtime["CMD"]) == ["backprop-lab", "serve"]  # exec form, the CLI itself
     assert runtime_env()["BACKPROP_LAB_HOST"] == "0.0.0.0"
+    # Sessions in a SQLite file inside the declared volume, which the server's user owns.
+    assert json.loads(runtime["VOLUME"]) == ["/data"]
+    assert runtime_env()["BACKPROP_LAB_STORE"] == "sqlite:////data/sessions.db"
+    copies = [arg for kind, arg in stages[-1].steps if kind == "COPY"]
+    assert f"--from=build --chown={runtime['USER']} /data /data" in copies
 
 
 def test_dependencies_install_from_pins_before_the_code_is_copied() -> None:
@@ -198,7 +203,12 @@ def test_the_image_command_passes_uvicorn_what_the_cli_does(
 def test_dockerfile_install_and_cmd_work_in_a_plain_venv(tmp_path: Path) -> None:
     stages = parse_dockerfile(DOCKERFILE.read_text())
     venv = tmp_path / "opt-venv"
-    roots = {"/opt/venv": str(venv), "/src": str(tmp_path / "src"), "/app": str(tmp_path / "app")}
+    roots = {
+        "/opt/venv": str(venv),
+        "/src": str(tmp_path / "src"),
+        "/app": str(tmp_path / "app"),
+        "/data": str(tmp_path / "data"),
+    }
 
     def local(path: str) -> str:
         for image_path, here in roots.items():
@@ -263,6 +273,10 @@ def test_dockerfile_install_and_cmd_work_in_a_plain_venv(tmp_path: Path) -> None
         css = httpx.get(f"{url}/static/css/app.css")
         assert css.content == (ROOT / "static" / "css" / "app.css").read_bytes()
         assert "swagger-ui" in httpx.get(f"{url}/docs").text
+        # Sessions go to the SQLite file in the image's data volume.
+        created = httpx.post(f"{url}/api/sessions", json={}, timeout=30)
+        assert created.status_code == 201
+        assert (Path(roots["/data"]) / "sessions.db").stat().st_size > 0
         # The HEALTHCHECK command itself exits 0, on the port the settings name.
         probe = json.loads(runtime["HEALTHCHECK"].split("CMD", 1)[1])
         probe[0] = str(venv / "bin" / probe[0])

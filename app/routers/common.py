@@ -117,6 +117,7 @@ async def run_work(
     cost: Cost | None = None,
     request: Request | None = None,
     reserve: Callable[[Trainer], int] | None = None,
+    durable: bool = True,
 ) -> T:
     """Run ``job`` on ``session`` under its lock, on the lane its estimated cost picks.
 
@@ -127,11 +128,13 @@ async def run_work(
     crowd others out by sending many long requests at once.
     ``reserve`` says how many more bytes the work will keep in the session (a staged step's
     arrays): room is made for them first, or the request is refused (503) before it starts.
+    ``durable``: the change is stored before this returns (a stream's frames pass False: see
+    :meth:`SessionStore.hold`).
     """
     lanes = store.lanes
-    async with store.hold(session):
+    async with store.hold(session, durable):
         if reserve is not None:
-            store.make_room(0, reserve(session.trainer), keep=session)
+            await store.make_room(0, reserve(session.trainer), keep=session)
         if cost is None or cost(session.trainer) <= lanes.quick_seconds:
             # Quick work ends in milliseconds: nothing to watch or to cancel.
             return await lanes.quick(_run_to_end, job(session, Cancel()))

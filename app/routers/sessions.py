@@ -89,9 +89,9 @@ async def create_session(
     limits = ops.engine_limits(settings)
     checked = ops.creation_config(patch, limits)
     client = client_of(request)
-    store.admit(client, ops.estimated_bytes(checked))
+    await store.admit(client, ops.estimated_bytes(checked))
     trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
-    session = store.add(trainer, client)
+    session = await store.add(trainer, client)
     return await answer(store, session, ops.session, status=201)
 
 
@@ -151,15 +151,15 @@ async def import_session(request: Request, store: StoreDep, settings: SettingsDe
     Everything is checked (shapes against the config, ranges, finiteness) → 422 naming the
     field on any inconsistency."""
     client = client_of(request)
-    store.admit(client, 0)  # quotas and a slot first: the bytes are known once it is read
+    await store.admit(client, 0)  # quotas and a slot first: the bytes are known once it is read
     body = await request.body()
     limits = ops.engine_limits(settings)
     async with store.imports:  # one at a time: a large export takes a while and much memory to read
         trainer = await store.lanes.heavy(
             "import", lambda cancel: ops.import_job(body, limits, store.limits.session_bytes)
         )
-    store.make_room(0, trainer.memory_bytes())
-    session = store.add(trainer, client)
+    await store.make_room(0, trainer.memory_bytes())
+    session = await store.add(trainer, client)
     return await answer(store, session, ops.session, status=201)
 
 
@@ -192,8 +192,7 @@ async def patch_session(
 @router.delete("/{session_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
 async def delete_session(session: SessionDep, store: StoreDep) -> Response:
     """End the session now (it would otherwise expire after the idle TTL)."""
-    async with store.hold(session):
-        store.delete(session.id)
+    await store.delete(session)
     return Response(status_code=204)
 
 

@@ -68,7 +68,7 @@ from app.schemas.stream import (
     parse_message,
 )
 from app.schemas.wire import render
-from app.sessions import Session, SessionNotFoundError, SessionStore
+from app.sessions import Session, SessionNotFoundError, SessionStore, StoreError
 from app.settings import Settings
 from engine.trainer import Trainer
 
@@ -221,7 +221,8 @@ class Stream:
 
     async def _play(self) -> None:
         try:
-            await self._play_frames()
+            async with self.store.playing(self.session):  # keeps the session between frames
+                await self._play_frames()
         except SessionNotFoundError:
             with contextlib.suppress(RuntimeError):
                 await self.ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
@@ -239,7 +240,7 @@ class Stream:
                 await asyncio.sleep(delay)
             due = max(due + 1.0 / self.max_fps, loop.time())
             text, diverged = await run_work(
-                self.store, self.session, self._play_job, cost=self._play_cost
+                self.store, self.session, self._play_job, cost=self._play_cost, durable=False
             )
             await self._send(text)
             if diverged:
@@ -398,14 +399,18 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
         return
     await websocket.accept()
+    binary = websocket.query_params.get("encoding") == "binary"
     try:
-        session = store.get(session_id)
+        session = await store.get(session_id)
+        async with store.attach(session):
+            await Stream(websocket, store, session, settings, binary).run()
     except SessionNotFoundError:
         await websocket.close(CLOSE_UNKNOWN_SESSION, "unknown session")
         return
-    binary = websocket.query_params.get("encoding") == "binary"
-    async with store.attach(session):
-        await Stream(websocket, store, session, settings, binary).run()
+    except StoreError as exc:  # the store failed (503 for a request): the client may retry
+        with contextlib.suppress(RuntimeError):
+            await websocket.close(exc.close_code, exc.message[:120])
+        return
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError):
             await websocket.close()

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from app.schemas.requests import ConfigModel
 from app.schemas.wire import Real, ResponseModel
+from engine.config import NetworkConfig
 from engine.lessons import (
     MEASURES,
     Checkpoint,
@@ -83,6 +84,7 @@ class SetupModel(ResponseModel):
 
     @classmethod
     def from_engine(cls, setup: Setup) -> SetupModel:
+        assert isinstance(setup.config, NetworkConfig)  # only dense lessons are served
         return cls(
             name=cast(SetupName, setup.name),
             label=setup.label,

@@ -59,7 +59,8 @@ def make_client(
 ) -> Iterator[TestClient]:
     """A client for an app with these settings (lifespan run, so the store exists).
     ``like_the_page``: bodyless POSTs say ``Content-Type: application/json``."""
-    app = create_app(Settings(**{**GENEROUS_QUOTAS, **overrides}), clock=clock)
+    settings = {"store": "memory", **GENEROUS_QUOTAS, **overrides}  # store tests pick theirs
+    app = create_app(Settings(**settings), clock=clock)
     with TestClient(app) as client:
         if like_the_page:
             client.event_hooks["request"].append(say_json)

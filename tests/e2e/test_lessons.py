@@ -21,7 +21,8 @@ from tests.e2e.conftest import PageWatch
 from tests.e2e.test_screenshots import VIEWPORTS
 from tests.e2e.test_visualiser import settled
 
-LESSONS = load_lessons([ROOT / "lessons"])
+# The lessons the page runs: dense networks (the recurrent ones are the engine's so far).
+LESSONS = [lesson for lesson in load_lessons([ROOT / "lessons"]) if lesson.model == "dense"]
 PRESENTER = {"width": 1280, "height": 720}
 LESSON = "#lesson"
 COLUMNS = "#compare .compare-column"
@@ -84,6 +85,7 @@ def expected_value(page: Page, session: str, measure: str) -> float | None:
     return None  # read by the lesson route only (dead units on the whole set, noise, …)
 
 
+@pytest.mark.slow  # every lesson in a browser (about a minute); CI runs it
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.id for lesson in LESSONS])
 def test_each_lesson_opens_in_one_click_and_its_first_checkpoint_shows_the_apis_numbers(
     page: Page, watch: PageWatch, lesson: Any
@@ -396,6 +398,9 @@ def cut_off_panels(page: Page) -> list[str]:
     )
 
 
+# Every lesson, every step, in a browser: a whole-tool check (about a minute), in the slow
+# group; CI runs it.
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.id for lesson in LESSONS])
 def test_presenter_mode_at_1280x720_shows_every_step_of_a_lesson_large_without_scrolling(
     page: Page, watch: PageWatch, screenshot_dir: Path, lesson: Any

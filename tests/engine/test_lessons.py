@@ -12,6 +12,7 @@ from engine.lessons import (
     load_lesson,
     load_lessons,
     read_checkpoint,
+    start_setup,
     take_step,
 )
 from engine.trainer import Trainer
@@ -33,7 +34,7 @@ def test_every_checkpoint_of_every_lesson_holds(lesson: object) -> None:
     from engine.lessons import Lesson
 
     assert isinstance(lesson, Lesson)
-    trainers = {setup.name: Trainer(setup.config) for setup in lesson.setups}
+    trainers = {setup.name: start_setup(setup) for setup in lesson.setups}
     checked = 0
     for step in lesson.steps:
         for trainer in trainers.values():

@@ -1,0 +1,334 @@
+"""Store benchmark: the same classroom load against every session store, in one run.
+
+Starts, one configuration at a time, real servers on loopback (and, for Redis, its own
+``redis-server`` on a free port, without persistence):
+
+- ``memory``: one process, sessions in its memory (the baseline);
+- ``sqlite ×2 workers``: ``serve --workers 2`` on one SQLite file;
+- ``redis ×2 replicas``: two processes on two ports sharing one Redis;
+- for the scaling figure, also ``redis ×1`` and ``sqlite ×1`` (one process each).
+
+Then, per configuration:
+
+1. **overhead** — one client, one session, ``--sequential`` one-step requests one after the
+   other: p50 latency. The store's overhead is this p50 minus memory's, in the same run
+   (the configurations take turns, ``--rounds`` times: min/median/max over rounds).
+2. **class** — ``--students`` students (default 100) each create a session and send
+   one-step requests with ~``--think`` s between them for ``--seconds``: p50/p99 latency,
+   requests per second, errors. With two replicas each student's requests go to one of
+   them (as the proxy in docker-compose.yml routes by session id).
+3. **throughput** — ``--clients`` clients send one-step requests back to back for
+   ``--seconds``: requests per second the configuration sustains.
+
+Targets (2 cores, load generator included): store overhead ≤ 1 ms p50 per one-step request;
+class p99 < 50 ms for every store; two processes ≥ 1.6× the throughput of one.
+
+Run: python -m benchmarks.store_bench [--students 100] [--seconds 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.load_bench import Http, free_port, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    """One configuration: a name, the store, processes (workers or replicas)."""
+
+    name: str
+    store: str  # "memory", "sqlite" or "redis"
+    workers: int = 1  # uvicorn workers behind one port
+    replicas: int = 1  # processes on ports of their own
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start within 60 s")
+
+
+@contextmanager
+def running(setup: Setup, folder: Path) -> Iterator[list[int]]:
+    """Start the setup's servers (and its Redis); yield their ports."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        if setup.store == "redis":
+            port = free_port()
+            redis = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            processes.append(redis)
+            wait_for_port(port, redis, "redis-server")
+            store = f"redis://127.0.0.1:{port}/0"
+        elif setup.store == "sqlite":
+            store = f"sqlite:///{folder}/{setup.name.replace(' ', '-')}.db"
+        else:
+            store = "memory"
+        env = {
+            **os.environ,
+            "BACKPROP_LAB_LOG_LEVEL": "warning",
+            "BACKPROP_LAB_STORE": store,
+            "BACKPROP_LAB_WORKERS": str(setup.workers),
+            # The simulated class connects from one address: lift the per-address quotas.
+            "BACKPROP_LAB_MAX_SESSIONS_PER_CLIENT": "100000",
+            "BACKPROP_LAB_CREATE_BURST": "100000",
+        }
+        ports = [free_port() for _ in range(setup.replicas)]
+        for port in ports:
+            command = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"]
+            server = subprocess.Popen(
+                [*command, "--port", str(port)], cwd=ROOT, env=env, start_new_session=True
+            )
+            processes.append(server)
+            wait_for_port(port, server, "the server")
+        time.sleep(0.5 * setup.workers)  # every worker up, not only the first
+        yield ports
+    finally:
+        for process in reversed(processes):
+            with_group = process.pid
+            try:
+                os.killpg(with_group, signal.SIGTERM)
+                process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(with_group, signal.SIGKILL)
+                process.wait()
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+
+async def new_session(http: Http) -> str:
+    status, body = await http.request("POST", "/api/sessions", {})
+    if status != 201:
+        raise RuntimeError(f"create {status}: {body[:200]!r}")
+    session: str = json.loads(body)["id"]
+    return session
+
+
+async def one_step(http: Http, session: str, out: Result) -> None:
+    t0 = time.perf_counter()
+    status, body = await http.request("POST", f"/api/sessions/{session}/step", {"steps": 1})
+    out.latencies_ms.append(1000 * (time.perf_counter() - t0))
+    if status != 200:
+        out.errors.append(f"step {status} {body[:120]!r}")
+
+
+async def sequential(port: int, n: int) -> float:
+    """p50 of ``n`` one-step requests, one at a time, on one session."""
+    http = Http("127.0.0.1", port)
+    out = Result()
+    try:
+        session = await new_session(http)
+        for _ in range(20):  # warm up: connection, imports, the first steps
+            await one_step(http, session, Result())
+        for _ in range(n):
+            await one_step(http, session, out)
+        await http.request("DELETE", f"/api/sessions/{session}")
+    finally:
+        await http.close()
+    if out.errors:
+        raise RuntimeError(out.errors[0])
+    return percentile(out.latencies_ms, 50)
+
+
+async def student(
+    port: int, seconds: float, think: float, out: Result, ready: asyncio.Barrier
+) -> None:
+    http = Http("127.0.0.1", port)
+    try:
+        session = await new_session(http)
+        await ready.wait()
+        await asyncio.sleep(random.uniform(0, think))
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            await one_step(http, session, out)
+            await asyncio.sleep(think * random.uniform(0.5, 1.5))
+        await http.request("DELETE", f"/api/sessions/{session}")
+    except (OSError, asyncio.IncompleteReadError, ValueError, RuntimeError) as exc:
+        out.errors.append(repr(exc))
+    finally:
+        await http.close()
+
+
+async def hammer(
+    port: int, seconds: float, out: Result, ready: asyncio.Barrier, stop: asyncio.Event
+) -> None:
+    http = Http("127.0.0.1", port)
+    try:
+        session = await new_session(http)
+        await ready.wait()
+        while not stop.is_set():
+            await one_step(http, session, out)
+        await http.request("DELETE", f"/api/sessions/{session}")
+    except (OSError, asyncio.IncompleteReadError, ValueError, RuntimeError) as exc:
+        out.errors.append(repr(exc))
+    finally:
+        await http.close()
+
+
+async def class_load(ports: list[int], students: int, seconds: float, think: float) -> Result:
+    out = Result()
+    ready = asyncio.Barrier(students + 1)
+    tasks = [
+        asyncio.create_task(student(ports[k % len(ports)], seconds, think, out, ready))
+        for k in range(students)
+    ]
+    await ready.wait()
+    t0 = time.perf_counter()
+    await asyncio.gather(*tasks)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+async def throughput(ports: list[int], clients: int, seconds: float) -> Result:
+    out = Result()
+    ready, stop = asyncio.Barrier(clients + 1), asyncio.Event()
+    tasks = [
+        asyncio.create_task(hammer(ports[k % len(ports)], seconds, out, ready, stop))
+        for k in range(clients)
+    ]
+    await ready.wait()
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    stop.set()
+    out.seconds = time.perf_counter() - t0
+    await asyncio.gather(*tasks)
+    return out
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "—"
+    return f"{min(values):.2f}/{statistics.median(values):.2f}/{max(values):.2f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--think", type=float, default=0.2)
+    parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    if not Path(REDIS_SERVER).exists():
+        print(f"needs redis-server ({REDIS_SERVER}): apt-get install -y redis-server")
+        return 2
+
+    main_setups = [
+        Setup("memory", "memory"),
+        Setup("sqlite ×2 workers", "sqlite", workers=2),
+        Setup("redis ×2 replicas", "redis", replicas=2),
+    ]
+    single = {"sqlite": Setup("sqlite ×1", "sqlite"), "redis": Setup("redis ×1", "redis")}
+    started = time.perf_counter()
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="store-bench-") as scratch:
+        folder = Path(scratch)
+
+        print(f"1. overhead: {args.sequential} one-step requests in a row, {args.rounds} rounds")
+        p50s: dict[str, list[float]] = {s.name: [] for s in main_setups}
+        for _ in range(args.rounds):
+            for setup in main_setups:
+                with running(setup, folder) as ports:
+                    p50s[setup.name].append(asyncio.run(sequential(ports[0], args.sequential)))
+        for setup in main_setups:
+            line = f"   {setup.name:18s} p50 {spread(p50s[setup.name])} ms (min/median/max)"
+            if setup.store != "memory":
+                extra = [b - m for b, m in zip(p50s[setup.name], p50s["memory"], strict=True)]
+                good = statistics.median(extra) <= 1.0
+                ok &= good
+                line += f"; store overhead {spread(extra)} ms  {verdict(good)}: ≤ 1 ms"
+            print(line)
+
+        print(f"\n2. class: {args.students} students, {args.seconds:g} s, think {args.think:g} s")
+        for setup in main_setups:
+            with running(setup, folder) as ports:
+                result = asyncio.run(class_load(ports, args.students, args.seconds, args.think))
+            lat = result.latencies_ms
+            p99 = percentile(lat, 99)
+            good = p99 < 50 and not result.errors
+            ok &= good
+            print(
+                f"   {setup.name:18s} {result.rate:5.0f} req/s  p50 {percentile(lat, 50):5.1f} ms"
+                f"  p99 {p99:5.1f} ms  errors {len(result.errors)}  {verdict(good)}: p99 < 50 ms"
+            )
+            for error in result.errors[:3]:
+                print(f"      {error}")
+
+        print(f"\n3. throughput: {args.clients} clients back to back, {args.seconds:g} s")
+        rates: dict[str, float] = {}
+        order = [main_setups[0], single["sqlite"], main_setups[1], single["redis"], main_setups[2]]
+        for setup in order:
+            with running(setup, folder) as ports:
+                result = asyncio.run(throughput(ports, args.clients, args.seconds))
+            rates[setup.name] = result.rate
+            print(
+                f"   {setup.name:18s} {result.rate:5.0f} req/s  "
+                f"p50 {percentile(result.latencies_ms, 50):5.1f} ms  errors {len(result.errors)}"
+            )
+        for kind, two in (("sqlite", "sqlite ×2 workers"), ("redis", "redis ×2 replicas")):
+            ratio = rates[two] / rates[single[kind].name]
+            good = ratio >= 1.6
+            ok &= good
+            print(f"   {two} ÷ {single[kind].name}: {ratio:.2f}×  {verdict(good)}: ≥ 1.6×")
+        print(f"   redis ×2 replicas ÷ memory: {rates['redis ×2 replicas'] / rates['memory']:.2f}×")
+
+    outcome = "all targets met" if ok else "some targets missed"
+    print(f"\n{outcome} ({time.perf_counter() - started:.0f} s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
