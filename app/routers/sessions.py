@@ -114,9 +114,9 @@ async def start_session(
     limits = ops.engine_limits(settings)
     checked = ops.creation_config(patch, limits)
     client = client_of(request)
-    store.admit(client, ops.estimated_bytes(checked))
+    await store.admit(client, ops.estimated_bytes(checked))
     trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
-    session = store.add(trainer, client)
+    session = await store.add(trainer, client)
     cells, trace_values = settings.max_grid_cells, settings.max_trace_values
     return await answer(
         store,
