@@ -132,7 +132,7 @@ async def read_checkpoints(
 ) -> bytes:
     """Hold every named session's lock (each once, in one order, so two readers never wait on
     each other), then ``read`` their trainers on the lane the estimated cost picks."""
-    sessions: dict[str, Session] = {name: store.get(session_id) for name, session_id in ids.items()}
+    sessions: dict[str, Session] = {name: await store.get(sid) for name, sid in ids.items()}
     distinct = sorted({s.id: s for s in sessions.values()}.values(), key=lambda s: s.id)
     async with contextlib.AsyncExitStack() as stack:
         for session in distinct:
