@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from app import __version__
 from app import operations as ops
@@ -22,6 +23,7 @@ from app.lanes import Lanes
 from app.methods import MethodsMiddleware
 from app.routers import catalog, inspect, lessons, sessions, stream, training
 from app.schemas.health import Health
+from app.schemas.wire import render
 from app.security import SecurityHeadersMiddleware
 from app.sessions import MB, Clock, SessionStore, StoreLimits
 from app.settings import Settings, env_name, get_settings, import_limit
@@ -101,7 +103,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
     )
     def page(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "index.html", {"version": __version__})
+        context = {"version": __version__, "catalog_json": catalog_block(request.app, settings)}
+        return templates.TemplateResponse(request, "index.html", context)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
@@ -123,6 +126,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return FileResponse(icon, media_type="image/svg+xml")
 
     return app
+
+
+def catalog_block(app: FastAPI, settings: Settings) -> Markup:
+    """The catalog (as ``GET /api/catalog`` answers it) for the page's JSON data block, so
+    the page needs no round trip for it. ``<``, ``>`` and ``&`` are written as JSON ``\\u``
+    escapes: no text in the catalog can end the block, and it parses to the same JSON."""
+    block: Markup | None = getattr(app.state, "catalog_block", None)
+    if block is None:  # the same for every page: made once per server
+        cached: bytes | None = getattr(app.state, "catalog", None)
+        if cached is None:
+            cached = render(ops.catalog(settings))
+            app.state.catalog = cached
+        text = cached.decode()
+        for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+            text = text.replace(char, escape)
+        block = app.state.catalog_block = Markup(text)  # escaped above: safe in the block
+    return block
 
 
 def stop_unless_store_usable(settings: Settings) -> None:

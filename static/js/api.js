@@ -1,5 +1,7 @@
 // The only module that talks to the server: JSON over fetch, training frames over a WebSocket.
 
+import { decodeFrame } from "./stream-frames.js";
+
 export class ApiError extends Error {
   constructor(status, detail) {
     super(typeof detail === "string" ? detail : JSON.stringify(detail));
@@ -41,6 +43,9 @@ function describeError(payload, response) {
 
 // No frame for this long while playing means the server's training loop has stopped.
 const STALL_MS = 4000;
+// Play frames the server may send before the page has acknowledged them: 2 lets it compute
+// the next frame while the page draws this one (never more in flight).
+const WINDOW = 2;
 
 const session = (id) => `/api/sessions/${encodeURIComponent(id)}`;
 const query = (params) =>
@@ -51,6 +56,8 @@ const query = (params) =>
 export const api = {
   catalog: () => request("GET", "/api/catalog"),
   createSession: (config) => request("POST", "/api/sessions", config),
+  /** A new session with everything the page draws first (trace, history, boundary, data). */
+  startSession: (config) => request("POST", "/api/sessions/start", config),
   getSession: (id) => request("GET", session(id)),
   patchSession: (id, partial) => request("PATCH", session(id), partial),
   /** `keepalive`: still sent while the page unloads. */
@@ -80,9 +87,13 @@ export const api = {
 };
 
 /**
- * Live training over the session's WebSocket. The server computes a frame only after the
- * page acknowledged the previous one ("ack" mode), and `onFrame` resolves once the frame is
- * drawn, so a slow page slows training down instead of queueing frames (backpressure).
+ * Live training over the session's WebSocket, in binary frames (see stream-frames.js).
+ *
+ * Backpressure with a window of two: the server may have at most two frames out that the
+ * page has not acknowledged, so it computes frame n+1 while the page draws frame n, and a
+ * page that draws slowly slows training down instead of queueing frames. `onFrame` puts a
+ * frame into the store (synchronously, in arrival order); the page acknowledges a play frame
+ * once the animation frame that draws it has run.
  */
 export class TrainingStream {
   constructor(id, { onFrame, onError, onLost }) {
@@ -93,13 +104,22 @@ export class TrainingStream {
     this.socket = null;
     this.playing = false;
     this.finished = null;
+    this.speed = null;
+    this.view = null;
   }
 
-  /** Start playing: `stepsPerFrame` training steps per frame, at most `fps` frames a second. */
-  start({ stepsPerFrame, fps }) {
+  /**
+   * Start playing: `stepsPerFrame` training steps per frame (or "auto": as many as fill the
+   * frame's time), at most `fps` frames a second; `view` says what the page draws
+   * ({edges, layer, sample}), so that frames leave out the rest.
+   */
+  start({ stepsPerFrame, fps }, view) {
     this.playing = true;
+    this.speed = { stepsPerFrame, fps };
+    this.view = view;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}${session(this.id)}/stream`);
+    const socket = new WebSocket(`${scheme}://${location.host}${session(this.id)}/stream?encoding=binary`);
+    socket.binaryType = "arraybuffer";
     this.socket = socket;
     this.finished = new Promise((resolve) => {
       socket.addEventListener("close", (event) => {
@@ -112,52 +132,71 @@ export class TrainingStream {
       });
     });
     socket.addEventListener("open", () => {
-      this.send(this.playMessage(stepsPerFrame, fps));
-      this.watch(fps);
+      this.send(this.playMessage());
+      this.watch();
     });
-    socket.addEventListener("message", async (event) => {
-      clearTimeout(this.watchdog);
-      const message = JSON.parse(event.data);
-      if (message.type === "error") {
-        this.onError?.(new ApiError(400, describeError(message, { statusText: "stream error" })));
-        return;
-      }
-      await this.onFrame(message);
-      if (!message.playing) {
-        // The server stopped (pause answered, or training diverged): this socket is done.
-        this.playing = false;
-        socket.close(1000);
-      } else if (this.playing) {
+    socket.addEventListener("message", (event) => this.receive(event.data));
+  }
+
+  receive(data) {
+    clearTimeout(this.watchdog);
+    if (typeof data === "string") {
+      // Only errors come as text on a binary stream.
+      const message = JSON.parse(data);
+      this.onError?.(new ApiError(400, describeError(message, { statusText: "stream error" })));
+      if (this.playing) this.watch();
+      return;
+    }
+    const frame = decodeFrame(data);
+    this.onFrame(frame);
+    if (!frame.playing) {
+      // The server stopped (pause answered, or training diverged): this socket is done.
+      this.playing = false;
+      this.socket.close(1000);
+    } else if (this.playing && frame.reason === "play") {
+      // Acknowledged once drawn: the store's redraw was queued first, so it has run by then.
+      requestAnimationFrame(() => {
+        if (!this.playing) return;
         this.send({ action: "ack" });
-        this.watch(fps);
-      }
-    });
+        this.watch();
+      });
+    } else if (this.playing) this.watch();
   }
 
   /** A playing server that goes silent (its training loop failed) counts as lost. */
-  watch(fps) {
+  watch() {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
       if (!this.playing) return;
       this.playing = false;
       this.onLost?.();
       this.socket?.close(1000);
-    }, STALL_MS + 3000 / fps);
+    }, STALL_MS + 3000 / this.speed.fps);
   }
 
-  playMessage(stepsPerFrame, fps) {
-    return { action: "play", steps_per_frame: stepsPerFrame, max_fps: fps, ack: true };
+  playMessage() {
+    const { stepsPerFrame, fps } = this.speed;
+    return { action: "play", steps_per_frame: stepsPerFrame, max_fps: fps, ack: true, window: WINDOW, view: this.view };
   }
 
   send(message) {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
+  /** Another speed while playing (the server retunes between two frames). */
   setSpeed({ stepsPerFrame, fps }) {
+    this.speed = { stepsPerFrame, fps };
     if (this.playing) {
-      this.send(this.playMessage(stepsPerFrame, fps));
-      this.watch(fps);
+      this.send(this.playMessage());
+      this.watch();
     }
+  }
+
+  /** The page draws something else (edges W/dW, another layer): frames follow. */
+  setView(view) {
+    if (JSON.stringify(view) === JSON.stringify(this.view)) return;
+    this.view = view;
+    if (this.playing) this.send(this.playMessage());
   }
 
   /** Ask the server to pause; resolves once its last frame arrived and the socket closed. */

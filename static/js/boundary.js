@@ -6,11 +6,13 @@ import { byteValue, decodeGrid, paintClassGrid, paintScalarGrid } from "./heatma
 import { classColour, diverging } from "./palette.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
+import { sizeOf } from "./layout-cache.js";
 
 /** The output panel's plot: as wide as the panel, capped by its height too, so the loss chart
  * below stays in view on a tablet. */
 function panelSize(root) {
-  return Math.max(160, Math.min(320, Math.floor(root.clientWidth - 16), root.clientHeight - 240));
+  const { width, height } = sizeOf(root);
+  return Math.max(160, Math.min(320, Math.floor(width - 16), height - 240));
 }
 
 export class BoundaryView {
@@ -36,10 +38,13 @@ export class BoundaryView {
     if (unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
     const ratio = window.devicePixelRatio || 1;
-    this.canvas.width = size * ratio;
-    this.canvas.height = size * ratio;
-    this.canvas.style.width = `${size}px`;
-    this.canvas.style.height = `${size}px`;
+    // Setting a canvas's size clears and reallocates it: only when it changed.
+    if (this.canvas.width !== size * ratio || this.canvas.height !== size * ratio) {
+      this.canvas.width = size * ratio;
+      this.canvas.height = size * ratio;
+      this.canvas.style.width = `${size}px`;
+      this.canvas.style.height = `${size}px`;
+    }
     const context = this.canvas.getContext("2d");
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.fillStyle = "#fff";
@@ -50,13 +55,13 @@ export class BoundaryView {
     const task = datasetInfo(state)?.task ?? "binary";
     if (output.shape.length === 2 && output.shape[0] === 1) this.drawCurve(context, size, state, output);
     else this.drawPlane(context, size, state, output, task);
-    this.canvas.dataset.task = task;
+    if (this.canvas.dataset.task !== task) this.canvas.dataset.task = task;
   }
 
   drawPlane(context, size, state, output, task) {
     const [rows, cols] = output.shape.length === 3 ? output.shape.slice(1) : output.shape;
-    this.offscreen.width = cols;
-    this.offscreen.height = rows;
+    if (this.offscreen.width !== cols) this.offscreen.width = cols;
+    if (this.offscreen.height !== rows) this.offscreen.height = rows;
     const offContext = this.offscreen.getContext("2d");
     const image = offContext.createImageData(cols, rows);
     const discrete = state.view.discrete;
@@ -69,6 +74,21 @@ export class BoundaryView {
     // Lighten the surface so points in their own class's colour still stand out on it.
     context.fillStyle = "rgba(255, 255, 255, 0.38)";
     context.fillRect(0, 0, size, size);
+    context.drawImage(this.pointsLayer(state, size, task), 0, 0, size, size);
+  }
+
+  /** The data points drawn once (on a canvas of their own) for this data, domain and size:
+   * a new boundary while training only repaints the surface under them. */
+  pointsLayer(state, size, task) {
+    const ratio = window.devicePixelRatio || 1;
+    const key = { data: state.data, test: state.view.test, size, ratio, task, domain: state.boundary.domain.join() };
+    if (unchanged(this.pointsKey, key)) return this.points;
+    this.pointsKey = key;
+    this.points ??= document.createElement("canvas");
+    this.points.width = size * ratio;
+    this.points.height = size * ratio;
+    const context = this.points.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
     const [xmin, xmax, ymin, ymax] = state.boundary.domain;
     const px = (v) => ((v - xmin) / (xmax - xmin)) * size;
     const py = (v) => size - ((v - ymin) / (ymax - ymin)) * size;
@@ -94,6 +114,7 @@ export class BoundaryView {
     };
     draw(state.data?.train, false);
     if (state.view.test) draw(state.data?.test, true);
+    return this.points;
   }
 
   drawCurve(context, size, state, output) {

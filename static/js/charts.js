@@ -1,42 +1,72 @@
-// Small SVG chart pieces shared by the inspectors: histograms and line plots.
+// Small SVG chart pieces shared by the views: histograms and line paths. Each chart is built
+// once and then updated in place (attributes of the same elements), so redrawing it for a new
+// step creates no nodes.
 
-import { svg } from "./dom.js";
+import { setAttrs, setText, svg } from "./dom.js";
 import { fmt } from "./format.js";
 
-/** Draw `{counts, edges}` as bars into a fresh <svg> of the given size. */
-export function histogramChart({ counts, edges }, { width, height, colour, title }) {
-  const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "histogram", role: "img" });
-  const pad = { left: 4, right: 4, top: 16, bottom: 15 };
-  const max = Math.max(1, ...counts);
-  const span = edges[edges.length - 1] - edges[0] || 1;
-  const x = (v) => pad.left + ((v - edges[0]) / span) * (width - pad.left - pad.right);
-  const plotHeight = height - pad.top - pad.bottom;
-  chart.append(svg("text", { x: pad.left, y: 11, class: "chart-title" }, title));
-  counts.forEach((count, k) => {
-    const barHeight = (count / max) * plotHeight;
-    chart.append(
-      svg("rect", {
-        x: x(edges[k]),
-        y: pad.top + plotHeight - barHeight,
-        width: Math.max(0.5, x(edges[k + 1]) - x(edges[k]) - 0.5),
-        height: barHeight,
-        fill: colour,
-      }),
-    );
-  });
-  chart.append(
-    svg("text", { x: pad.left, y: height - 2, class: "tick" }, fmt(edges[0])),
-    svg("text", { x: width - pad.right, y: height - 2, class: "tick", "text-anchor": "end" }, fmt(edges[edges.length - 1])),
-  );
-  if (edges[0] < 0 && edges[edges.length - 1] > 0) {
-    chart.append(svg("line", { x1: x(0), x2: x(0), y1: pad.top, y2: pad.top + plotHeight, class: "zero" }));
+/** `{counts, edges}` as bars in an <svg> of a fixed size; `update()` draws new numbers. */
+export class HistogramChart {
+  constructor({ width, height, colour, title }) {
+    this.width = width;
+    this.height = height;
+    this.colour = colour;
+    this.title = title;
+    this.pad = { left: 4, right: 4, top: 16, bottom: 15 };
+    this.node = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "histogram", role: "img" });
+    this.bars = svg("g", { fill: colour });
+    this.low = svg("text", { x: this.pad.left, y: height - 2, class: "tick" });
+    this.high = svg("text", { x: width - this.pad.right, y: height - 2, class: "tick", "text-anchor": "end" });
+    this.zero = svg("line", { class: "zero", y1: this.pad.top, y2: height - this.pad.bottom, visibility: "hidden" });
+    this.node.append(svg("text", { x: this.pad.left, y: 11, class: "chart-title" }, title), this.bars, this.low, this.high, this.zero);
   }
-  chart.setAttribute("aria-label", `${title}: ${counts.reduce((a, b) => a + b, 0)} values from ${fmt(edges[0])} to ${fmt(edges[edges.length - 1])}`);
-  return chart;
+
+  update({ counts, edges }) {
+    const { pad, width, height } = this;
+    let max = 1;
+    let total = 0;
+    for (const count of counts) {
+      if (count > max) max = count;
+      total += count;
+    }
+    const first = edges[0];
+    const last = edges[edges.length - 1];
+    const span = last - first || 1;
+    const x = (v) => pad.left + ((v - first) / span) * (width - pad.left - pad.right);
+    const plotHeight = height - pad.top - pad.bottom;
+    const bars = reuseChildren(this.bars, counts.length, "rect");
+    for (let k = 0; k < counts.length; k++) {
+      const barHeight = (counts[k] / max) * plotHeight;
+      setAttrs(bars[k], {
+        x: x(edges[k]).toFixed(2),
+        y: (pad.top + plotHeight - barHeight).toFixed(2),
+        width: Math.max(0.5, x(edges[k + 1]) - x(edges[k]) - 0.5).toFixed(2),
+        height: barHeight.toFixed(2),
+      });
+    }
+    setText(this.low, fmt(first));
+    setText(this.high, fmt(last));
+    const zero = first < 0 && last > 0;
+    setAttrs(this.zero, zero ? { x1: x(0).toFixed(2), x2: x(0).toFixed(2), visibility: "visible" } : { visibility: "hidden" });
+    setAttrs(this.node, { "aria-label": `${this.title}: ${total} values from ${fmt(first)} to ${fmt(last)}` });
+  }
 }
 
-/** Polyline path through (xs[k], ys[k]) with null/non-finite points breaking the line. */
-export function linePath(xs, ys, x, y) {
+/** The first `count` children of `parent`, made (as `tag`) or removed to fit: reused nodes. */
+export function reuseChildren(parent, count, tag, attrs = {}) {
+  while (parent.childElementCount < count) parent.append(svg(tag, attrs));
+  while (parent.childElementCount > count) parent.lastElementChild.remove();
+  return parent.children;
+}
+
+/**
+ * Polyline path through (xs[k], ys[k]) with null/non-finite points breaking the line.
+ * `columns` (the plot's width in px): with many more points than that, only the first, last,
+ * lowest and highest point of each pixel column are kept (M4 aggregation): the line drawn is
+ * the same, and the path stays a few hundred points long however long the run.
+ */
+export function linePath(xs, ys, x, y, columns = 0) {
+  if (columns > 0 && xs.length > 4 * columns) return m4Path(xs, ys, x, y);
   let path = "";
   let pen = false;
   for (let k = 0; k < xs.length; k++) {
@@ -51,3 +81,47 @@ export function linePath(xs, ys, x, y) {
   return path;
 }
 
+function m4Path(xs, ys, x, y) {
+  let path = "";
+  let pen = false;
+  let column = null; // the pixel column being gathered: its first, lowest, highest, last point
+  let first;
+  let low;
+  let high;
+  let last;
+  const flush = () => {
+    if (column === null) return;
+    const points = [first, low, high, last].sort((a, b) => a[2] - b[2]); // in drawing order
+    let previous = -1;
+    for (const [px, py, k] of points) {
+      if (k === previous) continue;
+      path += `${pen ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`;
+      pen = true;
+      previous = k;
+    }
+    column = null;
+  };
+  for (let k = 0; k < xs.length; k++) {
+    const v = ys[k];
+    if (v === null || v === undefined || !Number.isFinite(v)) {
+      flush();
+      pen = false;
+      continue;
+    }
+    const px = x(xs[k]);
+    const py = y(v);
+    const point = [px, py, k];
+    const at = Math.round(px);
+    if (at !== column) {
+      flush();
+      column = at;
+      first = low = high = last = point;
+      continue;
+    }
+    if (py > low[1]) low = point; // screen y grows downwards: the lowest value is highest y
+    if (py < high[1]) high = point;
+    last = point;
+  }
+  flush();
+  return path;
+}

@@ -10,11 +10,12 @@ import { FlowAxis, GradientFlowView, flowValues } from "./gradient-flow.js";
 import { BoundaryView } from "./boundary.js";
 import { LossChart } from "./loss-chart.js";
 import { configDifferences } from "./differences.js";
+import { cssPixels, sizeOf } from "./layout-cache.js";
 
 /** A column's plot: its width, kept below a share of the window's height. */
 function columnPlotSize(root) {
-  const limit = Number.parseFloat(getComputedStyle(root).getPropertyValue("--compare-plot")) || 260;
-  return Math.max(120, Math.min(limit, root.clientWidth - 4));
+  const limit = cssPixels(root, "--compare-plot", 260);
+  return Math.max(120, Math.min(limit, sizeOf(root).width - 4));
 }
 
 export class CompareView {

@@ -10,6 +10,7 @@ import { datasetInfo, lossesForTask, optimizerDefaults } from "./catalog.js";
 import { classColour, diverging } from "./palette.js";
 import { clear, html } from "./dom.js";
 import { datasetCaption, displayName } from "./names.js";
+import { unchanged } from "./store.js";
 
 const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -405,9 +406,16 @@ export function mountControls(element, normalisedCatalog, onChange, onUpload) {
 }
 
 /** Draw the config; rebuild only rows whose count or kind changed (idempotent). */
+let controlsDrawn = null; // what the controls last showed
+
 export function updateControls(state) {
   const config = state.config;
   if (!config || !root) return;
+  // Drawn again only when something they show changed (or the focus moved: a focused control
+  // keeps what the user is typing, and takes the server's value once left).
+  const drawn = { config, configPending: state.configPending, data: state.data, catalog: state.catalog, focus: document.activeElement };
+  if (unchanged(controlsDrawn, drawn)) return;
+  controlsDrawn = drawn;
   const previous = current;
   current = config;
   currentInfo = datasetInfo(state);

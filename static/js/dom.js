@@ -40,3 +40,25 @@ export function setText(node, text) {
 export function clear(node) {
   while (node.firstChild) node.firstChild.remove();
 }
+
+/**
+ * Make `node`'s children `parts` (strings and nodes), keeping what is already there: an equal
+ * node stays, a text node takes the new text. A readout written every frame then changes
+ * only the text that changed, instead of replacing every node in it.
+ */
+export function patchChildren(node, parts) {
+  const children = node.childNodes;
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k];
+    const current = children[k];
+    if (typeof part === "string" || typeof part === "number") {
+      const text = String(part);
+      if (current?.nodeType === Node.TEXT_NODE) {
+        if (current.data !== text) current.data = text;
+      } else if (current) node.replaceChild(document.createTextNode(text), current);
+      else node.append(text);
+    } else if (!current) node.append(part);
+    else if (!current.isEqualNode(part)) node.replaceChild(part, current);
+  }
+  while (children.length > parts.length) node.lastChild.remove();
+}

@@ -10,7 +10,8 @@
 // vanishing staircase and a healthy one cannot look alike. Two panels compared side by side
 // share one FlowAxis, so equal bars mean equal gradients.
 
-import { clear, html, setAttrs, setText, svg } from "./dom.js";
+import { clear, html, patchChildren, setAttrs, setText, svg } from "./dom.js";
+import { cssPixels, sizeOf } from "./layout-cache.js";
 import { fmt, layerName } from "./format.js";
 import { term } from "./glossary.js";
 import { SEQUENTIAL_TABLE } from "./palette.js";
@@ -48,12 +49,6 @@ export function flowValues(trace) {
   return [...layers.map((layer) => layerStat(layer, "grad_norm")), ...layers.map((layer) => layerStat(layer, "mean_abs_dz"))];
 }
 
-/** A size the stylesheet sets (presenter mode makes charts and their text larger). */
-export function cssPixels(element, name, fallback) {
-  const value = Number.parseFloat(getComputedStyle(element).getPropertyValue(name));
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
-
 /** Per-layer series of ‖dW‖ from a history response: grad_norm[layer][point] (layer-major). */
 export function historyGradNorms(history) {
   const rows = history?.grad_norm;
@@ -73,7 +68,13 @@ export class GradientFlowView {
     this.signature = "";
     this.hovered = null;
     this.strip?.addEventListener("pointermove", (event) => this.hoverStrip(event));
-    this.strip?.addEventListener("pointerleave", () => this.state && this.drawStrip(this.state));
+    // Leaving the strip brings its caption back (drawn again from the same history).
+    this.strip?.addEventListener("pointerleave", () => {
+      if (!this.state || !this.stripDrawn) return;
+      const { width } = this.stripDrawn;
+      this.stripDrawn = null;
+      this.drawStrip(this.state, width);
+    });
   }
 
   /** Read one cell of the heat strip: which layer, which step, what ‖dW‖. */
@@ -121,7 +122,7 @@ export class GradientFlowView {
   update(state) {
     const layers = state.trace?.layers ?? [];
     const count = layers.length || state.config.layers.length + 1;
-    const width = Math.max(160, Math.floor(this.root.clientWidth - 16));
+    const width = Math.max(160, Math.floor(sizeOf(this.root).width - 16));
     const height = cssPixels(this.root, "--flow-height", 124);
     const tickSize = cssPixels(this.root, "--tick-size", 12);
     const norms = layers.map((layer) => layerStat(layer, "grad_norm"));
@@ -140,19 +141,25 @@ export class GradientFlowView {
     if (signature !== this.signature) {
       this.build(count, width);
       this.signature = signature;
+      this.axisDrawn = "";
     }
     this.state = state;
-    this.chart.dataset.axis = `${low},${high}`;
     const bottom = HEIGHT - PAD.bottom;
     const y = (v) => bottom - ((Math.log10(v) - low) / (high - low)) * (bottom - PAD.top);
-    this.drawAxis(low, high, y);
+    if (this.axisDrawn !== `${low},${high}`) {
+      this.axisDrawn = `${low},${high}`;
+      this.chart.dataset.axis = this.axisDrawn;
+      this.drawAxis(low, high, y, width);
+    }
     this.groups.forEach(({ group, dW, dz }, l) => {
       const norm = norms[l];
       const meanDz = dzs[l];
-      group.dataset.gradNorm = norm === null || norm === undefined ? "" : String(norm);
-      group.dataset.meanAbsDz = meanDz === null || meanDz === undefined ? "" : String(meanDz);
       const text = (value) => traceText(state.trace, value, fmt);
-      group.setAttribute("aria-label", `${layerName(l, count)}: ‖dW‖ ${text(norm)}, mean |dz| ${text(meanDz)}`);
+      setAttrs(group, {
+        "data-grad-norm": norm === null || norm === undefined ? "" : String(norm),
+        "data-mean-abs-dz": meanDz === null || meanDz === undefined ? "" : String(meanDz),
+        "aria-label": `${layerName(l, count)}: ‖dW‖ ${text(norm)}, mean |dz| ${text(meanDz)}`,
+      });
       for (const [bar, value] of [
         [dW, norm],
         [dz, meanDz],
@@ -161,7 +168,7 @@ export class GradientFlowView {
         setAttrs(bar, { y: top.toFixed(1), height: Math.max(0, bottom - top).toFixed(1) });
       }
     });
-    this.drawStrip(state);
+    this.drawStrip(state, width);
     if (this.hovered !== null && this.hovered < count) this.showFactors(this.hovered);
     else this.showSummary();
   }
@@ -174,13 +181,13 @@ export class GradientFlowView {
     this.showSummary();
   }
 
-  /** Replace the readout's content with text and term nodes. */
+  /** Make the readout's content these texts and term nodes (changing only what changed). */
   say(kind, ...parts) {
-    this.readout.dataset.kind = kind;
-    this.readout.replaceChildren(...parts.filter((p) => p !== null && p !== undefined && p !== ""));
+    if (this.readout.dataset.kind !== kind) this.readout.dataset.kind = kind;
+    patchChildren(this.readout, parts.filter((p) => p !== null && p !== undefined && p !== ""));
   }
 
-  drawAxis(low, high, y) {
+  drawAxis(low, high, y, width) {
     const { PAD } = this;
     clear(this.axisGroup);
     // Labelled decades at least two text heights apart (more decades: fewer labels).
@@ -189,7 +196,7 @@ export class GradientFlowView {
     for (let e = high; e >= low; e -= step) {
       const at = y(10 ** e);
       this.axisGroup.append(
-        svg("line", { x1: PAD.left - 3, x2: this.chart.width.baseVal.value - PAD.right, y1: at, y2: at, class: "grid" }),
+        svg("line", { x1: PAD.left - 3, x2: width - PAD.right, y1: at, y2: at, class: "grid" }),
         svg("text", { x: PAD.left - 5, y: at + PAD.bottom / 5, "text-anchor": "end", class: "tick" }, `1e${e}`),
       );
     }
@@ -308,52 +315,62 @@ export class GradientFlowView {
     return [];
   }
 
-  drawStrip(state) {
+  /** The layers × steps heat strip of log10 ‖dW‖ (redrawn when the history is new). */
+  drawStrip(state, width) {
     if (!this.strip) return;
     const rows = historyGradNorms(state.history);
-    const context = this.strip.getContext("2d");
-    const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
     const height = 46;
+    if (this.stripDrawn?.rows === rows && this.stripDrawn.width === width) return;
+    this.stripDrawn = { rows, width };
+    const context = this.strip.getContext("2d");
     if (this.strip.width !== width) this.strip.width = width;
     if (this.strip.height !== height) this.strip.height = height;
-    context.clearRect(0, 0, width, height);
     if (!rows || !rows.length || !rows[0]?.length) {
+      context.clearRect(0, 0, width, height);
       setText(this.stripLabel, "log ‖dW‖ per layer over steps (appears once training runs)");
       return;
     }
-    let low = Infinity;
-    let high = -Infinity;
+    // The colour scale spans the whole run: its smallest and largest positive finite norm.
+    let smallest = Infinity;
+    let largest = 0;
     for (const row of rows) {
       for (const v of row) {
-        if (v > 0 && Number.isFinite(v)) {
-          const e = Math.log10(v);
-          if (e < low) low = e;
-          if (e > high) high = e;
+        if (v > 0 && v < Infinity) {
+          if (v < smallest) smallest = v;
+          if (v > largest) largest = v;
         }
       }
     }
-    if (!Number.isFinite(low)) return;
+    if (!(largest > 0)) {
+      context.clearRect(0, 0, width, height);
+      return;
+    }
+    const low = Math.log10(smallest);
+    let high = Math.log10(largest);
     if (high - low < 1e-9) high = low + 1;
     const steps = rows[0].length;
     const image = context.createImageData(width, height);
+    const pixels = new Uint32Array(image.data.buffer);
+    const colours = new Uint32Array(width);
     const rowHeight = height / rows.length;
+    let layerDrawn = -1;
     for (let py = 0; py < height; py++) {
       // Top row = last layer, bottom = first: matches the bar chart's reading (outputs on top).
       const l = rows.length - 1 - Math.min(rows.length - 1, Math.floor(py / rowHeight));
-      for (let px = 0; px < width; px++) {
-        const s = Math.min(steps - 1, Math.floor((px / width) * steps));
-        const v = rows[l][s];
-        const o = (py * width + px) * 4;
-        if (!(v > 0) || !Number.isFinite(v)) {
-          image.data[o + 3] = 0;
-          continue;
+      if (l !== layerDrawn) {
+        // One colour per cell (layer × pixel column), then copied down the layer's rows.
+        layerDrawn = l;
+        for (let px = 0; px < width; px++) {
+          const v = rows[l][Math.min(steps - 1, Math.floor((px / width) * steps))];
+          if (!(v > 0) || !Number.isFinite(v)) {
+            colours[px] = 0; // transparent
+            continue;
+          }
+          const k = Math.round(((Math.log10(v) - low) / (high - low)) * 255) * 3;
+          colours[px] = ((255 << 24) | (SEQUENTIAL_TABLE[k + 2] << 16) | (SEQUENTIAL_TABLE[k + 1] << 8) | SEQUENTIAL_TABLE[k]) >>> 0;
         }
-        const k = Math.round(((Math.log10(v) - low) / (high - low)) * 255) * 3;
-        image.data[o] = SEQUENTIAL_TABLE[k];
-        image.data[o + 1] = SEQUENTIAL_TABLE[k + 1];
-        image.data[o + 2] = SEQUENTIAL_TABLE[k + 2];
-        image.data[o + 3] = 255;
       }
+      pixels.set(colours, py * width);
     }
     context.putImageData(image, 0, 0);
     const lastStep = state.history.step?.[state.history.step.length - 1] ?? steps;

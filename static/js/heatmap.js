@@ -1,16 +1,19 @@
-// Decoding the API's u8-base64 grids and painting them with the palette.
+// Decoding the API's quantised grids and painting them with the palette.
 //
-// The server quantises each grid to bytes (0..255 spanning [min, max]) to keep /boundary small;
-// the page maps bytes straight to colours through a 256-entry lookup table per grid.
+// The server quantises each grid to bytes (0..255 spanning [min, max]) to keep /boundary small:
+// base64 text in JSON answers ("u8-base64"), the bytes themselves in binary stream frames
+// ("u8"). The page maps bytes straight to colours through a 256-entry lookup table per grid.
 
 import { CLASS_COLOURS, DIVERGING_TABLE } from "./palette.js";
 
-/** Decode `{encoding: "u8-base64", data, min, max, shape}` into bytes plus its value range. */
+/** Decode `{encoding: "u8-base64" | "u8", data, min, max, shape}` into bytes plus its value
+ * range. */
 export function decodeGrid(grid) {
   if (!grid || grid.data === undefined || grid.data === null) return null;
   // 1-D inputs (e.g. the sine dataset) come as (G,): draw them as a one-row strip.
   const shape = grid.shape?.length === 1 ? [1, grid.shape[0]] : grid.shape;
   if (grid.bytes) return { bytes: grid.bytes, min: grid.min ?? 0, max: grid.max ?? 0, shape };
+  if (grid.data instanceof Uint8Array) return { bytes: grid.data, min: grid.min ?? 0, max: grid.max ?? 0, shape };
   const text = atob(grid.data);
   const bytes = new Uint8Array(text.length);
   for (let k = 0; k < text.length; k++) bytes[k] = text.charCodeAt(k);

@@ -46,7 +46,7 @@ export class LessonPanel {
   }
 
   update(state) {
-    this.root.hidden = state.lessonHidden;
+    if (this.root.hidden !== state.lessonHidden) this.root.hidden = state.lessonHidden;
     if (state.lessonHidden) return;
     const lesson = state.lesson;
     if (!lesson) {

@@ -10,9 +10,9 @@
 import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
 import { term } from "./glossary.js";
-import { linePath } from "./charts.js";
+import { linePath, reuseChildren } from "./charts.js";
 import { unchanged } from "./store.js";
-import { cssPixels } from "./gradient-flow.js";
+import { cssPixels, sizeOf } from "./layout-cache.js";
 
 // Evaluated points get a dot of their own while they are few enough to tell apart.
 const MOST_DOTS = 60;
@@ -51,7 +51,7 @@ export class LossChart {
 
   update(state) {
     const runs = this.runsOf(state);
-    const width = Math.max(200, Math.floor(this.root.clientWidth - 16));
+    const width = Math.max(200, Math.floor(sizeOf(this.root).width - 16));
     const height = cssPixels(this.root, "--loss-height", 130);
     const tickSize = cssPixels(this.root, "--tick-size", 12);
     const drawn = { scale: state.view.scale, width, height, tickSize, ...Object.fromEntries(runs.flatMap((r, k) => [[`h${k}`, r.history], [`s${k}`, r.sim], [`m${k}`, r.markers]])) };
@@ -63,25 +63,41 @@ export class LossChart {
     const pad = { left: Math.round(tickSize * 4.5), right: 8, top: Math.round(tickSize * 1.3), bottom: Math.round(tickSize * 1.5) };
     this.pad = pad;
     setAttrs(this.chart, { width, height, viewBox: `0 0 ${width} ${height}` });
-    for (const button of this.scaleButtons) button.setAttribute("aria-pressed", String(button.dataset.scale === state.view.scale));
+    for (const button of this.scaleButtons) setAttrs(button, { "aria-pressed": String(button.dataset.scale === state.view.scale) });
     const log = state.view.scale === "log";
     const shown = (v) => Number.isFinite(v) && (!log || v > 0);
-    const values = runs.flatMap((r) => ["batch_loss", "train_loss", "test_loss"].flatMap((key) => r.history?.[key] ?? [])).filter(shown);
-    const steps = runs.flatMap((r) => r.history?.step ?? []);
-    clear(this.axis);
+    // The axes' ranges: every step, and every loss that can be drawn on this scale.
+    let first = Infinity;
+    let last = -Infinity;
+    let low = Infinity;
+    let high = -Infinity;
+    for (const run of runs) {
+      const history = run.history;
+      if (!history?.step?.length) continue;
+      first = Math.min(first, history.step[0]);
+      last = Math.max(last, history.step[history.step.length - 1]);
+      for (const key of ["batch_loss", "train_loss", "test_loss"]) {
+        for (const v of history[key] ?? []) {
+          if (!shown(v)) continue;
+          if (v < low) low = v;
+          if (v > high) high = v;
+        }
+      }
+    }
     clear(this.marks);
-    clear(this.lines);
-    this.chart.dataset.runs = String(runs.length);
-    if (steps.length === 0 || values.length === 0) {
+    // The last step drawn (of the run in focus), for anyone reading the chart's extent.
+    const steps = runs[0]?.history?.step;
+    setAttrs(this.chart, { "data-runs": String(runs.length), "data-last-step": steps?.length ? String(steps[steps.length - 1]) : "" });
+    const groups = this.runGroups(runs);
+    if (!Number.isFinite(first) || !Number.isFinite(low)) {
       this.x = null;
-      this.axis.append(svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "tick" }, "Loss appears after the first update"));
+      for (const group of groups) group.node.remove();
+      this.groups = null;
+      this.drawAxis(null);
       this.showLatest();
       return;
     }
-    const first = Math.min(...steps);
-    const last = Math.max(Math.max(...steps), first + 1);
-    let low = Math.min(...values);
-    let high = Math.max(...values);
+    last = Math.max(last, first + 1);
     if (log) {
       low = Math.log10(low);
       high = Math.log10(high);
@@ -93,52 +109,96 @@ export class LossChart {
     this.x = (s) => pad.left + ((s - first) / (last - first)) * (width - pad.left - pad.right);
     this.y = (v) => pad.top + (1 - (t(v) - low) / (high - low)) * (height - pad.top - pad.bottom);
     const safe = (series) => (series ?? []).map((v) => (shown(v) ? v : null));
-    runs.forEach((run, k) => this.drawRun(run, k, safe));
-    for (const fraction of [0, 0.5, 1]) {
-      const level = low + fraction * (high - low);
-      const value = log ? 10 ** level : level;
-      const at = this.y(value);
-      this.axis.append(
-        svg("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: at, y2: at }),
-        svg("text", { x: pad.left - 4, y: at + tickSize / 3, "text-anchor": "end", class: "tick" }, tick(value)),
-      );
-    }
-    this.axis.append(
-      svg("text", { x: pad.left, y: height - 3, class: "tick" }, `step ${first}`),
-      svg("text", { x: width - pad.right, y: height - 3, class: "tick", "text-anchor": "end" }, `${last}`),
-    );
+    runs.forEach((run, k) => this.drawRun(run, k, groups[k], safe, width - pad.left - pad.right));
+    this.drawAxis({ low, high, log, first, last, width, height, tickSize });
     this.showLatest();
   }
 
+  /** The chart's lines for each run, made when the runs change and reused while they stay. */
+  runGroups(runs) {
+    const key = runs.map((run) => run.key).join(",");
+    if (this.groups && this.groupsKey === key) return this.groups;
+    clear(this.lines);
+    this.groupsKey = key;
+    this.groups = runs.map((run, k) => {
+      const paths = { batch: svg("path", { class: "loss-batch" }), train: svg("path", { class: "loss-train" }), test: svg("path", { class: "loss-test" }) };
+      const dots = svg("g", { class: "dots" });
+      const node = svg("g", { class: `run run-${k}`, "data-run": run.key }, paths.batch, paths.train, paths.test, dots);
+      return { node, paths, dots };
+    });
+    return this.groups;
+  }
+
+  /** Grid lines and tick labels of the value axis, the first and last step; or, with nothing
+   * to draw yet (`range` null), a note. */
+  drawAxis(range) {
+    if (!this.axisParts) {
+      const lines = [0, 1, 2].map(() => svg("line", { class: "grid" }));
+      const labels = [0, 1, 2].map(() => svg("text", { "text-anchor": "end", class: "tick" }));
+      const first = svg("text", { class: "tick" });
+      const last = svg("text", { class: "tick", "text-anchor": "end" });
+      const empty = svg("text", { "text-anchor": "middle", class: "tick" }, "Loss appears after the first update");
+      this.axisParts = { lines, labels, first, last, empty };
+      this.axis.append(...lines, ...labels, first, last, empty);
+    }
+    const { lines, labels, first, last, empty } = this.axisParts;
+    const width = this.chart.getAttribute("width");
+    for (const node of [...lines, ...labels, first, last]) setAttrs(node, { visibility: range ? "visible" : "hidden" });
+    setAttrs(empty, { visibility: range ? "hidden" : "visible", x: width / 2, y: this.height / 2 });
+    if (!range) return;
+    const { pad } = this;
+    [0, 0.5, 1].forEach((fraction, k) => {
+      const level = range.low + fraction * (range.high - range.low);
+      const value = range.log ? 10 ** level : level;
+      const at = this.y(value).toFixed(1);
+      setAttrs(lines[k], { x1: pad.left, x2: range.width - pad.right, y1: at, y2: at });
+      setAttrs(labels[k], { x: pad.left - 4, y: (this.y(value) + range.tickSize / 3).toFixed(1) });
+      setText(labels[k], tick(value));
+    });
+    setAttrs(first, { x: pad.left, y: range.height - 3 });
+    setText(first, `step ${range.first}`);
+    setAttrs(last, { x: range.width - pad.right, y: range.height - 3 });
+    setText(last, `${range.last}`);
+  }
+
   /** One run's minibatch loss, evaluated train and test losses, and setting-change markers. */
-  drawRun(run, k, safe) {
+  drawRun(run, k, group, safe, plotWidth) {
     const history = run.history;
-    if (!history?.step?.length) return;
+    if (!history?.step?.length) {
+      group.node.remove();
+      return;
+    }
+    if (group.node.parentNode !== this.lines) this.lines.append(group.node);
     const steps = history.step;
-    const group = svg("g", { class: `run run-${k}`, "data-run": run.key });
     // Every step has its minibatch loss; a null there (divergence, log of 0) breaks the line.
-    group.append(svg("path", { class: "loss-batch", d: linePath(steps, safe(history.batch_loss), this.x, this.y) }));
+    setAttrs(group.paths.batch, { d: linePath(steps, safe(history.batch_loss), this.x, this.y, plotWidth) });
     // Full-data losses exist only at evaluated steps: join those points and nothing else.
-    const evaluated = steps.map((_, i) => history.evaluated?.[i] ?? true);
-    const kept = (series) => series.filter((_, i) => evaluated[i]);
-    const at = kept(steps);
-    const train = kept(safe(history.train_loss));
-    const test = kept(safe(history.test_loss));
-    group.append(
-      svg("path", { class: "loss-train", d: linePath(at, train, this.x, this.y) }),
-      svg("path", { class: "loss-test", d: linePath(at, test, this.x, this.y) }),
-    );
+    const at = [];
+    const train = [];
+    const test = [];
+    const trainLoss = safe(history.train_loss);
+    const testLoss = safe(history.test_loss);
+    for (let i = 0; i < steps.length; i++) {
+      if (history.evaluated && !history.evaluated[i]) continue;
+      at.push(steps[i]);
+      train.push(trainLoss[i]);
+      test.push(testLoss[i]);
+    }
+    setAttrs(group.paths.train, { d: linePath(at, train, this.x, this.y, plotWidth) });
+    setAttrs(group.paths.test, { d: linePath(at, test, this.x, this.y, plotWidth) });
     // Dots on evaluated points while they are few, and always on the latest ones.
     const dotted = at.length <= MOST_DOTS ? at.map((_, i) => i) : [at.length - 1];
+    const dots = [];
     for (const i of dotted) {
       for (const [series, cls] of [
         [train, "dot-train"],
         [test, "dot-test"],
       ]) {
-        if (series[i] !== null && series[i] !== undefined) group.append(svg("circle", { class: cls, r: 2.5, cx: this.x(at[i]), cy: this.y(series[i]) }));
+        if (series[i] !== null && series[i] !== undefined) dots.push({ class: cls, r: 2.5, cx: this.x(at[i]).toFixed(1), cy: this.y(series[i]).toFixed(1) });
       }
     }
-    this.lines.append(group);
+    const circles = reuseChildren(group.dots, dots.length, "circle");
+    dots.forEach((dot, i) => setAttrs(circles[i], dot));
     for (const marker of run.markers ?? []) {
       if (marker.step < steps[0] || marker.step > steps[steps.length - 1] + 1) continue;
       const x = this.x(marker.step);

@@ -30,14 +30,21 @@ import { CompareDialog } from "./compare-dialog.js";
 import { LessonPanel } from "./lesson-panel.js";
 import { configDifferences } from "./differences.js";
 import { Dialogs } from "./dialogs.js";
-import { createStore } from "./store.js";
+import { createStore, unchanged } from "./store.js";
+import { onSizeChange } from "./layout-cache.js";
+import { setAttrs } from "./dom.js";
 import { appendHistory } from "./history-rows.js";
+import { fillTrimmed } from "./stream-frames.js";
+import { RateMeter } from "./rate-meter.js";
 
 // Output plot resolution, and the smaller one for the ~36 px neuron thumbnails.
 const BOUNDARY_GRID = 64;
 const NEURON_GRID = 24;
 const FIRST_RENDER = "backprop-lab:first-render";
 const FIRST_LAYER = Object.freeze({ kind: "layer", layer: 0 });
+// The achieved speed shown while playing is measured over the last second and written at
+// most this often (a label that changed every frame could not be read anyway).
+const RATE_EVERY_MS = 500;
 
 // The server call behind each transport action (the stages state.next names, a whole step, a
 // reset), each resolving to the session state it leaves.
@@ -74,6 +81,7 @@ const store = createStore(
     updateWeight: null, // the weight whose update the update tab explains (last edge clicked)
     updateRule: null,
     playing: false,
+    rate: null, // while playing: the steps and frames per second reached ({steps, frames})
     markers: [], // settings changed during the run in focus: [{step, text}] (loss chart markers)
     runs: null, // several sessions: {A: {name, label, sessionId, config, sim, trace, …}, B: …}
     focus: "A", // the run the page's own session is
@@ -85,11 +93,14 @@ const store = createStore(
   { render, writeUrl: syncUrl },
 );
 let views;
+let chromeDrawn = null; // what drawChrome last drew from
 let stream = null;
 let busy = Promise.resolve();
 let pending = 0;
 let configTicket = 0; // the latest config change; older answers must not replace its echo
 let comparePlay = null; // compare mode's play loop: {stopped}
+const rateMeter = new RateMeter();
+let rateShownAt = 0;
 // Long training in a lesson goes in requests of this many steps, so both status lines advance
 // together while it runs and no request passes the server's compute budget.
 const LESSON_CHUNK = 250;
@@ -109,12 +120,12 @@ const COMPARE_HIGHLIGHTS = { flow: [".compare-flow"], loss: [".compare-loss"], b
 
 function render(state) {
   const comparing = isComparing(state);
-  document.body.classList.toggle("is-presenting", state.view.present);
-  $("#app").classList.toggle("is-comparing", comparing);
-  $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
-  $("#compare").hidden = !comparing;
   // The layout first (what shows where): the views below size themselves to it.
-  document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
+  const chrome = { view: state.view, lessonHidden: state.lessonHidden, runs: state.runs, pair: state.pair, lesson: state.lesson, focus: state.focus, sessionId: state.sessionId };
+  if (!unchanged(chromeDrawn, chrome)) {
+    chromeDrawn = chrome;
+    drawChrome(state, comparing);
+  }
   updateControls(state);
   // The transport offers what the whole group runs next (its earliest stage).
   const sims = Object.values(runsOf(state)).map((run) => run.sim);
@@ -128,6 +139,19 @@ function render(state) {
   }
   views.lesson.update(state);
   updateInspector(state);
+  if (state.sessionId && state.boundary && !performance.getEntriesByName(FIRST_RENDER).length) {
+    performance.mark(FIRST_RENDER); // read by the benchmark: time to a fully drawn page
+  }
+}
+
+/** What shows where: presenter mode, compare mode, the panels hidden by a link, the buttons'
+ * pressed states, the lesson's highlight. Drawn only when one of those changed. */
+function drawChrome(state, comparing) {
+  document.body.classList.toggle("is-presenting", state.view.present);
+  $("#app").classList.toggle("is-comparing", comparing);
+  $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
+  $("#compare").hidden = !comparing;
+  document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
   // Every session of the page by setup, for tests and anyone reading the page's numbers.
   $("#app").dataset.runs = Object.values(runsOf(state))
     .map((run) => `${run.name}=${run.sessionId ?? ""}`)
@@ -147,17 +171,13 @@ function render(state) {
   for (const node of document.querySelectorAll("[data-control]")) {
     node.classList.toggle("is-hidden", hidden.has(node.dataset.control));
   }
-  if (state.sessionId && state.boundary && !performance.getEntriesByName(FIRST_RENDER).length) {
-    performance.mark(FIRST_RENDER); // read by the benchmark: time to a fully drawn page
-  }
 }
 
 function updateInspector(state) {
   const body = $("#inspector .inspector-body");
   for (const tab of document.querySelectorAll("#inspector [role=tab]")) {
     const selected = tab.dataset.tab === state.tab;
-    tab.setAttribute("aria-selected", String(selected));
-    tab.tabIndex = selected ? 0 : -1;
+    setAttrs(tab, { "aria-selected": String(selected), tabindex: selected ? 0 : -1 });
   }
   const kind = state.tab === "selection" ? state.selection?.kind ?? "none" : state.tab;
   if (body.dataset.kind !== kind) {
@@ -384,12 +404,30 @@ async function fetchUpdate(id, state) {
   return { updateRule: await api.updateRule(id, layer, i, j) };
 }
 
+/** A new session and everything the page draws first, in one round trip (POST /start). */
 async function startSession(config) {
-  const session = await api.createSession(config);
+  const session = await api.startSession(config);
   $("#app").dataset.sessionId = session.id;
-  // Start with the first layer open in the inspector: it is where gradients vanish first.
-  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null, markers: [] };
-  await refresh(changes, { boundary: true, history: true, data: true });
+  const { trace, state: sim } = session;
+  store.set({
+    sessionId: session.id,
+    config: session.config,
+    sim,
+    trace,
+    history: session.history,
+    boundary: session.boundary,
+    data: session.data,
+    // Start with the first layer open in the inspector: it is where gradients vanish first.
+    selection: FIRST_LAYER,
+    sample: 0,
+    tab: "selection",
+    updateWeight: null,
+    markers: [],
+    chain: null,
+    chainError: null,
+    chainTrace: trace,
+    chainSim: sim,
+  });
 }
 
 // ---------------------------------------------------------------------------- actions
@@ -514,10 +552,7 @@ function startPlaying() {
     return;
   }
   stream = new TrainingStream(store.state.sessionId, {
-    onFrame: async (frame) => {
-      applyFrame(frame);
-      await nextPaint();
-    },
+    onFrame: applyFrame,
     onError: (error) => showError(error),
     onLost: () => {
       stream = null;
@@ -526,8 +561,9 @@ function startPlaying() {
       serialise(() => refresh({}, { boundary: true, history: true }));
     },
   });
-  stream.start(SPEEDS[store.state.view.speed]);
-  store.set({ playing: true });
+  rateMeter.reset();
+  stream.start(SPEEDS[store.state.view.speed], frameView(store.state));
+  store.set({ playing: true, rate: null });
   // Stepping waits until this stream has finished, so REST calls never race its frames.
   const playing = stream;
   serialise(() => playing.finished);
@@ -539,7 +575,15 @@ function stopPlaying() {
   stream = null;
   if (comparePlay) comparePlay.stopped = true;
   comparePlay = null;
-  store.set({ playing: false });
+  store.set({ playing: false, rate: null });
+}
+
+/** What the page draws of a play frame, so that frames leave out the rest: the diagram's
+ * edge matrix and the inspector's layer; no focus-sample values (the weight inspector shows
+ * the numbers it fetched with its chain while playing). */
+function frameView(state) {
+  const layer = state.selection?.layer;
+  return { edges: state.view.edges === "dW" ? "dW" : "W", layer: Number.isInteger(layer) ? layer : null, sample: false };
 }
 
 /**
@@ -580,8 +624,19 @@ function nextPaint() {
 }
 
 function applyFrame(frame) {
-  const { boundary, history, playing, lesson } = store.state;
-  const changes = { sim: frame.state, trace: frame.trace, history: appendHistory(frame.reset ? null : history, frame.history) };
+  const { boundary, history, playing, lesson, trace } = store.state;
+  const play = frame.reason === "play";
+  // A play frame leaves out what the page does not draw: keep the last values it was sent.
+  const changes = { sim: frame.state, trace: play ? fillTrimmed(trace, frame.trace) : frame.trace, history: appendHistory(frame.reset ? null : history, frame.history) };
+  if (play) {
+    if (frame.reset) rateMeter.reset();
+    const now = performance.now();
+    rateMeter.add(now, frame.state.step);
+    if (now - rateShownAt >= RATE_EVERY_MS) {
+      changes.rate = rateMeter.rates();
+      rateShownAt = now;
+    }
+  }
   if (frame.boundary) {
     // Input features never change while training: keep their grids if a frame omits them.
     const inputs = frame.boundary.inputs ?? boundary?.inputs ?? null;
@@ -589,13 +644,16 @@ function applyFrame(frame) {
   }
   if (frame.playing === false && playing) {
     changes.playing = false; // the server stopped by itself (e.g. training diverged)
+    changes.rate = null;
     stream = null;
   }
   store.set(changes);
   // Frames carry a coarse boundary; once paused, fetch a crisp one for a closer look (and read
-  // a lesson's checkpoints again: they follow the live numbers).
+  // a lesson's checkpoints again: they follow the live numbers). The history rows after the
+  // last one held too: a frame the server had built when the pause stopped it never comes.
   if (frame.reason === "pause" || frame.playing === false) {
-    serialise(() => (lesson ? loadAll({}, () => ({ boundary: true })) : refresh({}, { boundary: true })));
+    const what = { boundary: true, history: "append" };
+    serialise(() => (lesson ? loadAll({}, () => what) : refresh({}, what)));
   }
 }
 
@@ -830,6 +888,7 @@ function onSelect(selection) {
   const changes = { selection, tab, chain: null, chainError: null, chainTrace: null, chainSim: null };
   if (selection.kind === "edge") changes.updateWeight = selection;
   store.set(changes);
+  stream?.setView(frameView(store.state));
   bringInspectorIntoView();
   if (selection.kind !== "edge") return;
   serialise(async () => {
@@ -865,6 +924,7 @@ function onSample(sample) {
 
 function setView(changes) {
   store.set({ view: { ...store.state.view, ...changes } });
+  stream?.setView(frameView(store.state));
 }
 
 function onAction(action) {
@@ -960,6 +1020,7 @@ function mountViews(catalog) {
   }
   document.addEventListener("keydown", onKey);
   new ResizeObserver(() => store.redraw()).observe($("#app"));
+  onSizeChange(() => store.redraw()); // a panel a view draws into changed size
   // The top bar wraps on narrow screens and stays on top: sticky panels and scrolling into
   // view keep clear of its real height.
   new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${$(".topbar").offsetHeight}px`)).observe($(".topbar"));
@@ -990,7 +1051,20 @@ function mountTabs() {
   }
 }
 
+/** The catalog the page was served with (a JSON block in its HTML), or null. */
+function embeddedCatalog() {
+  const block = document.getElementById("catalog");
+  if (!block) return null;
+  try {
+    return JSON.parse(block.textContent);
+  } catch {
+    return null;
+  }
+}
+
 async function loadCatalog() {
+  const embedded = embeddedCatalog();
+  if (embedded) return normaliseCatalog(embedded);
   try {
     return normaliseCatalog(await api.catalog());
   } catch (error) {

@@ -13,6 +13,7 @@ import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation, traceText } from ".
 import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
+import { sizeOf } from "./layout-cache.js";
 
 const LABEL_SPACE = 36;
 // Column captions when columns are narrow (deep networks).
@@ -49,6 +50,16 @@ function activationCentre(catalog, name) {
   return Math.min(...finite) >= 0 && Math.max(...finite) <= 1 ? 0.5 : 0;
 }
 
+/** Set an edge's look, touching the DOM only when it changed since the last frame. */
+function drawEdge(line, stroke, width, opacity) {
+  const look = `${stroke}|${width}|${opacity}`;
+  if (line.look === look) return;
+  line.look = look;
+  line.setAttribute("stroke", stroke);
+  line.setAttribute("stroke-width", width);
+  line.setAttribute("stroke-opacity", opacity);
+}
+
 export class NetworkView {
   constructor(element, { onSelect }) {
     this.root = element;
@@ -75,7 +86,6 @@ export class NetworkView {
     // Focus from the keyboard shows where the arrow keys start; a click's focus does not.
     this.svg.addEventListener("focus", () => this.svg.matches(":focus-visible") && this.moveCursor(this.cursor ?? this.startCursor()));
     this.svg.addEventListener("blur", () => this.hideTooltip());
-    new ResizeObserver(() => this.state && this.update(this.state, { force: true })).observe(this.stage);
   }
 
   /**
@@ -210,8 +220,11 @@ export class NetworkView {
   update(state, { force = false } = {}) {
     this.state = state;
     if (!state.config || !state.catalog) return;
-    const width = Math.max(200, Math.floor(this.stage.clientWidth));
-    const height = Math.max(220, Math.floor(this.stage.clientHeight));
+    // The stage's size from the layout cache: read once, kept current by a ResizeObserver that
+    // redraws the page (a read here, after other views wrote, would force a layout).
+    const size = sizeOf(this.stage);
+    const width = Math.max(200, Math.floor(size.width));
+    const height = Math.max(220, Math.floor(size.height));
     const sizes = this.columnSizes(state);
     const signature = `${sizes.join("-")}|${width}x${height}`;
     if (signature !== this.signature) {
@@ -339,12 +352,17 @@ export class NetworkView {
   }
 
   drawHeatmaps(state, lit) {
+    // The canvas depends on the boundary, the lit columns and the layout only: a frame that
+    // brings a new trace but the same boundary leaves it as it is.
+    const atlas = this.atlasFor(state);
+    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width };
+    if (unchanged(this.painted, painted)) return;
+    this.painted = painted;
     const context = this.canvas.getContext("2d");
     const ratio = this.canvas.width / this.layout.width;
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.clearRect(0, 0, this.layout.width, this.layout.height);
     const { positions, node, sizes } = this.layout;
-    const atlas = this.atlasFor(state);
     let n = 0;
     for (let c = 0; c < sizes.length; c++) {
       context.globalAlpha = c < lit ? 1 : 0.22;
@@ -369,7 +387,7 @@ export class NetworkView {
     for (let c = 0; c < sizes.length; c++) {
       const column = this.columns[c];
       const isLit = c < lit;
-      column.dataset.state = isLit ? "lit" : "dim";
+      setAttrs(column, { "data-state": isLit ? "lit" : "dim" });
       column.classList.toggle("current", sim?.stage === "forward" && c === (sim.layer ?? -1) + 1);
       const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
       const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
@@ -382,17 +400,15 @@ export class NetworkView {
         const cross = this.deadMarks[c]?.[k];
         if (cross) {
           const deadUnit = Boolean(layers[c - 1]?.dead_units_train?.[k]);
-          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden" });
-          cross.dataset.dead = String(deadUnit);
-          cell.dataset.dead = String(deadUnit);
+          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden", "data-dead": String(deadUnit) });
+          setAttrs(cell, { "data-dead": String(deadUnit) });
         }
         if (c > 0) {
           const mark = this.dzMarks[c][k];
           const t = dz ? pulseScale(dz[k]) : 0;
           // Capped at the neuron's half-size: the pulses, not the markers, show explosions.
           const radius = t > 0 ? 1 + (node / 5) * Math.min(1.2, t) : 0;
-          setAttrs(mark, { r: radius.toFixed(2), opacity: (0.2 + 0.8 * Math.min(1, t)).toFixed(2) });
-          mark.dataset.dz = dz ? String(dz[k]) : "";
+          setAttrs(mark, { r: radius.toFixed(1), opacity: (0.2 + 0.8 * Math.min(1, t)).toFixed(2), "data-dz": dz ? String(dz[k]) : "" });
         }
       }
     }
@@ -423,7 +439,7 @@ export class NetworkView {
           const v = matrix?.[i]?.[j];
           const line = rows[i][j];
           if (v === undefined || v === null || maxAbs === 0) {
-            setAttrs(line, { stroke: "#c5cbd3", "stroke-width": 0.6, "stroke-opacity": 0.6 });
+            drawEdge(line, "#c5cbd3", "0.6", "0.6");
             continue;
           }
           // Weights: linear in |w|. Gradients span decades, so a log scale over 4 decades —
@@ -432,11 +448,9 @@ export class NetworkView {
             mode === "dW"
               ? Math.max(0, 1 + Math.log10(Math.abs(v) / maxAbs + 1e-300) / 4)
               : Math.abs(v) / maxAbs;
-          setAttrs(line, {
-            stroke: v < 0 ? NEGATIVE : POSITIVE,
-            "stroke-width": (0.4 + maxWidth * t).toFixed(2),
-            "stroke-opacity": (0.25 + 0.75 * t).toFixed(2),
-          });
+          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): an
+          // edge whose weight moved less than that between two frames is not touched.
+          drawEdge(line, v < 0 ? NEGATIVE : POSITIVE, (0.4 + maxWidth * t).toFixed(1), (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2));
         }
       }
     }

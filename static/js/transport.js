@@ -1,11 +1,16 @@
 // Transport bar and status line: the buttons emit actions; update() enables what applies now
 // and writes "step 12 · backward · layer 3" into the role="status" element.
 
-import { setText } from "./dom.js";
+import { setAttrs, setText } from "./dom.js";
 import { layerName } from "./format.js";
 import { displayName } from "./names.js";
 
-/** Speed presets while playing: steps per frame × frames per second ≈ steps per second. */
+/**
+ * Speed presets while playing: at most steps per frame × frames per second steps a second
+ * (the slow ones are teaching paces: one step at a time). The fastest asks for as many steps
+ * per frame as fill a frame's time ("auto") at up to 60 frames a second: as fast as the
+ * screen allows. A link keeps a preset's index, so new presets go after the old ones.
+ */
 export const SPEEDS = [
   { label: "1/s", stepsPerFrame: 1, fps: 1 },
   { label: "3/s", stepsPerFrame: 1, fps: 3 },
@@ -13,7 +18,15 @@ export const SPEEDS = [
   { label: "30/s", stepsPerFrame: 1, fps: 30 },
   { label: "100/s", stepsPerFrame: 4, fps: 25 },
   { label: "300/s", stepsPerFrame: 10, fps: 30 },
+  { label: "1000/s", stepsPerFrame: 20, fps: 50 },
+  { label: "max", stepsPerFrame: "auto", fps: 60 },
 ];
+
+/** What a preset asks for, in words (the slider's value for screen readers, its title). */
+function presetText(speed) {
+  if (speed.stepsPerFrame === "auto") return `as fast as possible (up to ${speed.fps} frames a second)`;
+  return `up to ${speed.stepsPerFrame * speed.fps} training steps a second`;
+}
 
 export function describeStage(sim, playing) {
   if (!sim) return "Loading…";
@@ -47,6 +60,9 @@ export class Transport {
     }
     this.speed = header.querySelector("input[name=speed]");
     this.speedLabel = header.querySelector("output[name=speed-label]");
+    // Two lines: the preset's name (paused), or the steps/s and frames/s reached (playing).
+    this.rateSteps = this.speedLabel.querySelector(".rate-steps");
+    this.rateFrames = this.speedLabel.querySelector(".rate-frames");
     this.speed.max = String(SPEEDS.length - 1);
     this.speed.addEventListener("input", () => onSpeed(Number(this.speed.value)));
   }
@@ -54,25 +70,23 @@ export class Transport {
   update(state) {
     const sim = state.sim;
     setText(this.status, state.sessionId ? describeStage(sim, state.playing) : this.status.textContent);
-    this.status.dataset.step = sim ? String(sim.step) : "";
-    this.status.dataset.stage = sim ? sim.stage : "";
+    setAttrs(this.status, { "data-step": sim ? String(sim.step) : "", "data-stage": sim ? sim.stage : "" });
     const play = this.buttons.play;
     setText(play, state.playing ? "❚❚ Pause" : "▶ Play");
-    play.setAttribute("aria-pressed", String(state.playing));
+    setAttrs(play, { "aria-pressed": String(state.playing) });
     const ready = Boolean(state.sessionId) && !state.playing;
     const next = sim?.next?.stage;
     const forward = this.buttons.forward;
     const forwardStage = next === "loss" ? "loss" : "forward";
-    forward.dataset.action = forwardStage;
+    setAttrs(forward, { "data-action": forwardStage, title: FORWARD_BUTTON[forwardStage].title });
     setText(forward, FORWARD_BUTTON[forwardStage].text);
-    forward.title = FORWARD_BUTTON[forwardStage].title;
     forward.disabled = !ready || next !== forwardStage;
     this.buttons.backward.disabled = !ready || next === "update";
     this.buttons.update.disabled = !ready;
     // The rule the Update button applies is the optimiser's in use, not always SGD's.
     const optimizer = state.config?.optimizer?.name;
     const rule = optimizer ? state.catalog?.optimizerByName?.[optimizer]?.formula : null;
-    if (optimizer) this.buttons.update.title = `Apply the update with ${displayName(optimizer)}: ${rule ?? ""}`.trim();
+    if (optimizer) setAttrs(this.buttons.update, { title: `Apply the update with ${displayName(optimizer)}: ${rule ?? ""}`.trim() });
     this.buttons.step.disabled = !ready;
     this.buttons.reset.disabled = !state.sessionId;
     play.disabled = !state.sessionId;
@@ -82,6 +96,20 @@ export class Transport {
     for (const [action, button] of Object.entries(this.buttons)) button.classList.toggle("is-next", action === ringed);
     setText(this.nextHint, ringed ? `next: ${STAGE_LABEL[next]} (→)` : "");
     if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
-    setText(this.speedLabel, SPEEDS[state.view.speed]?.label ?? "");
+    this.drawSpeed(state);
+  }
+
+  /** The preset's name, or while playing the speed reached, measured from the frames. */
+  drawSpeed(state) {
+    const preset = SPEEDS[state.view.speed];
+    const rate = state.playing ? state.rate : null;
+    setText(this.rateSteps, rate ? `${Math.round(rate.steps)} steps/s` : preset?.label ?? "");
+    setText(this.rateFrames, rate ? `${Math.round(rate.frames)} frames/s` : "");
+    this.speedLabel.dataset.measured = String(Boolean(rate));
+    if (preset && this.speed.dataset.preset !== preset.label) {
+      this.speed.dataset.preset = preset.label;
+      this.speed.setAttribute("aria-valuetext", presetText(preset));
+      this.speed.closest("label").title = `Training speed while playing: ${presetText(preset)}. While playing, the label shows the steps and frames per second actually reached.`;
+    }
   }
 }

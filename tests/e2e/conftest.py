@@ -94,3 +94,19 @@ def watch(page: Page, live_server: str) -> Iterator[PageWatch]:
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+def change_catalog(page: Page, change: str) -> None:
+    """Give the page another embedded catalog: ``change`` is a JavaScript function from the
+    catalog in the page's JSON block to the one to embed instead, or to null to leave the
+    block out (the page then has to fetch GET /api/catalog). The block is rewritten once the
+    HTML is parsed, before the page's module scripts run (and read it)."""
+    page.add_init_script(
+        'document.addEventListener("readystatechange", () => {'
+        '  if (document.readyState !== "interactive") return;'
+        '  const block = document.getElementById("catalog");'
+        f"  const changed = ({change})(JSON.parse(block.textContent));"
+        "  if (changed === null) block.remove();"
+        "  else block.textContent = JSON.stringify(changed);"
+        "});"
+    )

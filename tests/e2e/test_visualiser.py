@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route, WebSocket, expect
 
-from tests.e2e.conftest import PageWatch
+from tests.e2e.conftest import PageWatch, change_catalog
 
 STATUS = "[role=status]"
 # Tests that count columns or read the link pin the network instead of trusting the defaults.
@@ -593,10 +593,7 @@ def test_a_live_field_changed_while_playing_applies_without_a_rebuild(
 def test_which_fields_apply_live_comes_from_the_catalog(page: Page, watch: PageWatch) -> None:
     """With a catalog listing no live field, a change while playing stops, applies, resumes."""
 
-    def without_live_fields(route: Route) -> None:
-        route.fulfill(json={**route.fetch().json(), "live_fields": []})
-
-    page.route("**/api/catalog", without_live_fields)
+    change_catalog(page, "(catalog) => ({...catalog, live_fields: []})")
     sockets: list[WebSocket] = []
     page.on("websocket", lambda socket: sockets.append(socket))
     open_page(page, TWO_TANH + "&speed=2")
@@ -649,6 +646,8 @@ def test_a_config_change_shows_at_once_and_the_server_answer_replaces_it(
 
 
 def test_a_page_without_its_catalog_says_so(page: Page) -> None:
+    # A page served without its embedded catalog asks the API for it; the API is down.
+    change_catalog(page, "() => null")
     page.route("**/api/catalog", lambda route: route.fulfill(status=503, body="down"))
     page.goto("/")
     expect(page.locator(".error-banner")).to_contain_text("Could not load the catalog")
