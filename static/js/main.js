@@ -32,6 +32,17 @@ import { configDifferences } from "./differences.js";
 import { Dialogs } from "./dialogs.js";
 import { createStore } from "./store.js";
 import { appendHistory } from "./history-rows.js";
+import {
+  RECURRENT_HIGHLIGHTS,
+  appendRecurrentHistory,
+  isRecurrent,
+  loadRecurrent,
+  loadRecurrentRun,
+  mountRecurrent,
+  recurrentCalls,
+  renderRecurrent,
+} from "./recurrent/recurrent-page.js";
+import { linksRecurrent, readRecurrentSetup, writeRecurrentUrl } from "./recurrent/url.js";
 
 // Output plot resolution, and the smaller one for the ~36 px neuron thumbnails.
 const BOUNDARY_GRID = 64;
@@ -42,9 +53,9 @@ const FIRST_LAYER = Object.freeze({ kind: "layer", layer: 0 });
 // The server call behind each transport action (the stages state.next names, a whole step, a
 // reset), each resolving to the session state it leaves.
 const CALLS = {
-  forward: (id) => api.forward(id, 1),
+  forward: (id, sim) => (sim?.model === "recurrent" ? recurrentCalls.forward(id) : api.forward(id, 1)),
   loss: (id) => api.loss(id),
-  backward: (id) => api.backward(id, 1),
+  backward: (id, sim) => (sim?.model === "recurrent" ? recurrentCalls.backward(id) : api.backward(id, 1)),
   update: (id) => api.update(id),
   step: (id) => api.step(id, 1),
   reset: async (id) => (await api.reset(id)).state, // answers the whole session
@@ -81,6 +92,8 @@ const store = createStore(
     lessons: null, // GET /api/lessons
     lesson: null, // the open lesson: {data, position (steps done), running, readings, error}
     lessonHidden: false,
+    timestep: null, // recurrent: the timestep the inspector shows (null: the last)
+    timestepDetail: null, // recurrent: GET /timestep/{t} of that timestep, once backward reached it
   },
   { render, writeUrl: syncUrl },
 );
@@ -115,19 +128,24 @@ function render(state) {
   $("#compare").hidden = !comparing;
   // The layout first (what shows where): the views below size themselves to it.
   document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
-  updateControls(state);
+  // A recurrent setup shows its own views in the dense views' places (recurrent/*.js).
+  const recurrent = isRecurrent(state.config);
+  $("#app").classList.toggle("is-recurrent", recurrent);
+  renderRecurrent(state, views.recurrent);
+  if (!recurrent) updateControls(state);
   // The transport offers what the whole group runs next (its earliest stage).
   const sims = Object.values(runsOf(state)).map((run) => run.sim);
   const next = state.runs ? groupNext(sims) : null;
   views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
-  views.network.update(state);
+  if (!recurrent) views.network.update(state);
   if (comparing) views.compare.update(state);
+  else if (recurrent) views.loss.update(state);
   else {
     views.compare.clear();
     for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
   }
   views.lesson.update(state);
-  updateInspector(state);
+  if (!recurrent) updateInspector(state);
   // Every session of the page by setup, for tests and anyone reading the page's numbers.
   $("#app").dataset.runs = Object.values(runsOf(state))
     .map((run) => `${run.name}=${run.sessionId ?? ""}`)
@@ -140,6 +158,8 @@ function render(state) {
   ]) {
     $(`.topbar [data-action=${action}]`).setAttribute("aria-pressed", String(pressed));
   }
+  // Compare mode builds dense setups only, so far.
+  $(".topbar [data-action=compare]").disabled = recurrent;
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.setAttribute("aria-pressed", String(button.dataset.edges === state.view.edges));
   }
@@ -191,7 +211,8 @@ function highlighted(state) {
  * presenter mode the inspector takes the diagram's place while a step talks about it. */
 function highlight(state, comparing) {
   const panel = highlighted(state);
-  const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? HIGHLIGHTS[panel]) : [];
+  const own = isRecurrent(state.config) ? { ...HIGHLIGHTS, ...RECURRENT_HIGHLIGHTS } : HIGHLIGHTS;
+  const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? own[panel]) : [];
   const targets = selectors.flatMap((selector) => [...document.querySelectorAll(selector)]);
   for (const node of document.querySelectorAll(".is-highlighted")) if (!targets.includes(node)) node.classList.remove("is-highlighted");
   for (const node of targets) node.classList.add("is-highlighted");
@@ -202,6 +223,7 @@ function syncUrl(state) {
   const { config, view, lesson, pair } = state;
   let query;
   if (lesson) query = writeUrl(config, view, { lesson: lesson.data.id, pair });
+  else if (isRecurrent(config)) query = writeRecurrentUrl(config, view);
   else if (isComparing(state)) {
     const [a, b] = pair.map((name) => runsOf(state)[name].config);
     query = writeUrl(a, view, { other: b });
@@ -259,6 +281,11 @@ async function refresh(changes = {}, what = {}) {
 async function load(changes = {}, { boundary = false, history = false, data = false } = {}) {
   const next = { ...store.state, ...changes };
   const { sessionId: id, sample, selection, sim } = next;
+  if (isRecurrent(next.config)) {
+    const loaded = await loadRecurrent(id, next, { history });
+    if (!("sessionId" in changes) && id !== store.state.sessionId) return null;
+    return { ...changes, ...loaded };
+  }
   const [trace, grid, past, points, chain, update] = await Promise.all([
     api.trace(id, "summary", sample),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
@@ -289,6 +316,7 @@ async function fetchHistory(id, held, how) {
 /** The same for a run out of focus: its trace, and the boundary, history and data if asked. */
 async function loadRun(run, sim, { boundary = false, history = false, data = false } = {}) {
   const id = run.sessionId;
+  if (isRecurrent(run.config)) return loadRecurrentRun(run, sim, { history });
   const [trace, grid, past, points] = await Promise.all([
     api.trace(id, "summary", 0),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
@@ -388,7 +416,7 @@ async function startSession(config) {
   const session = await api.createSession(config);
   $("#app").dataset.sessionId = session.id;
   // Start with the first layer open in the inspector: it is where gradients vanish first.
-  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null, markers: [] };
+  const changes = { sessionId: session.id, config: session.config, sim: session.state, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null, markers: [], timestep: null, timestepDetail: null };
   await refresh(changes, { boundary: true, history: true, data: true });
 }
 
@@ -486,7 +514,7 @@ function stageAction(kind) {
       await Promise.all(
         Object.values(all).map(async (run) => {
           const call = callFor(action, run.sim);
-          return [run.name, call ? await CALLS[call](run.sessionId) : run.sim];
+          return [run.name, call ? await CALLS[call](run.sessionId, run.sim) : run.sim];
         }),
       ),
     );
@@ -497,6 +525,8 @@ function stageAction(kind) {
     // show what they did; forward and backward show the selected layer or weight.
     const focus = after[state.focus];
     const changes = { tab: STAGE_TAB[focus.stage] ?? "selection" };
+    // A recurrent inspector follows the timestep a press has just run.
+    if (focus.model === "recurrent" && (focus.stage === "forward" || focus.stage === "backward")) changes.timestep = focus.stage_timestep;
     // Back to step 0: no setting has changed in this run yet, and a lesson starts over.
     if (action === "reset") Object.assign(changes, { markers: [], ...(state.lesson ? { lesson: { ...state.lesson, position: 0, readings: null } } : {}) });
     await loadAll(after, what, changes);
@@ -581,7 +611,8 @@ function nextPaint() {
 
 function applyFrame(frame) {
   const { boundary, history, playing, lesson } = store.state;
-  const changes = { sim: frame.state, trace: frame.trace, history: appendHistory(frame.reset ? null : history, frame.history) };
+  const append = isRecurrent(store.state.config) ? appendRecurrentHistory : appendHistory;
+  const changes = { sim: frame.state, trace: frame.trace, history: append(frame.reset ? null : history, frame.history) };
   if (frame.boundary) {
     // Input features never change while training: keep their grids if a frame omits them.
     const inputs = frame.boundary.inputs ?? boundary?.inputs ?? null;
@@ -758,8 +789,11 @@ async function runLessonStep(step, all) {
   const sims = Object.fromEntries(all.map((run) => [run.name, run.sim]));
   const each = (call) => Promise.all(all.map(async (run) => (sims[run.name] = await call(run.sessionId))));
   const layers = step.layers ?? "all";
-  if (step.do === "forward") await each((id) => api.forward(id, layers));
-  else if (step.do === "backward") await each((id) => api.backward(id, layers));
+  const model = Object.fromEntries(all.map((run) => [run.sessionId, run.config?.model]));
+  // A recurrent setup's lesson step runs timesteps ("all" of them by default), not layers.
+  const pass = (kind) => (id) => (model[id] === "recurrent" ? recurrentCalls[kind](id, step.timesteps ?? layers) : api[kind](id, layers));
+  if (step.do === "forward") await each(pass("forward"));
+  else if (step.do === "backward") await each(pass("backward"));
   else if (step.do === "loss") await each((id) => api.loss(id));
   else if (step.do === "update") await each((id) => api.update(id));
   else if (step.do === "train") {
@@ -819,6 +853,33 @@ function toggleLessons() {
 
 function togglePresenter() {
   setView({ present: !store.state.view.present });
+}
+
+// ---------------------------------------------------------------------------- recurrent
+
+/** Show timestep t in the recurrent inspector (its gradient terms once backward reached it). */
+function selectTimestep(t) {
+  const T = store.state.trace?.n_timesteps ?? 1;
+  const timestep = Math.max(0, Math.min(T - 1, Math.round(t)));
+  if (timestep === store.state.timestep) return;
+  store.set({ timestep });
+  serialise(() => refresh({ timestep }));
+}
+
+/** Dense or recurrent network: a new session with the server's defaults for that model. */
+function switchModel(model) {
+  const state = store.state;
+  if ((model === "recurrent") === isRecurrent(state.config)) return;
+  const config = model === "recurrent" ? state.catalog.recurrent?.defaults : state.catalog.defaults;
+  if (!config) return;
+  stopPlaying();
+  serialise(async () => {
+    const old = sessionIds(store.state);
+    store.set({ runs: null, pair: null, focus: "A", lesson: null, history: null, trace: null });
+    await startSession(structuredClone(config));
+    endSessions(old);
+    showError(null);
+  });
 }
 
 // ---------------------------------------------------------------------------- events
@@ -946,6 +1007,7 @@ function mountViews(catalog) {
     }),
   };
   mountControls($("#controls"), catalog, changeConfig, uploadCsv);
+  views.recurrent = mountRecurrent($, catalog, { onTimestep: selectTimestep, onChange: changeConfig, onModel: switchModel });
   mountGlossary(catalog.glossary ?? []);
   mountTabs();
   $(".topbar [data-action=lessons]").addEventListener("click", toggleLessons);
@@ -1001,15 +1063,17 @@ async function loadCatalog() {
 async function main() {
   $("#app").setAttribute("aria-busy", "true");
   const catalog = await loadCatalog();
-  const { config, view, given, other, lesson, pair } = readUrl(location.search, catalog.defaults);
+  const { config: linked, view, given, other, lesson, pair } = readUrl(location.search, catalog.defaults);
+  const recurrentDefaults = catalog.recurrent?.defaults;
+  const config = linksRecurrent(location.search) && recurrentDefaults ? readRecurrentSetup(location.search, recurrentDefaults) : linked;
   const notes = [];
-  if (config.dataset.name === "csv") {
+  if (!isRecurrent(config) && config.dataset.name === "csv") {
     // Uploaded rows live on the server only, never in a link: fall back to the default data.
     config.dataset.name = catalog.defaults.dataset.name;
     notes.push("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset.");
   }
   // A link may name data that cannot feed its features (sine is 1-D): adapt, and say so.
-  const adapted = adaptToData(config, catalog, given);
+  const adapted = isRecurrent(config) ? null : adaptToData(config, catalog, given);
   if (adapted) notes.push(adapted);
   if (notes.length) showError(new Error(notes.join(" ")));
   mountViews(catalog);
