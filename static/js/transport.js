@@ -20,7 +20,7 @@ export function describeStage(sim, playing) {
   let stage = sim.stage === "loss" || sim.stage === "update" ? sim.stage : "ready";
   if (sim.stage === "forward" || sim.stage === "backward") stage = `${sim.stage} · ${layerName(sim.layer, sim.n_layers)}`;
   // A recurrent network steps through time: the stage's timestep, not a layer.
-  if (sim.model === "recurrent" && (sim.stage === "forward" || sim.stage === "backward")) stage = `${sim.stage} · t = ${sim.stage_timestep} (of 0…${sim.n_timesteps - 1})`;
+  if (sim.model === "recurrent" && (sim.stage === "forward" || sim.stage === "backward")) stage = `${sim.stage} · t = ${sim.stage_timestep}`;
   let text = `step ${sim.step} · ${stage}`;
   if (playing) text += " · playing";
   if (sim.diverged) text += " · diverged";

@@ -99,7 +99,7 @@ export class UnrolledView {
         class: `rnn-edge${lit ? " is-lit" : ""}${cut ? " is-cut" : ""}${pulse ? " is-back" : ""}`,
         x1: cx(t - 1) + size / 2, y1: ROWS.cell, x2: cx(t) - size / 2, y2: ROWS.cell,
       }));
-      if (cut) nodes.push(svg("text", { class: "rnn-cut", x: (cx(t - 1) + cx(t)) / 2, y: ROWS.cell - 8, "text-anchor": "middle" }, "✂"));
+      if (cut) nodes.push(svg("text", { class: "rnn-cut", x: (cx(t - 1) + cx(t)) / 2, y: ROWS.cell - size / 2 - 3, "text-anchor": "middle" }, "✂", svg("title", {}, `truncated BPTT: backward does not pass from t = ${t} to t = ${t - 1}`)));
     }
     for (let t = 0; t < T; t++) {
       const step = steps[t];
@@ -112,6 +112,8 @@ export class UnrolledView {
       if (t === selected) classes.push("is-selected");
       const label = `t = ${t}: ${lit ? "forward done" : "forward not yet run"}${back ? `, ‖∂L/∂h_${t}‖ = ${fmt(step.dh_norm)}` : ""}`;
       const group = svg("g", { class: classes.join(" "), "data-t": t, "data-lit": lit ? "1" : "0", "data-back": back ? "1" : "0" }, svg("title", {}, label));
+      // A transparent column under the whole timestep: an easy click target at any width.
+      group.append(svg("rect", { class: "rnn-hit", x: LEFT + t * col, y: 0, width: col, height: HEIGHT }));
       group.append(svg("line", { class: "rnn-in", x1: cx(t), y1: ROWS.x - 6, x2: cx(t), y2: ROWS.cell + size / 2 }));
       group.append(svg("rect", { class: "rnn-box", x: cx(t) - size / 2, y: ROWS.cell - size / 2, width: size, height: size, rx: 5 }));
       if (size >= 26) group.append(svg("text", { class: "rnn-h", x: cx(t), y: ROWS.cell + 4, "text-anchor": "middle" }, "h"));
@@ -126,8 +128,6 @@ export class UnrolledView {
       }
       const height = back ? Math.max(1, position(scale, step.dh_norm) * ROWS.barsHeight) : 0;
       group.append(svg("rect", { class: "rnn-bar", x: cx(t) - Math.max(2, col * 0.3), y: ROWS.bars + ROWS.barsHeight - height, width: Math.max(4, col * 0.6), height }));
-      // A transparent column over the whole timestep: an easy click target at any width.
-      group.append(svg("rect", { class: "rnn-hit", x: LEFT + t * col, y: 0, width: col, height: HEIGHT }));
       if (t % every === 0 || t === T - 1) {
         group.append(svg("text", { class: "rnn-tlabel", x: cx(t), y: ROWS.axis, "text-anchor": "middle" }, `${t}`));
       }
