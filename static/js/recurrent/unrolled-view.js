@@ -11,7 +11,7 @@ import { decadeLabel, decades, position, ticks } from "./log-scale.js";
 
 const LEFT = 52; // room for the log axis labels
 const RIGHT = 10;
-const MIN_COL = 22;
+const MIN_COL = 16;
 const MAX_COL = 72;
 const ROWS = { out: 16, cell: 64, x: 112, axis: 134, bars: 158, barsHeight: 64 };
 let HEIGHT = ROWS.bars + ROWS.barsHeight + 18;
@@ -34,6 +34,12 @@ export class UnrolledView {
       if (cell) this.onSelect(Number(cell.dataset.t));
     });
     this.svg.addEventListener("keydown", (event) => this.onKey(event));
+    // The row labels and the log axis stay in view while the timesteps scroll under them.
+    this.scroller.addEventListener("scroll", () => this.pinAxis());
+  }
+
+  pinAxis() {
+    this.svg.querySelector(".rnn-fixed")?.setAttribute("transform", `translate(${this.scroller.scrollLeft},0)`);
   }
 
   onKey(event) {
@@ -63,6 +69,7 @@ export class UnrolledView {
     this.svg.setAttribute("height", String(HEIGHT));
     this.svg.setAttribute("viewBox", `0 0 ${total} ${HEIGHT}`);
     this.svg.replaceChildren(...this.draw(trace, col, selected));
+    this.pinAxis();
     this.describe(trace, selected);
     const current = trace.stage === "forward" || trace.stage === "backward" ? trace.stage_timestep : null;
     if (current !== null && current !== undefined && current !== this.drawn?.current) this.reveal(current, col);
@@ -133,17 +140,19 @@ export class UnrolledView {
       }
       nodes.push(group);
     }
-    nodes.push(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.out + 4 }, "ŷ"));
-    nodes.push(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.cell + 4 }, "h_t"));
-    nodes.push(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.x + 3 }, "x_t"));
-    nodes.push(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.axis }, "t ="));
-    // The bars' log axis, labelled by decade.
-    nodes.push(svg("text", { class: "rnn-axis-title", x: LEFT, y: ROWS.bars - 4 }, "‖∂L/∂h_t‖ (log scale; pulse size uses the same scale)"));
+    // The bars' log axis, labelled by decade; its labels and the row labels are pinned left.
+    const fixed = svg("g", { class: "rnn-fixed" }, svg("rect", { class: "rnn-fixed-bg", x: 0, y: 0, width: LEFT - 2, height: HEIGHT }));
+    fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.out + 4 }, "ŷ"));
+    fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.cell + 4 }, "h_t"));
+    fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.x + 3 }, "x_t"));
+    fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.axis }, "t ="));
+    fixed.append(svg("text", { class: "rnn-axis-title", x: 4, y: ROWS.bars - 6 }, "‖∂L/∂h_t‖ per timestep, log scale (pulses use the same scale)"));
     for (const d of ticks(scale, 4)) {
       const y = ROWS.bars + ROWS.barsHeight - ((d - scale.lo) / (scale.hi - scale.lo)) * ROWS.barsHeight;
-      nodes.push(svg("line", { class: "rnn-grid", x1: LEFT - 4, x2: LEFT + T * col, y1: y, y2: y }));
-      nodes.push(svg("text", { class: "rnn-ticklabel", x: LEFT - 6, y: y + 3, "text-anchor": "end" }, decadeLabel(d)));
+      nodes.unshift(svg("line", { class: "rnn-grid", x1: LEFT - 4, x2: LEFT + T * col, y1: y, y2: y }));
+      fixed.append(svg("text", { class: "rnn-ticklabel", x: LEFT - 6, y: y + 3, "text-anchor": "end" }, decadeLabel(d)));
     }
+    nodes.push(fixed);
     return nodes;
   }
 
