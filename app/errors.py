@@ -55,12 +55,17 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"{what} is larger than the limit of {limit} bytes")
 
 
+MODEL_TAGS = ("dense", "recurrent")  # the branches of a config body (see app.schemas.recurrent)
+
+
 def clean_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic/FastAPI error entries → ``{"loc", "msg", "type"}`` (unknown keys join the loc;
     a JSON syntax error is located at the body and says where the text went wrong)."""
     out = []
     for error in errors:
         loc = list(error.get("loc", ()))
+        if len(loc) > 1 and loc[0] == "body" and loc[1] in MODEL_TAGS:
+            del loc[1]  # the union's branch (the config's kind) is not a field of the body
         ctx = error.get("ctx") or {}
         kind = str(error.get("type", "value_error"))
         msg = str(error.get("msg", ""))

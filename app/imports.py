@@ -14,11 +14,14 @@ import orjson
 from pydantic import Field
 
 from app.errors import InputError
+from app.kinds import AnyTrainer
+from app.schemas.recurrent import RecurrentConfigModel
 from app.schemas.requests import ConfigModel, StrictModel
 from app.schemas.session import Stage
 from engine.config import Limits
 from engine.errors import ConfigError
-from engine.export import MAX_COUNT
+from engine.export import MAX_COUNT, RecurrentExport, read_export
+from engine.recurrent_trainer import RecurrentTrainer
 from engine.trainer import Trainer
 
 Num = float | None
@@ -121,7 +124,59 @@ class ExportModel(StrictModel):
     divergence: DivergenceExport | None
 
 
-def import_trainer(body: bytes, limits: Limits) -> Trainer:
+class RecurrentHistoryExport(StrictModel):
+    n_timesteps: Annotated[int, Field(ge=1)]
+    step: list[Annotated[int, Field(ge=1)]] = Field(description="Strictly increasing.")
+    evaluated: list[bool]
+    batch_loss: list[Num]
+    train_loss: list[Num]
+    test_loss: list[Num]
+    train_accuracy: list[Num]
+    test_accuracy: list[Num]
+    grad_norm: list[Num]
+    clipped: list[Num] = Field(description="1.0 where clipping scaled the gradient, else 0.0.")
+    weight_grad_norm: list[list[Num]] = Field(description="(rows, 3): W_xh, W_hh, W_hy.")
+    update_ratio: list[list[Num]] = Field(description="(rows, 3): W_xh, W_hh, W_hy.")
+    dh_norm: list[list[Num]] = Field(description="(rows, T) ‖∂L/∂h_t‖.")
+
+
+class TimestepStageExport(StrictModel):
+    kind: Stage
+    timestep: Index | None = Field(None, description="Timestep for forward/backward.")
+
+
+class RecurrentDivergenceExport(StrictModel):
+    step: Count
+    stage: Literal["forward", "loss", "backward", "update"]
+    timestep: Index | None = None
+
+
+class RecurrentExportModel(StrictModel):
+    """A whole recurrent session, as ``GET /api/sessions/{id}/export`` gives it (the
+    sequences are regenerated from the config). Checked on import as a dense export is."""
+
+    format: Literal["backprop-lab/recurrent-trainer"] = Field(description="Always this value.")
+    version: Literal[1]
+    config: RecurrentConfigModel
+    parameters: dict[str, list[list[Num]] | list[Num]] = Field(
+        description="By block: W_xh (F, G), W_hh (H, G), b_h (G,), W_hy (H, K), b_y (K,)."
+    )
+    optimizer_state: dict[str, list[Num] | Count]
+    rng: RngExport
+    permutation: list[Index] | None
+    cursor: Count
+    epoch: Count
+    step: Count
+    stage: TimestepStageExport
+    batch_indices: list[Index] | None
+    theta_before_update: list[Num]
+    last_delta: list[Num] | None
+    last_update_ratio: list[Num] | None
+    history: RecurrentHistoryExport
+    divergence: RecurrentDivergenceExport | None
+
+
+def import_trainer(body: bytes, limits: Limits) -> AnyTrainer:
     """A trainer restored from the bytes of an export (422 naming the field on any problem).
 
     Parsed here, in a worker thread, rather than by the framework on the event loop: a large
@@ -133,6 +188,9 @@ def import_trainer(body: bytes, limits: Limits) -> Trainer:
     except orjson.JSONDecodeError as exc:
         raise InputError.at(("body",), f"not valid JSON: {exc}", "json_invalid") from None
     try:
-        return Trainer.from_export(data, limits)
+        snap = read_export(data, limits)
+        if isinstance(snap, RecurrentExport):
+            return RecurrentTrainer.restore(snap, limits)
+        return Trainer.restore(snap, limits)
     except ConfigError as exc:
         raise InputError.from_engine(exc, ("body",)) from None

@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from app import recurrent_ops as rops
 from app.errors import InputError, Loc, in_range_message, too_large_error
 from app.imports import import_trainer
+from app.kinds import AnyTrainer, dense, recurrent
 from app.lanes import Cancel
 from app.resources import page_dir
 from app.routers.common import Cost, Job
@@ -27,9 +29,23 @@ from app.schemas.data import DataModel
 from app.schemas.diagnostics import ChainModel, GradcheckModel
 from app.schemas.history import HistoryModel
 from app.schemas.lessons import CheckpointsModel, LessonListModel, LessonModel, LessonSummaryModel
-from app.schemas.requests import ConfigModel
+from app.schemas.recurrent import RecurrentConfigModel, recurrent_patch
+from app.schemas.recurrent_reads import (
+    RecurrentGradcheckModel,
+    RecurrentHistoryModel,
+    RecurrentTraceModel,
+    SequenceDataModel,
+    TimestepDetailModel,
+)
+from app.schemas.requests import ConfigModel, config_patch
 from app.schemas.rounding import FRAME_DIGITS
-from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel, StateModel
+from app.schemas.session import (
+    AnyState,
+    DatasetUploadModel,
+    PatchedSessionModel,
+    SessionModel,
+    state_model,
+)
 from app.schemas.start import StartModel
 from app.schemas.stream import FrameModel, FrameReason, FrameView
 from app.schemas.trace import SampleValues, TraceModel
@@ -41,6 +57,7 @@ from engine.config import (
     CSV_DATASET,
     Limits,
     NetworkConfig,
+    RecurrentConfig,
     merge_config,
     structural_fields_changed,
 )
@@ -50,6 +67,7 @@ from engine.errors import ConfigError
 from engine.lessons import Lesson, read_checkpoint
 from engine.lessons import load_lessons as load_lesson_files
 from engine.losses import output_head
+from engine.recurrent_trainer import RecurrentTrainer
 from engine.trainer import Trainer
 
 MAX_HISTORY_POINTS = 2000
@@ -113,6 +131,24 @@ def creation_config(patch: Mapping[str, Any], limits: Limits) -> NetworkConfig:
     return build_config(merge_config(default_config(limits), patch), limits)
 
 
+def creation(
+    model: ConfigModel | RecurrentConfigModel | None, limits: Limits
+) -> tuple[NetworkConfig | RecurrentConfig, int]:
+    """The validated config of a new session of either kind and the bytes it will hold."""
+    if isinstance(model, RecurrentConfigModel):
+        config = rops.creation_config(model, limits)
+        return config, rops.estimated_bytes(config)
+    checked = creation_config(config_patch(model) if model is not None else {}, limits)
+    return checked, estimated_bytes(checked)
+
+
+def build(config: NetworkConfig | RecurrentConfig, limits: Limits) -> AnyTrainer:
+    """A new trainer of the config's kind."""
+    if isinstance(config, RecurrentConfig):
+        return rops.new_trainer(config, limits)
+    return new_trainer(config, limits)
+
+
 def estimated_bytes(config: NetworkConfig, dataset: Dataset | None = None) -> int:
     """Memory a session of ``config`` will hold at most (its data, network, optimiser state,
     history and a staged step in progress): known before anything is built."""
@@ -141,11 +177,16 @@ def check_bytes(config: NetworkConfig, most: int, dataset: Dataset | None = None
         raise InputError([too_large_error(SessionTooLargeError(needed, most))])
 
 
-def import_job(body: bytes, limits: Limits, most: int) -> Job[Trainer]:
+def import_job(body: bytes, limits: Limits, most: int) -> Job[AnyTrainer]:
     """A trainer restored from the bytes of an export (the engine checks all of it), within
     the memory a session may hold. One chunk: an import cannot be split."""
     trainer = import_trainer(body, limits)
-    check_bytes(trainer.config, most, trainer.dataset if trainer.uploaded else None)
+    if isinstance(trainer, RecurrentTrainer):
+        needed = rops.estimated_bytes(trainer.config)
+        if needed > most:
+            raise InputError([too_large_error(SessionTooLargeError(needed, most))])
+    else:
+        check_bytes(trainer.config, most, trainer.dataset if trainer.uploaded else None)
     return trainer
     yield  # unreachable: makes this function a generator (a job for the heavy lane)
 
@@ -159,6 +200,17 @@ START_GRID, START_NEURON_GRID = 64, 24  # what the page draws first
 
 def start(s: Session, max_values: int, max_cells: int) -> StartModel:
     """A new session with its first trace, history, boundary and data (see the route)."""
+    if isinstance(s.trainer, RecurrentTrainer):
+        r = s.trainer
+        return StartModel.from_engine(
+            s.id,
+            r.config,
+            r.state(),
+            trace=rops.trace(r, 0),
+            history=rops.history(r, 0, MAX_HISTORY_POINTS),
+            boundary=None,
+            data=rops.data(r),
+        )
     trainer = s.trainer
     neurons = min(START_NEURON_GRID, START_GRID)
     check_grid_cells(trainer, neurons, max_cells)
@@ -173,12 +225,32 @@ def start(s: Session, max_values: int, max_cells: int) -> StartModel:
     )
 
 
-def start_cost(trainer: Trainer) -> float:
+def start_cost(trainer: AnyTrainer) -> float:
+    if isinstance(trainer, RecurrentTrainer):
+        return rops.trace_cost(trainer)
     return read_cost(trainer) + grid_cost(START_GRID, START_NEURON_GRID)(trainer)
 
 
-def patch(s: Session, changes: Mapping[str, Any], limits: Limits, most: int) -> PatchedSessionModel:
-    reset = apply_patch(s, changes, limits, most=most)
+def patch(
+    s: Session, body: ConfigModel | RecurrentConfigModel, limits: Limits, most: int
+) -> PatchedSessionModel:
+    """Apply a PATCH body to a session of either kind (a body of the other kind's fields
+    is refused, naming the field)."""
+    if isinstance(s.trainer, RecurrentTrainer):
+        changes = (
+            recurrent_patch(body)
+            if isinstance(body, RecurrentConfigModel)
+            else (config_patch(body))
+        )
+        reset = rops.apply_patch(s, changes, limits, most)
+    elif isinstance(body, RecurrentConfigModel):
+        raise InputError.at(
+            ("body", "model"),
+            "this session runs a dense network: a recurrent config's fields do not apply "
+            "(create a recurrent session with POST /api/sessions and model 'recurrent')",
+        )
+    else:
+        reset = apply_patch(s, config_patch(body), limits, most=most)
     return PatchedSessionModel.from_engine(s.id, s.trainer.config, s.trainer.state(), reset=reset)
 
 
@@ -191,7 +263,7 @@ def apply_patch(
 ) -> bool:
     """Apply a partial config. Hyperparameters change in place; anything structural rebuilds
     the trainer (step 0). Returns True when it rebuilt."""
-    trainer = session.trainer
+    trainer = dense(session.trainer)
     old = trainer.config
     merged = merge_config(old.to_dict(), patch)
     uses_csv = merged.get("dataset", {}).get("name") == CSV_DATASET
@@ -245,7 +317,7 @@ def parse_csv(text: str, config: NetworkConfig, limits: Limits, loc: Loc = ("bod
 
 def upload_csv(s: Session, text: str, limits: Limits, most: int) -> DatasetUploadModel:
     """Rebuild the session on uploaded CSV data (``x1,x2,label`` rows)."""
-    old = s.trainer.config
+    old = dense(s.trainer, "a CSV upload").config
     dataset = parse_csv(text, old, limits)
     base = old.to_dict()
     base["dataset"]["name"] = CSV_DATASET
@@ -277,8 +349,8 @@ def export(s: Session) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- stepping
 
 
-def state(trainer: Trainer) -> StateModel:
-    return StateModel.from_engine(trainer.state())
+def state(trainer: AnyTrainer) -> AnyState:
+    return state_model(trainer.state())
 
 
 def layer_count(value: int | Literal["all"], trainer: Trainer) -> int | None:
@@ -293,27 +365,44 @@ def layer_count(value: int | Literal["all"], trainer: Trainer) -> int | None:
     return value
 
 
-def forward(s: Session, layers: int | Literal["all"]) -> StateModel:
-    s.trainer.forward(layer_count(layers, s.trainer))
-    return state(s.trainer)
+def forward(s: Session, count: int | Literal["all"]) -> AnyState:
+    """``count`` layers (dense) or timesteps (recurrent) more of the forward pass."""
+    t = s.trainer
+    if isinstance(t, RecurrentTrainer):
+        rops.forward(t, count)
+    else:
+        t.forward(layer_count(count, t))
+    return state(t)
 
 
-def loss(s: Session) -> StateModel:
-    s.trainer.compute_loss()
-    return state(s.trainer)
+def loss(s: Session) -> AnyState:
+    t = s.trainer
+    if isinstance(t, RecurrentTrainer):
+        rops.loss(t)
+    else:
+        t.compute_loss()
+    return state(t)
 
 
-def backward(s: Session, layers: int | Literal["all"]) -> StateModel:
-    s.trainer.backward(layer_count(layers, s.trainer))
-    return state(s.trainer)
+def backward(s: Session, count: int | Literal["all"]) -> AnyState:
+    t = s.trainer
+    if isinstance(t, RecurrentTrainer):
+        rops.backward(t, count)
+    else:
+        t.backward(layer_count(count, t))
+    return state(t)
 
 
-def update(s: Session) -> StateModel:
-    s.trainer.update()
-    return state(s.trainer)
+def update(s: Session) -> AnyState:
+    t = s.trainer
+    if isinstance(t, RecurrentTrainer):
+        rops.update(t)
+    else:
+        t.update()
+    return state(t)
 
 
-def train(s: Session, steps: int, budget: float, cancel: Cancel) -> Job[StateModel]:
+def train(s: Session, steps: int, budget: float, cancel: Cancel) -> Job[AnyState]:
     """``steps`` whole steps on the fast path, in chunks of about :data:`CHUNK_SECONDS`;
     stops between steps once ``cancel`` is set. Refused (422) when the steps would take more
     than ``budget`` estimated seconds: the message names the largest count that fits."""
@@ -351,32 +440,38 @@ def steps_cost(steps: int) -> Cost:
     return lambda trainer: trainer.cost.steps_seconds(steps)
 
 
-def rebuild_cost(trainer: Trainer) -> float:
+def rebuild_cost(trainer: AnyTrainer) -> float:
     """A change of config: at worst new data and a first evaluation over it."""
     cost = trainer.cost
     return cost.shape.forward_seconds(cost.n_eval) * 2
 
 
-def export_cost(trainer: Trainer) -> float:
+def export_cost(trainer: AnyTrainer) -> float:
     """Writing every parameter, state array and history row as text (~50 ns a number)."""
+    if isinstance(trainer, RecurrentTrainer):
+        row = 13 + trainer.n_timesteps
+        return (trainer.network.n_params * 6 + len(trainer.history) * row) * 50e-9
     numbers = trainer.network.n_params * 6 + len(trainer.history) * (6 + 3 * trainer.n_layers)
     return numbers * 50e-9
 
 
-def stage_cost(trainer: Trainer) -> float:
+def stage_cost(trainer: AnyTrainer) -> float:
     """A staged call: at most the rest of one step and its evaluation."""
     return trainer.cost.steps_seconds(1)
 
 
-def read_cost(trainer: Trainer) -> float:
+def read_cost(trainer: AnyTrainer) -> float:
     """A trace or a chain rule: may replay the step's arrays and reads the training set for
-    dead units; about one step's work."""
+    dead units; about one step's work. (A recurrent trace adds a Jacobian per timestep.)"""
+    if isinstance(trainer, RecurrentTrainer):
+        return rops.trace_cost(trainer)
     cost = trainer.cost
     return cost.shape.step_seconds(cost.batch) + cost.shape.forward_seconds(cost.n_eval)
 
 
 def grid_cost(grid: int, hidden_grid: int | None) -> Cost:
-    def seconds(trainer: Trainer) -> float:
+    def seconds(any_trainer: AnyTrainer) -> float:
+        trainer = dense(any_trainer, "GET /boundary")
         one_d = trainer.dataset.input_dim == 1
         small = grid if hidden_grid is None else hidden_grid
         cost = trainer.cost.grid_seconds(grid, one_d)
@@ -423,14 +518,16 @@ def gradcheck_entries(trainer: Trainer, budget: float, most: int = 64) -> int:
 
 
 def gradcheck_cost(budget: float) -> Cost:
-    def seconds(trainer: Trainer) -> float:
+    def seconds(trainer: AnyTrainer) -> float:
+        if isinstance(trainer, RecurrentTrainer):
+            return rops.gradcheck_seconds(trainer, budget)
         k = gradcheck_entries(trainer, budget)
         return trainer.cost.gradcheck_seconds(_checked_entries(trainer.cost.shape.sizes, k))
 
     return seconds
 
 
-def record_bytes(trainer: Trainer) -> int:
+def record_bytes(trainer: AnyTrainer) -> int:
     """Bytes a staged step's arrays will need beyond what the session holds now."""
     full = trainer.cost.shape.bytes_per_step_record(trainer.batch_size)
     return max(0, full - trainer.step_array_bytes)
@@ -439,11 +536,15 @@ def record_bytes(trainer: Trainer) -> int:
 # ----------------------------------------------------------------------------- reading
 
 
-def diverged(trainer: Trainer) -> bool:
+def diverged(trainer: AnyTrainer) -> bool:
     return trainer.divergence is not None
 
 
-def trace(s: Session, detail: Detail, sample: int, max_values: int) -> TraceModel:
+def trace(
+    s: Session, detail: Detail, sample: int, max_values: int
+) -> TraceModel | RecurrentTraceModel:
+    if isinstance(s.trainer, RecurrentTrainer):
+        return rops.trace(s.trainer, sample)
     step_trace = s.trainer.trace(sample)
     batch = step_trace.batch_x.shape[0]
     if not 0 <= sample < batch:
@@ -453,7 +554,9 @@ def trace(s: Session, detail: Detail, sample: int, max_values: int) -> TraceMode
     return TraceModel.from_engine(step_trace, diverged(s.trainer), detail, max_values)
 
 
-def history(s: Session, since: int) -> HistoryModel:
+def history(s: Session, since: int) -> HistoryModel | RecurrentHistoryModel:
+    if isinstance(s.trainer, RecurrentTrainer):
+        return rops.history(s.trainer, since, MAX_HISTORY_POINTS)
     return _history(s.trainer, since)
 
 
@@ -464,9 +567,10 @@ def _history(trainer: Trainer, since: int) -> HistoryModel:
 def boundary(
     s: Session, grid: int, hidden_grid: int | None, budget: float, max_cells: int
 ) -> BoundaryModel:
-    check_grid_budget(s.trainer, grid, hidden_grid, budget)
-    check_grid_cells(s.trainer, grid if hidden_grid is None else hidden_grid, max_cells)
-    return _boundary(s.trainer, grid, hidden_grid)
+    trainer = dense(s.trainer, "GET /boundary")
+    check_grid_budget(trainer, grid, hidden_grid, budget)
+    check_grid_cells(trainer, grid if hidden_grid is None else hidden_grid, max_cells)
+    return _boundary(trainer, grid, hidden_grid)
 
 
 def check_grid_cells(trainer: Trainer, hidden_grid: int, max_cells: int) -> None:
@@ -512,22 +616,38 @@ def _boundary(
 
 
 def chain(s: Session, layer: int, i: int, j: int, sample: int) -> ChainModel:
+    trainer = dense(s.trainer, "GET /chain")
     try:
-        result = s.trainer.chain(layer, i, j, sample)
+        result = trainer.chain(layer, i, j, sample)
     except ConfigError as exc:
         raise InputError.from_engine(exc, ("query",)) from None
-    return ChainModel.from_engine(result, diverged(s.trainer))
+    return ChainModel.from_engine(result, diverged(trainer))
 
 
-def gradcheck(s: Session, budget: float) -> GradcheckModel:
+def gradcheck(s: Session, budget: float) -> GradcheckModel | RecurrentGradcheckModel:
     """Central differences against backprop on as many entries per W and b (at most 64,
     evenly spread) as the compute budget affords; the answer counts what it checked."""
+    if isinstance(s.trainer, RecurrentTrainer):
+        return rops.gradcheck(s.trainer, budget)
     entries = gradcheck_entries(s.trainer, budget)
     check = s.trainer.gradient_check(max_entries=entries)
     return GradcheckModel.from_engine(check, diverged(s.trainer))
 
 
-def data(s: Session) -> DataModel:
+def timestep(s: Session, t: int, sample: int) -> TimestepDetailModel:
+    return rops.timestep(recurrent(s.trainer, "GET /timestep/{t}"), t, sample)
+
+
+def timestep_cost(trainer: AnyTrainer) -> float:
+    """A trace, and a replay of each reached timestep's term at most."""
+    if isinstance(trainer, RecurrentTrainer):
+        return 2 * rops.trace_cost(trainer)
+    return 0.0  # refused (409) before any work
+
+
+def data(s: Session) -> DataModel | SequenceDataModel:
+    if isinstance(s.trainer, RecurrentTrainer):
+        return rops.data(s.trainer)
     return DataModel.from_engine(s.trainer.dataset)
 
 
@@ -636,7 +756,7 @@ def frame(
 
 def update_rule(s: Session, layer: int, i: int, j: int) -> UpdateRuleModel:
     """How weight W[layer][i, j] changed at this step's update (null before it ran)."""
-    trainer = s.trainer
+    trainer = dense(s.trainer, "GET /update-rule")
     try:
         update = trainer.update_rule(layer, i, j)
     except ConfigError as exc:
@@ -668,10 +788,9 @@ def lesson_limits(settings: Settings) -> Limits:
 def load_lessons(settings: Settings) -> dict[str, Lesson]:
     """Every lesson the page can run, by id, in order. Raises LessonError (naming the file and
     the field) on the first broken file: the server must not start with it. Every file is
-    checked; lessons of recurrent networks are left out of the page's list (the sessions the
-    page runs are dense networks; the engine and its tests run the recurrent ones)."""
+    checked; each lesson says its model kind (dense or recurrent)."""
     lessons = load_lesson_files(lesson_folders(settings), lesson_limits(settings))
-    return {lesson.id: lesson for lesson in lessons if lesson.model == "dense"}
+    return {lesson.id: lesson for lesson in lessons}
 
 
 def lesson_refusal(lesson: Lesson, settings: Settings) -> str | None:
@@ -698,13 +817,13 @@ def lesson_details(lesson: Lesson, settings: Settings) -> LessonModel:
     return LessonModel.from_engine(lesson, lesson_refusal(lesson, settings))
 
 
-def checkpoint_cost(trainers: Sequence[Trainer]) -> float:
+def checkpoint_cost(trainers: Sequence[AnyTrainer]) -> float:
     """A checkpoint reads a few measures per setup, each at most a trace: about one trace's
     work per measure, four measures at most per setup and sentence."""
     return sum(4 * read_cost(trainer) for trainer in trainers)
 
 
-def checkpoints(lesson: Lesson, step: int, trainers: Mapping[str, Trainer]) -> CheckpointsModel:
+def checkpoints(lesson: Lesson, step: int, trainers: Mapping[str, AnyTrainer]) -> CheckpointsModel:
     """Lesson step ``step``'s checkpoints, read from the setups' trainers (by setup name) as
     they are now; a setup without a trainer reads as not available."""
     if not 0 <= step < len(lesson.steps):

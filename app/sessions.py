@@ -68,12 +68,15 @@ from app.store.base import (
     lease_owner,
 )
 from app.store.memory import MemoryIndex
+from engine import export_binary_recurrent as recurrent_binary
 from engine.config import Limits
 from engine.errors import ConfigError
-from engine.export_binary import from_bytes, history_bytes, history_row, to_bytes
+from engine.export import RecurrentExport
+from engine.export_binary import history_bytes, history_row, to_bytes
+from engine.recurrent_trainer import RecurrentTrainer
 
 if TYPE_CHECKING:
-    from engine.trainer import Trainer
+    from app.kinds import AnyTrainer
 
 __all__ = [
     "MB",
@@ -118,7 +121,7 @@ class Session:
     """One learner's trainer plus the bookkeeping the store needs."""
 
     def __init__(
-        self, session_id: str, trainer: Trainer | None, last_used: float, client: str = ""
+        self, session_id: str, trainer: AnyTrainer | None, last_used: float, client: str = ""
     ) -> None:
         self.id = session_id
         self._trainer = trainer
@@ -141,14 +144,14 @@ class Session:
         self.history_saved: SavedHistory | None = None  # the history as last saved
 
     @property
-    def trainer(self) -> Trainer:
+    def trainer(self) -> AnyTrainer:
         """The live trainer; a shared store loads it when the session is held."""
         if self._trainer is None:
             raise SessionNotFoundError(self.id)  # pragma: no cover - held sessions are loaded
         return self._trainer
 
     @trainer.setter
-    def trainer(self, value: Trainer) -> None:
+    def trainer(self, value: AnyTrainer) -> None:
         self._trainer = value
 
     @property
@@ -202,49 +205,65 @@ class SavedHistory:
 
 
 def encode_trainer(
-    trainer: Trainer, saved: SavedHistory | None = None
+    trainer: AnyTrainer, saved: SavedHistory | None = None
 ) -> tuple[Blob, SavedHistory]:
     """The stored form of a trainer: the engine's export in binary (never pickled), its
     history as a piece of the rows added since ``saved`` — or all of them, when the history
     was replaced, thinned, or is in too many pieces."""
     history = trainer.history
     rows = len(history)
-    state = to_bytes(trainer.snapshot(), history=False)
+    # A recurrent run has its own layout (blocks by name, a per-timestep history column).
+    if isinstance(trainer, RecurrentTrainer):
+        rb = recurrent_binary
+        state = rb.to_bytes(trainer.snapshot(), history=False)
+        row_of: Any = rb.history_row
+        rows_of: Any = rb.history_bytes
+    else:
+        state = to_bytes(trainer.snapshot(), history=False)
+        row_of, rows_of = history_row, history_bytes
     appended = (
         saved is not None
         and saved.history is history
         and saved.rows <= rows
         and saved.pieces < MAX_PIECES
-        and (not saved.rows or history_row(history, saved.rows - 1) == saved.last_row)
+        and (not saved.rows or row_of(history, saved.rows - 1) == saved.last_row)
     )
-    last_row = history_row(history, rows - 1) if rows else b""
+    last_row = row_of(history, rows - 1) if rows else b""
     if appended:
         assert saved is not None
         new_rows = rows > saved.rows
-        piece = history_bytes(history, saved.rows) if new_rows else b""
+        piece = rows_of(history, saved.rows) if new_rows else b""
         return Blob(state, piece, replace=False), SavedHistory(
             history, rows, last_row, saved.pieces + new_rows
         )
-    piece = history_bytes(history, 0) if rows else b""  # no rows: the export's own (none)
+    piece = rows_of(history, 0) if rows else b""  # no rows: the export's own (none)
     return Blob(state, piece, replace=True), SavedHistory(history, rows, last_row, int(rows > 0))
 
 
 def decode_trainer(
     session_id: str, blob: bytes, pieces: list[bytes], limits: Limits
-) -> tuple[Trainer, SavedHistory]:
+) -> tuple[AnyTrainer, SavedHistory]:
     """A stored trainer read back through the export's checks; SessionCorruptError naming
     the problem if it cannot be."""
-    from engine.trainer import Trainer
+    from engine.trainer import Trainer as DenseTrainer
 
     try:
-        trainer = Trainer.restore(from_bytes(blob, limits, pieces or None), limits)
+        snap = recurrent_binary.read_any(blob, limits, pieces or None)
+        trainer: AnyTrainer
+        if isinstance(snap, RecurrentExport):
+            trainer = RecurrentTrainer.restore(snap, limits)
+        else:
+            trainer = DenseTrainer.restore(snap, limits)
     except ConfigError as exc:
         raise SessionCorruptError(session_id, str(exc)) from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise SessionCorruptError(session_id, f"{type(exc).__name__}: {exc}") from None
     history = trainer.history
     rows = len(history)
-    last_row = history_row(history, rows - 1) if rows else b""
+    row_of: Any = (
+        recurrent_binary.history_row if isinstance(trainer, RecurrentTrainer) else history_row
+    )
+    last_row = row_of(history, rows - 1) if rows else b""
     return trainer, SavedHistory(history, rows, last_row, len(pieces))
 
 
@@ -457,7 +476,7 @@ class SessionStore:
                 max(1, int(wait + 0.999)),
             )
 
-    async def add(self, trainer: Trainer, client: str = "") -> Session:
+    async def add(self, trainer: AnyTrainer, client: str = "") -> Session:
         """Store a new, admitted session (room is made again if another process took it)."""
         session_id = secrets.token_urlsafe(24)  # 192 random bits
         now = self.clock()

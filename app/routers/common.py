@@ -14,11 +14,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from app.kinds import AnyTrainer
 from app.lanes import Cancel
 from app.schemas.errors import MessageBody, ValidationErrorBody
 from app.schemas.wire import render
 from app.sessions import Session, SessionStore
-from engine.trainer import Trainer
 
 T = TypeVar("T")
 
@@ -83,7 +83,7 @@ class JsonRoute(APIRoute):
         return parse_with_orjson
 
 
-Cost = Callable[[Trainer], float]  # estimated CPU seconds of a request's engine work
+Cost = Callable[[AnyTrainer], float]  # estimated CPU seconds of a request's engine work
 Job = Generator[None, None, T]
 
 
@@ -116,7 +116,7 @@ async def run_work(
     *,
     cost: Cost | None = None,
     request: Request | None = None,
-    reserve: Callable[[Trainer], int] | None = None,
+    reserve: Callable[[AnyTrainer], int] | None = None,
     durable: bool = True,
 ) -> T:
     """Run ``job`` on ``session`` under its lock, on the lane its estimated cost picks.
@@ -170,7 +170,7 @@ async def answer(
     *,
     cost: Cost | None = None,
     request: Request | None = None,
-    reserve: Callable[[Trainer], int] | None = None,
+    reserve: Callable[[AnyTrainer], int] | None = None,
 ) -> Response:
     """Run ``work`` (see :func:`run_work`) and answer with the model it returns. The JSON is
     rendered in the worker thread too, so a large answer never holds up the event loop."""
@@ -187,7 +187,7 @@ async def answer_job(
     *,
     cost: Cost | None = None,
     request: Request | None = None,
-    reserve: Callable[[Trainer], int] | None = None,
+    reserve: Callable[[AnyTrainer], int] | None = None,
 ) -> Response:
     """As :func:`answer` for work split into chunks (a generator yielding between them)."""
 

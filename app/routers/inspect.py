@@ -10,15 +10,23 @@ checked against the session (422 naming the range).
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app import operations as ops
 from app.deps import SessionDep, StoreDep
-from app.routers.common import INVALID, NOT_FOUND, JsonRoute, answer
+from app.routers.common import INVALID, NOT_FOUND, JsonRoute, Responses, answer
 from app.schemas.boundary import BoundaryModel
 from app.schemas.data import DataModel
 from app.schemas.diagnostics import ChainModel, GradcheckModel
+from app.schemas.errors import MessageBody
 from app.schemas.history import HistoryModel
+from app.schemas.recurrent_reads import (
+    RecurrentGradcheckModel,
+    RecurrentHistoryModel,
+    RecurrentTraceModel,
+    SequenceDataModel,
+    TimestepDetailModel,
+)
 from app.schemas.requests import IntRange
 from app.schemas.trace import TraceModel
 from app.schemas.update import UpdateRuleModel
@@ -27,6 +35,12 @@ from engine.datasets import FEATURES, MAX_CLASSES
 from engine.export import MAX_COUNT
 
 DEFAULT_GRID = 64
+DENSE_ONLY: Responses = {
+    409: {"model": MessageBody, "description": "The session runs a recurrent network."},
+}
+RECURRENT_ONLY: Responses = {
+    409: {"model": MessageBody, "description": "The session runs a dense network."},
+}
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -44,7 +58,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     budget = settings.max_request_seconds
 
-    @router.get("/{session_id}/trace", response_model=TraceModel)
+    @router.get("/{session_id}/trace", response_model=TraceModel | RecurrentTraceModel)
     async def trace(
         request: Request,
         session: SessionDep,
@@ -58,7 +72,10 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> Response:
         """The current step's per-layer trace (arrays are null before the stage that computes
         them). ``summary``: parameters, gradients, per-neuron means, one sample's values,
-        statistics and histograms. ``full`` adds the batch and every (rows, units) array."""
+        statistics and histograms. ``full`` adds the batch and every (rows, units) array.
+        A recurrent session answers its trace timestep by timestep (``model: "recurrent"``:
+        h_t, gates, ‖∂L/∂h_t‖, each timestep's share of ∂L/∂W_hh, state Jacobians) for the
+        batch sequence ``sample``; ``detail`` does not apply to it."""
         limit = settings.max_trace_values
         return await answer(
             store,
@@ -68,7 +85,7 @@ def build_router(settings: Settings) -> APIRouter:
             request=request,
         )
 
-    @router.get("/{session_id}/history", response_model=HistoryModel)
+    @router.get("/{session_id}/history", response_model=HistoryModel | RecurrentHistoryModel)
     async def history(
         session: SessionDep,
         store: StoreDep,
@@ -77,10 +94,10 @@ def build_router(settings: Settings) -> APIRouter:
         ] = 0,
     ) -> Response:
         """Per-step metrics after step ``since``, evenly downsampled to at most 2000 points
-        (the last one always kept)."""
+        (the last one always kept). Recurrent sessions: rows with ‖∂L/∂h_t‖ per timestep."""
         return await answer(store, session, lambda s: ops.history(s, since))
 
-    @router.get("/{session_id}/boundary", response_model=BoundaryModel)
+    @router.get("/{session_id}/boundary", response_model=BoundaryModel, responses=DENSE_ONLY)
     async def boundary(
         request: Request,
         session: SessionDep,
@@ -103,7 +120,7 @@ def build_router(settings: Settings) -> APIRouter:
             request=request,
         )
 
-    @router.get("/{session_id}/chain", response_model=ChainModel)
+    @router.get("/{session_id}/chain", response_model=ChainModel, responses=DENSE_ONLY)
     async def chain(
         request: Request,
         session: SessionDep,
@@ -139,7 +156,7 @@ def build_router(settings: Settings) -> APIRouter:
             request=request,
         )
 
-    @router.get("/{session_id}/update-rule", response_model=UpdateRuleModel)
+    @router.get("/{session_id}/update-rule", response_model=UpdateRuleModel, responses=DENSE_ONLY)
     async def update_rule(
         session: SessionDep,
         store: StoreDep,
@@ -167,7 +184,7 @@ def build_router(settings: Settings) -> APIRouter:
         state, not an error)."""
         return await answer(store, session, lambda s: ops.update_rule(s, layer, i, j))
 
-    @router.get("/{session_id}/gradcheck", response_model=GradcheckModel)
+    @router.get("/{session_id}/gradcheck", response_model=GradcheckModel | RecurrentGradcheckModel)
     async def gradcheck(request: Request, session: SessionDep, store: StoreDep) -> Response:
         """Backprop's gradients against central finite differences on the current batch, on
         at most 64 entries per W and b, evenly spread — fewer when a large network would take
@@ -181,10 +198,43 @@ def build_router(settings: Settings) -> APIRouter:
             request=request,
         )
 
-    @router.get("/{session_id}/data", response_model=DataModel)
+    @router.get("/{session_id}/data", response_model=DataModel | SequenceDataModel)
     async def data(session: SessionDep, store: StoreDep) -> Response:
         """The session's train and test points (raw coordinates), for drawing over the
-        boundary."""
+        boundary. Recurrent sessions: the first 64 sequences of each part."""
         return await answer(store, session, ops.data)
+
+    @router.get(
+        "/{session_id}/timestep/{t}",
+        response_model=TimestepDetailModel,
+        responses=RECURRENT_ONLY,
+    )
+    async def timestep(
+        request: Request,
+        session: SessionDep,
+        store: StoreDep,
+        t: Annotated[
+            int,
+            Path(description="Timestep, below the session's sequence length T."),
+            IntRange(0, ops.engine_limits(settings).max_sequence_length - 1),
+        ],
+        sample: Annotated[
+            int,
+            Query(description="Batch sequence, below the session's batch size."),
+            IntRange(0, last_row),
+        ] = 0,
+    ) -> Response:
+        """Recurrent sessions: timestep t of the current step in full — the sample's h_t and
+        gates, and t's own term of ∂L/∂W_xh, ∂L/∂W_hh, ∂L/∂b_h (and ∂L/∂W_hy, ∂L/∂b_y where
+        the head reads t) with their norms, beside the gradient so far and t's share of it.
+        The terms are null until the backward pass reaches t (200: a state, not an error);
+        summed over the timesteps they are the gradient. A dense session: 409."""
+        return await answer(
+            store,
+            session,
+            lambda s: ops.timestep(s, t, sample),
+            cost=ops.timestep_cost,
+            request=request,
+        )
 
     return router

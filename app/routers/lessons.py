@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from app import operations as ops
 from app.deps import StoreDep
 from app.errors import InputError, in_range_message
+from app.kinds import AnyTrainer
 from app.lanes import Cancel, Job
 from app.routers.common import INVALID, Responses
 from app.schemas.errors import MessageBody
@@ -28,7 +29,6 @@ from app.schemas.wire import render
 from app.sessions import Session, SessionStore
 from app.settings import Settings
 from engine.lessons import SETUP_NAMES, Lesson
-from engine.trainer import Trainer
 
 UNKNOWN_LESSON: Responses = {
     404: {"model": MessageBody, "description": "Unknown lesson."},
@@ -128,11 +128,13 @@ def build_router(settings: Settings, lessons: Mapping[str, Lesson]) -> APIRouter
 async def read_checkpoints(
     store: SessionStore,
     ids: Mapping[str, str],
-    read: Callable[[Mapping[str, Trainer]], CheckpointsModel],
+    read: Callable[[Mapping[str, AnyTrainer]], CheckpointsModel],
 ) -> bytes:
     """Hold every named session's lock (each once, in one order, so two readers never wait on
     each other), then ``read`` their trainers on the lane the estimated cost picks."""
-    sessions: dict[str, Session] = {name: store.get(session_id) for name, session_id in ids.items()}
+    sessions: dict[str, Session] = {
+        name: await store.get(session_id) for name, session_id in ids.items()
+    }
     distinct = sorted({s.id: s for s in sessions.values()}.values(), key=lambda s: s.id)
     async with contextlib.AsyncExitStack() as stack:
         for session in distinct:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request, Response
 from app import operations as ops
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import BodyTooLarge, InputError
-from app.imports import ExportModel
+from app.imports import ExportModel, RecurrentExportModel
 from app.routers.common import (
     BUSY,
     INVALID,
@@ -21,7 +21,7 @@ from app.routers.common import (
     answer,
 )
 from app.schemas.errors import MessageBody
-from app.schemas.requests import ConfigModel, config_patch
+from app.schemas.recurrent import AnyConfigModel, AnyPatchModel
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel
 from app.schemas.start import StartModel
 from app.settings import Settings
@@ -78,19 +78,20 @@ async def create_session(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    config: Annotated[ConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
+    config: Annotated[AnyConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
 ) -> Response:
-    """Create a session from a config; every field is optional (teaching defaults).
+    """Create a session from a config; every field is optional (teaching defaults). A
+    config with ``"model": "recurrent"`` creates a recurrent network (RNN, GRU or LSTM
+    trained by backprop through time); without ``model`` (or ``"dense"``), a dense one.
 
     Refused before anything is built when the setup would need more memory than a session
     may hold (422), when this address holds too many sessions or creates them too fast (429),
     or when the server is full of sessions in recent use (503)."""
-    patch = config_patch(config) if config is not None else {}
     limits = ops.engine_limits(settings)
-    checked = ops.creation_config(patch, limits)
+    checked, needed = ops.creation(config, limits)
     client = client_of(request)
-    await store.admit(client, ops.estimated_bytes(checked))
-    trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
+    await store.admit(client, needed)
+    trainer = await store.lanes.quick(ops.build, checked, limits)
     session = await store.add(trainer, client)
     return await answer(store, session, ops.session, status=201)
 
@@ -105,18 +106,18 @@ async def start_session(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    config: Annotated[ConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
+    config: Annotated[AnyConfigModel | None, Body(openapi_examples=CONFIG_EXAMPLES)] = None,
 ) -> Response:
     """Create a session, as ``POST /api/sessions``, and answer with everything a page draws
-    first — its trace, history, boundary (output at 64², neurons at 24²) and data — in one
-    round trip instead of five. Refused as creation is."""
-    patch = config_patch(config) if config is not None else {}
+    first — its trace, history, boundary (output at 64², neurons at 24²; null for a
+    recurrent session) and data — in one round trip instead of five. Refused as creation
+    is."""
     limits = ops.engine_limits(settings)
-    checked = ops.creation_config(patch, limits)
+    checked, needed = ops.creation(config, limits)
     client = client_of(request)
-    store.admit(client, ops.estimated_bytes(checked))
-    trainer = await store.lanes.quick(ops.new_trainer, checked, limits)
-    session = store.add(trainer, client)
+    await store.admit(client, needed)
+    trainer = await store.lanes.quick(ops.build, checked, limits)
+    session = await store.add(trainer, client)
     cells, trace_values = settings.max_grid_cells, settings.max_trace_values
     return await answer(
         store,
@@ -141,7 +142,14 @@ async def start_session(
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ExportModel"}}
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/ExportModel"},
+                            {"$ref": "#/components/schemas/RecurrentExportModel"},
+                        ]
+                    }
+                }
             },
         }
     },
@@ -170,22 +178,25 @@ async def get_session(session: SessionDep, store: StoreDep) -> Response:
 
 
 @router.patch(
-    "/{session_id}", response_model=PatchedSessionModel, responses={**NOT_FOUND, **TOO_LARGE}
+    "/{session_id}",
+    response_model=PatchedSessionModel,
+    responses={**NOT_FOUND, **TOO_LARGE},
 )
 async def patch_session(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    config: Annotated[ConfigModel, Body(openapi_examples=PATCH_EXAMPLES)],
+    config: Annotated[AnyPatchModel, Body(openapi_examples=PATCH_EXAMPLES)],
 ) -> Response:
     """Change part of the config. Hyperparameters (learning_rate, optimizer, batch_size, l1,
-    l2, grad_clip) apply in place; anything structural (dataset, features, layers, init,
-    loss, seed) rebuilds the network at step 0 and answers ``reset: true``."""
-    changes = config_patch(config)
+    l2, grad_clip; recurrent sessions also truncate) apply in place; anything structural
+    (dataset, features, layers, init, loss, seed; cell, hidden …) rebuilds the network at
+    step 0 and answers ``reset: true``. The body is read as the session's kind of config
+    (``model`` may be left out)."""
     limits = ops.engine_limits(settings)
     most = store.limits.session_bytes
     return await answer(
-        store, session, lambda s: ops.patch(s, changes, limits, most), cost=ops.rebuild_cost
+        store, session, lambda s: ops.patch(s, config, limits, most), cost=ops.rebuild_cost
     )
 
 
@@ -206,7 +217,11 @@ async def reset_session(session: SessionDep, store: StoreDep) -> Response:
     return await answer(store, session, ops.reset)
 
 
-@router.get("/{session_id}/export", response_model=ExportModel, responses=NOT_FOUND)
+@router.get(
+    "/{session_id}/export",
+    response_model=ExportModel | RecurrentExportModel,
+    responses=NOT_FOUND,
+)
 async def export_session(session: SessionDep, store: StoreDep) -> Response:
     """Everything needed to continue exactly: config, parameters, optimiser state, generator
     state, step, history (and uploaded data). Floats are exact; non-finite values (after

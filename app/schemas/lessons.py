@@ -13,11 +13,13 @@ from typing import Any, Literal, cast
 
 from pydantic import Field
 
+from app.schemas.recurrent import RecurrentConfigModel
 from app.schemas.requests import ConfigModel
 from app.schemas.wire import Real, ResponseModel
-from engine.config import NetworkConfig
+from engine.config import RecurrentConfig
 from engine.lessons import (
     MEASURES,
+    RECURRENT_MEASURES,
     Checkpoint,
     CheckpointResult,
     Expectation,
@@ -46,6 +48,9 @@ class LessonSummaryModel(ResponseModel):
     summary: str
     order: int = Field(description="Position in the list (lessons are listed by it).")
     link: str = Field(description="The page's link that opens this lesson.")
+    model: Literal["dense", "recurrent"] = Field(
+        description="The model kind of every setup of the lesson."
+    )
     setups: list[SetupLabelModel]
     refused: str | None = Field(
         description="Why this server cannot run the lesson (a setup passes one of its limits, "
@@ -60,6 +65,7 @@ class LessonSummaryModel(ResponseModel):
             summary=lesson.summary,
             order=lesson.order,
             link=lesson_link(lesson.id),
+            model=cast(Literal["dense", "recurrent"], lesson.model),
             setups=[
                 SetupLabelModel(name=cast(SetupName, s.name), label=s.label) for s in lesson.setups
             ],
@@ -78,18 +84,21 @@ class SetupModel(ResponseModel):
         description="The partial config the lesson file gives (layers written out), merged "
         "onto the defaults to make `config`."
     )
-    config: ConfigModel = Field(
-        description="The whole validated config: create the session from it."
+    config: ConfigModel | RecurrentConfigModel = Field(
+        description="The whole validated config: create the session from it (``model`` says "
+        "its kind)."
     )
 
     @classmethod
     def from_engine(cls, setup: Setup) -> SetupModel:
-        assert isinstance(setup.config, NetworkConfig)  # only dense lessons are served
+        config = setup.config
         return cls(
             name=cast(SetupName, setup.name),
             label=setup.label,
             changes=dict(setup.patch),
-            config=ConfigModel.from_engine(setup.config),
+            config=RecurrentConfigModel.from_engine(config)
+            if isinstance(config, RecurrentConfig)
+            else ConfigModel.from_engine(config),
         )
 
 
@@ -132,6 +141,9 @@ class LessonStepModel(ResponseModel):
     layers: int | None = Field(
         description="forward/backward: how many layers; null = the rest of the pass."
     )
+    timesteps: int | None = Field(
+        description="Recurrent forward/backward: how many timesteps; null = the rest."
+    )
     steps: int = Field(description="train: how many whole training steps.")
     highlight: Panel | None = Field(description="The panel or control this step talks about.")
     text: str
@@ -143,6 +155,7 @@ class LessonStepModel(ResponseModel):
             index=index,
             do=step.do,
             layers=step.layers,
+            timesteps=step.timesteps,
             steps=step.steps,
             highlight=cast(Panel | None, step.highlight),
             text=step.text,
@@ -160,6 +173,9 @@ class LessonModel(ResponseModel):
     link: str = Field(description="The page's link that opens this lesson.")
     weight: list[int] | None = Field(
         description="[layer, i, j]: the weight W[layer][i, j] the lesson traces, or null."
+    )
+    model: Literal["dense", "recurrent"] = Field(
+        description="The model kind of every setup (a recurrent lesson steps by timestep)."
     )
     setups: list[SetupModel] = Field(description="1 to 4: A, B, C, D.")
     steps: list[LessonStepModel]
@@ -188,16 +204,23 @@ class LessonModel(ResponseModel):
             order=lesson.order,
             link=lesson_link(lesson.id),
             weight=None if lesson.weight is None else list(lesson.weight),
+            model=cast(Literal["dense", "recurrent"], lesson.model),
             setups=[SetupModel.from_engine(s) for s in lesson.setups],
             steps=[LessonStepModel.from_engine(k, s) for k, s in enumerate(lesson.steps)],
-            measures={name: MEASURES[name].description for name in MEASURES if name in used},
+            measures={name: m.description for name, m in _measures(lesson).items() if name in used},
             refused=refused,
         )
 
 
+def _measures(lesson: Lesson) -> Mapping[str, Any]:
+    """The measures a lesson of its model kind can read (name → measure)."""
+    return RECURRENT_MEASURES if lesson.model == "recurrent" else MEASURES
+
+
 def _fields_in(text: str) -> list[str]:
     """The measures a sentence names: ``{A.loss_drop:.0%}`` → ``loss_drop``."""
-    return [name for name in MEASURES if f".{name}}}" in text or f".{name}:" in text]
+    names = {*MEASURES, *RECURRENT_MEASURES}
+    return [name for name in names if f".{name}}}" in text or f".{name}:" in text]
 
 
 class CheckpointReadingModel(ResponseModel):

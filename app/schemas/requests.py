@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -207,6 +207,9 @@ class ConfigModel(StrictModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_DEFAULT]})
 
+    model: Literal["dense"] = Field(
+        "dense", description="The model kind: 'dense' (the default when left out)."
+    )
     dataset: DatasetModel = Field(default_factory=DatasetModel)
     features: list[str] = Field(
         list(_DEFAULT["features"]),
@@ -246,12 +249,13 @@ class ConfigModel(StrictModel):
     @classmethod
     def from_engine(cls, config: NetworkConfig) -> ConfigModel:
         """A session's (valid) config as the model answers carry."""
-        return cls.model_validate(config.to_dict())
+        return cls.model_validate({"model": "dense", **config.to_dict()})
 
 
 def config_patch(model: ConfigModel) -> dict[str, Any]:
     """The fields a client actually sent, as config JSON (layers are always whole objects)."""
     patch = model.model_dump(exclude_unset=True)
+    patch.pop("model", None)
     if "layers" in model.model_fields_set:
         patch["layers"] = [layer.model_dump() for layer in model.layers]
     return patch

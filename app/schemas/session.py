@@ -6,9 +6,11 @@ from typing import Any, Literal, Self
 
 from pydantic import Field
 
+from app.schemas.recurrent import RecurrentConfigModel, RecurrentStateModel
 from app.schemas.requests import ConfigModel
 from app.schemas.wire import Real, ResponseModel, attributes
-from engine.config import NetworkConfig
+from engine.config import NetworkConfig, RecurrentConfig
+from engine.recurrent_trainer import RecurrentTrainerState
 from engine.stages import Divergence as EngineDivergence
 from engine.stages import Stage as EngineStage
 from engine.trainer import TrainerState
@@ -36,6 +38,7 @@ class NextStage(ResponseModel):
 
 
 class StateModel(ResponseModel):
+    model: Literal["dense"] = Field(description="The model kind: a dense network.")
     step: int = Field(description="Completed updates.")
     stage: Stage = Field(description="Last completed stage of the current step.")
     layer: int | None = Field(description="Layer of that stage (forward/backward), else null.")
@@ -58,6 +61,7 @@ class StateModel(ResponseModel):
             **attributes(
                 state,
                 cls,
+                model="dense",
                 layer=state.cursor_layer,
                 diverged=state.divergence is not None,
                 divergence=Divergence.from_engine(state.divergence),
@@ -66,20 +70,38 @@ class StateModel(ResponseModel):
         )
 
 
+AnyState = StateModel | RecurrentStateModel
+"""A stepping answer: a dense or a recurrent session's state (``model`` tells which)."""
+
+
+def state_model(state: TrainerState | RecurrentTrainerState) -> StateModel | RecurrentStateModel:
+    if isinstance(state, RecurrentTrainerState):
+        return RecurrentStateModel.from_engine(state)
+    return StateModel.from_engine(state)
+
+
 class SessionModel(ResponseModel):
     id: str = Field(description="Session id (192 random bits, URL-safe).")
-    config: ConfigModel
-    state: StateModel
+    config: ConfigModel | RecurrentConfigModel = Field(
+        description="The whole config; ``model`` says the kind (dense or recurrent)."
+    )
+    state: StateModel | RecurrentStateModel
 
     @classmethod
     def from_engine(
-        cls, session_id: str, config: NetworkConfig, state: TrainerState, **extra: Any
+        cls,
+        session_id: str,
+        config: NetworkConfig | RecurrentConfig,
+        state: TrainerState | RecurrentTrainerState,
+        **extra: Any,
     ) -> Self:
         """``extra``: the fields a subclass adds (``reset``, ``rows``)."""
         return cls(
             id=session_id,
-            config=ConfigModel.from_engine(config),
-            state=StateModel.from_engine(state),
+            config=RecurrentConfigModel.from_engine(config)
+            if isinstance(config, RecurrentConfig)
+            else ConfigModel.from_engine(config),
+            state=state_model(state),
             **extra,
         )
 

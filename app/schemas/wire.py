@@ -43,7 +43,7 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
 
 
-def attributes(source: object, model: type[BaseModel], **given: Any) -> dict[str, Any]:
+def attributes(source: object, model: type[BaseModel], /, **given: Any) -> dict[str, Any]:
     """The fields of ``model`` read from ``source`` (an engine dataclass) by name, except those
     ``given``: an engine result whose names are the model's becomes its model in one call."""
     return {

@@ -13,18 +13,21 @@ from fastapi.testclient import TestClient
 from app import cli
 from app.main import create_app
 from app.settings import Settings
+from engine.config import RecurrentConfig
 from engine.lessons import LessonError, load_lessons, read_checkpoint, take_step
+from engine.recurrent_trainer import RecurrentTrainer
 from engine.trainer import Trainer
 from tests.api.conftest import GENEROUS_QUOTAS, create, make_client, strict_json
 from tests.conftest import ROOT
 
-# The lessons the page runs: dense networks (the recurrent ones are the engine's so far).
-SHIPPED = [lesson for lesson in load_lessons([ROOT / "lessons"]) if lesson.model == "dense"]
+# Every shipped lesson, dense and recurrent.
+SHIPPED = load_lessons([ROOT / "lessons"])  # dense and recurrent lessons alike
 BY_ID = {lesson.id: lesson for lesson in SHIPPED}
 
 
-def do_step(client: TestClient, session: str, step: dict[str, Any]) -> None:
-    """What the page does for a lesson step on one setup's session."""
+def do_step(client: TestClient, session: str, step: dict[str, Any], model: str = "dense") -> None:
+    """What the page does for a lesson step on one setup's session (a recurrent lesson
+    counts timesteps where a dense one counts layers)."""
     if step["do"] == "look":
         return
     if step["do"] == "train":
@@ -32,7 +35,8 @@ def do_step(client: TestClient, session: str, step: dict[str, Any]) -> None:
     else:
         route, body = step["do"], None
         if step["do"] in ("forward", "backward"):
-            body = {"layers": "all" if step["layers"] is None else step["layers"]}
+            key = "timesteps" if model == "recurrent" else "layers"
+            body = {key: "all" if step[key] is None else step[key]}
     response = client.post(f"/api/sessions/{session}/{route}", json=body)
     assert response.status_code == 200, response.text
 
@@ -67,7 +71,8 @@ def test_a_setup_config_makes_exactly_the_lesson_network(client: TestClient) -> 
         answer = client.get(f"/api/lessons/{lesson.id}").json()
         assert [step["do"] for step in answer["steps"]] == [step.do for step in lesson.steps]
         for setup, expected in zip(answer["setups"], lesson.setups, strict=True):
-            assert setup["config"] == expected.config.to_dict(), (lesson.id, setup["name"])
+            want = {"model": "dense", **expected.config.to_dict()}  # a recurrent one says so
+            assert setup["config"] == want, (lesson.id, setup["name"])
             created = client.post("/api/sessions", json=setup["config"]).json()
             assert created["config"] == setup["config"], (lesson.id, setup["name"])
 
@@ -91,11 +96,16 @@ def test_checkpoints_read_through_the_api_are_the_engines_and_hold(lesson: Any) 
     reaches the very numbers the engine reads on its own trainers: to 1e-12, relative."""
     with make_client() as client:
         answer, sessions = open_lesson(client, lesson.id)
-        trainers = {setup.name: Trainer(setup.config) for setup in lesson.setups}
+        trainers = {
+            setup.name: RecurrentTrainer(setup.config)
+            if isinstance(setup.config, RecurrentConfig)
+            else Trainer(setup.config)
+            for setup in lesson.setups
+        }
         read_any = False
         for k, (step, engine_step) in enumerate(zip(answer["steps"], lesson.steps, strict=True)):
             for name, session in sessions.items():
-                do_step(client, session, step)
+                do_step(client, session, step, answer["model"])
                 take_step(trainers[name], engine_step)
             result = read(client, lesson.id, k, sessions)
             assert result["sessions"] == {name: t.step for name, t in trainers.items()}

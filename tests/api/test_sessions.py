@@ -35,7 +35,7 @@ def test_create_with_defaults_answers_201_with_id_config_and_state(client: TestC
     response = client.post("/api/sessions", json={})
     assert response.status_code == 201
     body = SessionModel.model_validate(response.json())
-    assert body.model_dump()["config"] == NetworkConfig().to_dict()
+    assert body.model_dump()["config"] == {"model": "dense", **NetworkConfig().to_dict()}
     assert body.state.step == 0 and body.state.stage == "idle" and not body.state.diverged
     assert client.post("/api/sessions").status_code == 201  # no body at all: defaults too
 
