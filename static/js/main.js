@@ -121,7 +121,8 @@ const COMPARE_HIGHLIGHTS = { flow: [".compare-flow"], loss: [".compare-loss"], b
 // ---------------------------------------------------------------------------- rendering
 
 function render(state) {
-  const comparing = isComparing(state);
+  // Compare mode draws dense runs only: a recurrent lesson shows its run in focus.
+  const comparing = isComparing(state) && !isRecurrent(state.config);
   document.body.classList.toggle("is-presenting", state.view.present);
   $("#app").classList.toggle("is-comparing", comparing);
   $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
@@ -1065,7 +1066,8 @@ async function main() {
   const catalog = await loadCatalog();
   const { config: linked, view, given, other, lesson, pair } = readUrl(location.search, catalog.defaults);
   const recurrentDefaults = catalog.recurrent?.defaults;
-  const config = linksRecurrent(location.search) && recurrentDefaults ? readRecurrentSetup(location.search, recurrentDefaults) : linked;
+  // Without the catalog's recurrent defaults the server fills what the link leaves out.
+  const config = linksRecurrent(location.search) ? readRecurrentSetup(location.search, recurrentDefaults ?? { model: "recurrent" }) : linked;
   const notes = [];
   if (!isRecurrent(config) && config.dataset.name === "csv") {
     // Uploaded rows live on the server only, never in a link: fall back to the default data.

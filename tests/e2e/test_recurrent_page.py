@@ -111,9 +111,11 @@ def test_timestep_inspector_shows_the_api_contribution(page: Page, watch: PageWa
     detail = api(page, f"/api/sessions/{session}/timestep/3")
     for block in ("W_xh", "W_hh"):
         shown = page.locator(f"#timestep [data-field=contribution-{block}]").inner_text()
-        assert_shown(shown, detail["contribution_norm"][block])
+        assert_shown(shown, detail["contribution_norms"][block])
         total = page.locator(f"#timestep [data-field=total-{block}]").inner_text()
-        assert_shown(total, detail["total_norm"][block])
+        assert_shown(total, detail["grad_norms"][block])
+        share = page.locator(f"#timestep [data-field=share-{block}]").inner_text()
+        assert abs(float(share.rstrip("%")) / 100 - detail["share"][block]) <= 0.0051, share
     # The keyboard reaches the same view: Tab to the diagram, ← moves one timestep back.
     page.locator(".rnn-svg").focus()
     page.keyboard.press("ArrowLeft")

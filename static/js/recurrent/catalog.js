@@ -17,7 +17,7 @@ export function recurrentCatalog(catalog) {
     ...task,
     heads: task.heads ?? task.allowed_heads ?? [task.default_head ?? "last"],
     defaultHead: task.default_head ?? (task.heads ?? task.allowed_heads ?? ["last"])[0],
-    length: range(task.length ?? [task.min_length ?? 1, task.max_length ?? range(limits.length ?? limits.sequence_length, 1, 100).max], 1, 100),
+    length: range(task.length ?? [task.min_length ?? 1, task.max_length ?? limits.max_sequence_length ?? 100], 1, 100),
   }));
   return {
     defaults: raw.defaults,
@@ -26,12 +26,13 @@ export function recurrentCatalog(catalog) {
     activations: names(raw.activations ?? raw.rnn_activations),
     tasks,
     taskByName: Object.fromEntries(tasks.map((task) => [task.name, task])),
-    initializers: names(raw.initializers ?? raw.init),
+    // W_xh and the head take any initialiser of the catalog; W_hh lists its suited ones first.
+    initializers: names(raw.initializers ?? catalog.initializers),
     recurrentInitializers: names(raw.recurrent_initializers ?? raw.initializers),
-    hidden: range(limits.hidden, 1, 64),
-    length: range(limits.length ?? limits.sequence_length, 1, 100),
+    hidden: range(limits.hidden ?? [1, limits.max_hidden], 1, 64),
+    length: range(limits.length ?? [1, limits.max_sequence_length], 1, 100),
     gradClip: range(raw.grad_clip, 0, null),
-    truncate: range(raw.truncate, 1, null),
+    truncate: range(limits.truncate ?? raw.truncate, 1, null),
   };
 }
 

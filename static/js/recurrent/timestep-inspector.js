@@ -16,12 +16,13 @@ const BLOCKS = [
 // Gates squashed by σ live in (0, 1); the candidates and h in (−1, 1) (tanh).
 const UNIT_INTERVAL = new Set(["input", "forget", "output", "reset", "update"]);
 
-/** This timestep's term norms and the whole gradient's norms from GET /timestep/{t}. */
+/** GET /timestep/{t} by block: ‖this timestep's term‖, ‖the gradient added up so far‖ and
+ * the term's share ‖C_t‖ ÷ Σ_s ‖C_s‖ (the engine's numbers). */
 export function contributionNorms(detail) {
-  const norms = detail?.contribution_norm ?? detail?.contribution_norms ?? {};
-  const totals = detail?.total_norm ?? detail?.total_norms ?? {};
-  const pick = (source, block) => source[block] ?? source[`dW_${block.slice(2)}`] ?? null;
-  return Object.fromEntries(BLOCKS.map(([block]) => [block, { term: pick(norms, block), total: pick(totals, block) }]));
+  const norms = detail?.contribution_norms ?? {};
+  const totals = detail?.grad_norms ?? {};
+  const share = detail?.share ?? {};
+  return Object.fromEntries(BLOCKS.map(([block]) => [block, { term: norms[block] ?? null, total: totals[block] ?? null, share: share[block] ?? null }]));
 }
 
 function unitStrip(values, { unit = false } = {}) {
@@ -116,13 +117,15 @@ export class TimestepInspector {
     }
     const norms = contributionNorms(detail);
     const table = html("table", { class: "rnn-table" });
-    table.append(html("thead", {}, html("tr", {}, ...["weights", "‖C_t‖ (this step's term)", "‖∂L/∂W‖ (whole gradient)", "‖C_t‖ ÷ ‖∂L/∂W‖"].map((text) => html("th", { scope: "col", text })))));
+    // Mid-backward the gradient holds the terms of the timesteps reached so far only.
+    const partial = trace.stage === "backward" && trace.stage_timestep > 0;
+    const sofar = partial ? ` so far (t ≥ ${trace.stage_timestep})` : "";
+    table.append(html("thead", {}, html("tr", {}, ...["weights", "‖C_t‖ (this timestep's term)", `‖∂L/∂W‖${sofar}`, `share ‖C_t‖ ÷ Σ_s ‖C_s‖${sofar}`].map((text) => html("th", { scope: "col", text })))));
     const body = html("tbody");
     for (const [block, label] of BLOCKS) {
       const fromTrace = step[`contribution_norm_${block.slice(2)}`];
       const term = norms[block].term ?? fromTrace ?? null;
-      const total = norms[block].total;
-      const ratio = term !== null && total ? term / total : null;
+      const { total, share } = norms[block];
       body.append(
         html(
           "tr",
@@ -130,7 +133,7 @@ export class TimestepInspector {
           html("th", { scope: "row", text: label }),
           html("td", { "data-field": `contribution-${block}`, text: term === null ? (block === "W_hy" ? "— (head does not read t)" : "—") : fmt(term) }),
           html("td", { "data-field": `total-${block}`, text: total === null || total === undefined ? "…" : fmt(total) }),
-          html("td", { "data-field": `ratio-${block}`, text: ratio === null ? "—" : fmt(ratio) }),
+          html("td", { "data-field": `share-${block}`, text: share === null ? "—" : percent(share) }),
         ),
       );
     }
@@ -139,7 +142,7 @@ export class TimestepInspector {
       table,
       html("p", {
         class: "hint",
-        text: "Backprop through time adds one term C_t per timestep; the terms sum exactly to ∂L/∂W. The ratio compares sizes only: terms can point different ways and partly cancel, so the ratios need not add up to 1.",
+        text: "Backprop through time adds one term C_t per timestep; the terms sum exactly to ∂L/∂W. The share compares sizes: Σ_s ‖C_s‖ is at least ‖∂L/∂W‖, as terms can point different ways and partly cancel.",
       }),
     );
     return wrap;

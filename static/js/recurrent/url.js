@@ -58,21 +58,25 @@ export function readRecurrentSetup(search, defaults) {
 /** The query string of a recurrent config and the page's view options. */
 export function writeRecurrentUrl(config, view) {
   const params = new URLSearchParams({ model: "recurrent" });
-  for (const [key, path] of Object.entries(NAMES)) params.set(key, String(path.length === 2 ? config[path[0]][path[1]] : config[path[0]]));
+  // Before the server has answered, a link's config may be partial: write what it holds.
+  for (const [key, path] of Object.entries(NAMES)) {
+    const value = path.length === 2 ? config[path[0]]?.[path[1]] : config[path[0]];
+    if (value !== undefined && value !== null) params.set(key, String(value));
+  }
   for (const [key, path] of Object.entries(NUMBERS)) {
     const value = path.length === 2 ? config[path[0]]?.[path[1]] : config[path[0]];
     if (value !== undefined && value !== null) params.set(key, String(value));
   }
   if (config.head) params.set("head", config.head);
   if (config.loss) params.set("loss", config.loss);
-  params.set("init", config.init.name);
-  if (config.init.scale !== null && config.init.scale !== undefined) params.set("iscale", String(config.init.scale));
-  params.set("rinit", config.recurrent_init.name);
-  if (config.recurrent_init.scale !== null && config.recurrent_init.scale !== undefined) params.set("riscale", String(config.recurrent_init.scale));
+  if (config.init) params.set("init", config.init.name);
+  if (config.init?.scale !== null && config.init?.scale !== undefined) params.set("iscale", String(config.init.scale));
+  if (config.recurrent_init) params.set("rinit", config.recurrent_init.name);
+  if (config.recurrent_init?.scale !== null && config.recurrent_init?.scale !== undefined) params.set("riscale", String(config.recurrent_init.scale));
   if (config.grad_clip) params.set("clip", String(config.grad_clip));
   if (config.truncate) params.set("trunc", String(config.truncate));
-  params.set("opt", config.optimizer.name);
-  for (const [key, value] of Object.entries(config.optimizer)) {
+  if (config.optimizer) params.set("opt", config.optimizer.name);
+  for (const [key, value] of Object.entries(config.optimizer ?? {})) {
     if (key !== "name" && value !== null && value !== undefined) params.set(`opt.${key}`, String(value));
   }
   writeView(params, view);
