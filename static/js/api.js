@@ -79,6 +79,10 @@ export const api = {
     request("GET", `${session(id)}/chain?${query({ layer, i, j, sample })}`),
   updateRule: (id, layer, i, j) =>
     request("GET", `${session(id)}/update-rule?${query({ layer, i, j })}`),
+  // Recurrent sessions step through time: forward/backward run `timesteps` (a count or "all").
+  forwardTime: (id, timesteps = 1) => request("POST", `${session(id)}/forward`, { timesteps }),
+  backwardTime: (id, timesteps = 1) => request("POST", `${session(id)}/backward`, { timesteps }),
+  timestep: (id, t, sample = 0) => request("GET", `${session(id)}/timestep/${encodeURIComponent(t)}?${query({ sample })}`),
   lessons: () => request("GET", "/api/lessons"),
   lesson: (id) => request("GET", `/api/lessons/${encodeURIComponent(id)}`),
   /** Lesson step `step`'s checkpoints, read by the server from the sessions {A: id, B: id…}. */

@@ -36,6 +36,17 @@ import { setAttrs } from "./dom.js";
 import { appendHistory } from "./history-rows.js";
 import { fillTrimmed } from "./stream-frames.js";
 import { RateMeter } from "./rate-meter.js";
+import {
+  RECURRENT_HIGHLIGHTS,
+  appendRecurrentHistory,
+  isRecurrent,
+  loadRecurrent,
+  loadRecurrentRun,
+  mountRecurrent,
+  recurrentCalls,
+  renderRecurrent,
+} from "./recurrent/recurrent-page.js";
+import { linksRecurrent, readRecurrentSetup, writeRecurrentUrl } from "./recurrent/url.js";
 
 // Output plot resolution, and the smaller one for the ~36 px neuron thumbnails.
 const BOUNDARY_GRID = 64;
@@ -49,9 +60,9 @@ const RATE_EVERY_MS = 500;
 // The server call behind each transport action (the stages state.next names, a whole step, a
 // reset), each resolving to the session state it leaves.
 const CALLS = {
-  forward: (id) => api.forward(id, 1),
+  forward: (id, sim) => (sim?.model === "recurrent" ? recurrentCalls.forward(id) : api.forward(id, 1)),
   loss: (id) => api.loss(id),
-  backward: (id) => api.backward(id, 1),
+  backward: (id, sim) => (sim?.model === "recurrent" ? recurrentCalls.backward(id) : api.backward(id, 1)),
   update: (id) => api.update(id),
   step: (id) => api.step(id, 1),
   reset: async (id) => (await api.reset(id)).state, // answers the whole session
@@ -89,6 +100,8 @@ const store = createStore(
     lessons: null, // GET /api/lessons
     lesson: null, // the open lesson: {data, position (steps done), running, readings, error}
     lessonHidden: false,
+    timestep: null, // recurrent: the timestep the inspector shows (null: the last)
+    timestepDetail: null, // recurrent: GET /timestep/{t} of that timestep, once backward reached it
   },
   { render, writeUrl: syncUrl },
 );
@@ -119,26 +132,31 @@ const COMPARE_HIGHLIGHTS = { flow: [".compare-flow"], loss: [".compare-loss"], b
 // ---------------------------------------------------------------------------- rendering
 
 function render(state) {
-  const comparing = isComparing(state);
+  // Compare mode draws dense runs only: a recurrent lesson shows its run in focus.
+  const recurrent = isRecurrent(state.config);
+  const comparing = isComparing(state) && !recurrent;
   // The layout first (what shows where): the views below size themselves to it.
-  const chrome = { view: state.view, lessonHidden: state.lessonHidden, runs: state.runs, pair: state.pair, lesson: state.lesson, focus: state.focus, sessionId: state.sessionId };
+  const chrome = { view: state.view, lessonHidden: state.lessonHidden, runs: state.runs, pair: state.pair, lesson: state.lesson, focus: state.focus, sessionId: state.sessionId, recurrent };
   if (!unchanged(chromeDrawn, chrome)) {
     chromeDrawn = chrome;
     drawChrome(state, comparing);
   }
-  updateControls(state);
+  // A recurrent setup shows its own views in the dense views' places (recurrent/*.js).
+  renderRecurrent(state, views.recurrent);
+  if (!recurrent) updateControls(state);
   // The transport offers what the whole group runs next (its earliest stage).
   const sims = Object.values(runsOf(state)).map((run) => run.sim);
   const next = state.runs ? groupNext(sims) : null;
   views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
-  views.network.update(state);
+  if (!recurrent) views.network.update(state);
   if (comparing) views.compare.update(state);
+  else if (recurrent) views.loss.update(state);
   else {
     views.compare.clear();
     for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
   }
   views.lesson.update(state);
-  updateInspector(state);
+  if (!recurrent) updateInspector(state);
   if (state.sessionId && state.boundary && !performance.getEntriesByName(FIRST_RENDER).length) {
     performance.mark(FIRST_RENDER); // read by the benchmark: time to a fully drawn page
   }
@@ -152,6 +170,7 @@ function drawChrome(state, comparing) {
   $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
   $("#compare").hidden = !comparing;
   document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
+  $("#app").classList.toggle("is-recurrent", isRecurrent(state.config));
   // Every session of the page by setup, for tests and anyone reading the page's numbers.
   $("#app").dataset.runs = Object.values(runsOf(state))
     .map((run) => `${run.name}=${run.sessionId ?? ""}`)
@@ -164,6 +183,8 @@ function drawChrome(state, comparing) {
   ]) {
     $(`.topbar [data-action=${action}]`).setAttribute("aria-pressed", String(pressed));
   }
+  // Compare mode builds dense setups only, so far.
+  $(".topbar [data-action=compare]").disabled = recurrent;
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.setAttribute("aria-pressed", String(button.dataset.edges === state.view.edges));
   }
@@ -211,7 +232,8 @@ function highlighted(state) {
  * presenter mode the inspector takes the diagram's place while a step talks about it. */
 function highlight(state, comparing) {
   const panel = highlighted(state);
-  const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? HIGHLIGHTS[panel]) : [];
+  const own = isRecurrent(state.config) ? { ...HIGHLIGHTS, ...RECURRENT_HIGHLIGHTS } : HIGHLIGHTS;
+  const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? own[panel]) : [];
   const targets = selectors.flatMap((selector) => [...document.querySelectorAll(selector)]);
   for (const node of document.querySelectorAll(".is-highlighted")) if (!targets.includes(node)) node.classList.remove("is-highlighted");
   for (const node of targets) node.classList.add("is-highlighted");
@@ -222,6 +244,7 @@ function syncUrl(state) {
   const { config, view, lesson, pair } = state;
   let query;
   if (lesson) query = writeUrl(config, view, { lesson: lesson.data.id, pair });
+  else if (isRecurrent(config)) query = writeRecurrentUrl(config, view);
   else if (isComparing(state)) {
     const [a, b] = pair.map((name) => runsOf(state)[name].config);
     query = writeUrl(a, view, { other: b });
@@ -279,6 +302,11 @@ async function refresh(changes = {}, what = {}) {
 async function load(changes = {}, { boundary = false, history = false, data = false } = {}) {
   const next = { ...store.state, ...changes };
   const { sessionId: id, sample, selection, sim } = next;
+  if (isRecurrent(next.config)) {
+    const loaded = await loadRecurrent(id, next, { history });
+    if (!("sessionId" in changes) && id !== store.state.sessionId) return null;
+    return { ...changes, ...loaded };
+  }
   const [trace, grid, past, points, chain, update] = await Promise.all([
     api.trace(id, "summary", sample),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
@@ -309,6 +337,7 @@ async function fetchHistory(id, held, how) {
 /** The same for a run out of focus: its trace, and the boundary, history and data if asked. */
 async function loadRun(run, sim, { boundary = false, history = false, data = false } = {}) {
   const id = run.sessionId;
+  if (isRecurrent(run.config)) return loadRecurrentRun(run, sim, { history });
   const [trace, grid, past, points] = await Promise.all([
     api.trace(id, "summary", 0),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
@@ -409,20 +438,19 @@ async function startSession(config) {
   const session = await api.startSession(config);
   $("#app").dataset.sessionId = session.id;
   const { trace, state: sim } = session;
+  // Start with the first layer open in the inspector: it is where gradients vanish first.
+  const changes = { sessionId: session.id, config: session.config, sim, selection: FIRST_LAYER, sample: 0, tab: "selection", updateWeight: null, markers: [], timestep: null, timestepDetail: null };
+  if (isRecurrent(session.config)) {
+    // The recurrent views read their per-timestep trace and detail through their own calls.
+    await refresh({ ...changes, data: session.data }, { history: true });
+    return;
+  }
   store.set({
-    sessionId: session.id,
-    config: session.config,
-    sim,
+    ...changes,
     trace,
     history: session.history,
     boundary: session.boundary,
     data: session.data,
-    // Start with the first layer open in the inspector: it is where gradients vanish first.
-    selection: FIRST_LAYER,
-    sample: 0,
-    tab: "selection",
-    updateWeight: null,
-    markers: [],
     chain: null,
     chainError: null,
     chainTrace: trace,
@@ -524,7 +552,7 @@ function stageAction(kind) {
       await Promise.all(
         Object.values(all).map(async (run) => {
           const call = callFor(action, run.sim);
-          return [run.name, call ? await CALLS[call](run.sessionId) : run.sim];
+          return [run.name, call ? await CALLS[call](run.sessionId, run.sim) : run.sim];
         }),
       ),
     );
@@ -535,6 +563,8 @@ function stageAction(kind) {
     // show what they did; forward and backward show the selected layer or weight.
     const focus = after[state.focus];
     const changes = { tab: STAGE_TAB[focus.stage] ?? "selection" };
+    // A recurrent inspector follows the timestep a press has just run.
+    if (focus.model === "recurrent" && (focus.stage === "forward" || focus.stage === "backward")) changes.timestep = focus.stage_timestep;
     // Back to step 0: no setting has changed in this run yet, and a lesson starts over.
     if (action === "reset") Object.assign(changes, { markers: [], ...(state.lesson ? { lesson: { ...state.lesson, position: 0, readings: null } } : {}) });
     await loadAll(after, what, changes);
@@ -626,8 +656,11 @@ function nextPaint() {
 function applyFrame(frame) {
   const { boundary, history, playing, lesson, trace } = store.state;
   const play = frame.reason === "play";
-  // A play frame leaves out what the page does not draw: keep the last values it was sent.
-  const changes = { sim: frame.state, trace: play ? fillTrimmed(trace, frame.trace) : frame.trace, history: appendHistory(frame.reset ? null : history, frame.history) };
+  const recurrent = isRecurrent(store.state.config);
+  const append = recurrent ? appendRecurrentHistory : appendHistory;
+  // A dense play frame leaves out what the page does not draw: keep the last values it was sent.
+  const shown = play && !recurrent ? fillTrimmed(trace, frame.trace) : frame.trace;
+  const changes = { sim: frame.state, trace: shown, history: append(frame.reset ? null : history, frame.history) };
   if (play) {
     if (frame.reset) rateMeter.reset();
     const now = performance.now();
@@ -816,8 +849,11 @@ async function runLessonStep(step, all) {
   const sims = Object.fromEntries(all.map((run) => [run.name, run.sim]));
   const each = (call) => Promise.all(all.map(async (run) => (sims[run.name] = await call(run.sessionId))));
   const layers = step.layers ?? "all";
-  if (step.do === "forward") await each((id) => api.forward(id, layers));
-  else if (step.do === "backward") await each((id) => api.backward(id, layers));
+  const model = Object.fromEntries(all.map((run) => [run.sessionId, run.config?.model]));
+  // A recurrent setup's lesson step runs timesteps ("all" of them by default), not layers.
+  const pass = (kind) => (id) => (model[id] === "recurrent" ? recurrentCalls[kind](id, step.timesteps ?? layers) : api[kind](id, layers));
+  if (step.do === "forward") await each(pass("forward"));
+  else if (step.do === "backward") await each(pass("backward"));
   else if (step.do === "loss") await each((id) => api.loss(id));
   else if (step.do === "update") await each((id) => api.update(id));
   else if (step.do === "train") {
@@ -877,6 +913,33 @@ function toggleLessons() {
 
 function togglePresenter() {
   setView({ present: !store.state.view.present });
+}
+
+// ---------------------------------------------------------------------------- recurrent
+
+/** Show timestep t in the recurrent inspector (its gradient terms once backward reached it). */
+function selectTimestep(t) {
+  const T = store.state.trace?.n_timesteps ?? 1;
+  const timestep = Math.max(0, Math.min(T - 1, Math.round(t)));
+  if (timestep === store.state.timestep) return;
+  store.set({ timestep });
+  serialise(() => refresh({ timestep }));
+}
+
+/** Dense or recurrent network: a new session with the server's defaults for that model. */
+function switchModel(model) {
+  const state = store.state;
+  if ((model === "recurrent") === isRecurrent(state.config)) return;
+  const config = model === "recurrent" ? state.catalog.recurrent?.defaults : state.catalog.defaults;
+  if (!config) return;
+  stopPlaying();
+  serialise(async () => {
+    const old = sessionIds(store.state);
+    store.set({ runs: null, pair: null, focus: "A", lesson: null, history: null, trace: null });
+    await startSession(structuredClone(config));
+    endSessions(old);
+    showError(null);
+  });
 }
 
 // ---------------------------------------------------------------------------- events
@@ -1006,6 +1069,7 @@ function mountViews(catalog) {
     }),
   };
   mountControls($("#controls"), catalog, changeConfig, uploadCsv);
+  views.recurrent = mountRecurrent($, catalog, { onTimestep: selectTimestep, onChange: changeConfig, onModel: switchModel });
   mountGlossary(catalog.glossary ?? []);
   mountTabs();
   $(".topbar [data-action=lessons]").addEventListener("click", toggleLessons);
@@ -1075,15 +1139,18 @@ async function loadCatalog() {
 async function main() {
   $("#app").setAttribute("aria-busy", "true");
   const catalog = await loadCatalog();
-  const { config, view, given, other, lesson, pair } = readUrl(location.search, catalog.defaults);
+  const { config: linked, view, given, other, lesson, pair } = readUrl(location.search, catalog.defaults);
+  const recurrentDefaults = catalog.recurrent?.defaults;
+  // Without the catalog's recurrent defaults the server fills what the link leaves out.
+  const config = linksRecurrent(location.search) ? readRecurrentSetup(location.search, recurrentDefaults ?? { model: "recurrent" }) : linked;
   const notes = [];
-  if (config.dataset.name === "csv") {
+  if (!isRecurrent(config) && config.dataset.name === "csv") {
     // Uploaded rows live on the server only, never in a link: fall back to the default data.
     config.dataset.name = catalog.defaults.dataset.name;
     notes.push("This link was made with uploaded CSV data, which links cannot carry; showing the default dataset.");
   }
   // A link may name data that cannot feed its features (sine is 1-D): adapt, and say so.
-  const adapted = adaptToData(config, catalog, given);
+  const adapted = isRecurrent(config) ? null : adaptToData(config, catalog, given);
   if (adapted) notes.push(adapted);
   if (notes.length) showError(new Error(notes.join(" ")));
   mountViews(catalog);

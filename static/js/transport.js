@@ -32,6 +32,8 @@ export function describeStage(sim, playing) {
   if (!sim) return "Loading…";
   let stage = sim.stage === "loss" || sim.stage === "update" ? sim.stage : "ready";
   if (sim.stage === "forward" || sim.stage === "backward") stage = `${sim.stage} · ${layerName(sim.layer, sim.n_layers)}`;
+  // A recurrent network steps through time: the stage's timestep, not a layer.
+  if (sim.model === "recurrent" && (sim.stage === "forward" || sim.stage === "backward")) stage = `${sim.stage} · t = ${sim.stage_timestep}`;
   let text = `step ${sim.step} · ${stage}`;
   if (playing) text += " · playing";
   if (sim.diverged) text += " · diverged";
@@ -80,6 +82,9 @@ export class Transport {
     const forwardStage = next === "loss" ? "loss" : "forward";
     setAttrs(forward, { "data-action": forwardStage, title: FORWARD_BUTTON[forwardStage].title });
     setText(forward, FORWARD_BUTTON[forwardStage].text);
+    const recurrent = sim?.model === "recurrent";
+    if (recurrent && forwardStage === "forward") forward.title = "Forward one timestep, left to right (→ steps through every stage)";
+    this.buttons.backward.title = recurrent ? "Backward one timestep, back through time" : "Backward one layer";
     forward.disabled = !ready || next !== forwardStage;
     this.buttons.backward.disabled = !ready || next === "update";
     this.buttons.update.disabled = !ready;
@@ -94,7 +99,8 @@ export class Transport {
     // greyed-out arrows.
     const ringed = ready && next ? STAGE_BUTTON[next] : null;
     for (const [action, button] of Object.entries(this.buttons)) button.classList.toggle("is-next", action === ringed);
-    setText(this.nextHint, ringed ? `next: ${STAGE_LABEL[next]} (→)` : "");
+    const at = recurrent && sim.next.timestep !== null && sim.next.timestep !== undefined ? ` t = ${sim.next.timestep}` : "";
+    setText(this.nextHint, ringed ? `next: ${STAGE_LABEL[next]}${at} (→)` : "");
     if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
     this.drawSpeed(state);
   }

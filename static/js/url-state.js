@@ -204,7 +204,7 @@ function setupParams(config) {
   return params;
 }
 
-function writeView(params, view) {
+export function writeView(params, view) {
   if (view.edges !== DEFAULT_VIEW.edges) params.set("edges", view.edges);
   if (view.test !== DEFAULT_VIEW.test) params.set("test", view.test ? "1" : "0");
   if (view.discrete !== DEFAULT_VIEW.discrete) params.set("discrete", view.discrete ? "1" : "0");

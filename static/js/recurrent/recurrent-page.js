@@ -1,0 +1,80 @@
+// The recurrent side of the page in one place, so the controller (main.js) only hooks it in:
+// mounting the recurrent views, drawing them, and fetching what they draw for a session.
+
+import { api } from "../api.js";
+import { HeatStrip } from "./heat-strip.js";
+import { appendRecurrentHistory } from "./history.js";
+import { ReachView } from "./reach-view.js";
+import { recurrentCatalog } from "./catalog.js";
+import { ModelSwitch, RecurrentControls } from "./recurrent-controls.js";
+import { TimestepInspector } from "./timestep-inspector.js";
+import { UnrolledView, backwardDone } from "./unrolled-view.js";
+
+export { isRecurrent } from "./catalog.js";
+export { appendRecurrentHistory } from "./history.js";
+
+// Where a lesson step sends the learner's eyes, for a recurrent setup.
+export const RECURRENT_HIGHLIGHTS = { network: ["#unrolled"], flow: ["#time-flow"], inspector: ["#timestep"] };
+
+/** Mount the recurrent views and controls; `onTimestep(t)`, `onChange(patch)`, `onModel(kind)`. */
+export function mountRecurrent($, catalog, { onTimestep, onChange, onModel }) {
+  const rc = recurrentCatalog(catalog);
+  return {
+    catalog: rc,
+    modelSwitch: new ModelSwitch($("#model-switch"), { onModel }),
+    controls: rc ? new RecurrentControls($("#recurrent-controls"), rc, { onChange }) : null,
+    unrolled: new UnrolledView($("#unrolled"), { onSelectTimestep: onTimestep }),
+    reach: new ReachView($("#time-flow")),
+    strip: new HeatStrip($("#time-flow")),
+    inspector: new TimestepInspector($("#timestep"), { onSelectTimestep: onTimestep }),
+  };
+}
+
+/** The timestep the inspector shows: the one chosen, else the last. */
+export function shownTimestep(state) {
+  const T = state.trace?.n_timesteps ?? state.sim?.n_timesteps ?? 1;
+  return Math.max(0, Math.min(T - 1, state.timestep ?? T - 1));
+}
+
+export function renderRecurrent(state, views) {
+  views.modelSwitch.update(state, Boolean(views.catalog));
+  if (state.config?.model !== "recurrent" || state.trace?.model !== "recurrent") return;
+  const shown = { ...state, timestep: shownTimestep(state) };
+  views.controls?.update(shown);
+  views.unrolled.update(shown);
+  views.reach.update(shown);
+  views.strip.update(shown);
+  views.inspector.update(shown);
+}
+
+/** The rows to draw: all of them, or (append) those after the last step already held. */
+async function fetchHistory(id, held, how) {
+  if (!how) return null;
+  if (how === "append" && held?.step?.length) {
+    return appendRecurrentHistory(held, await api.history(id, held.step[held.step.length - 1])) ?? held;
+  }
+  return api.history(id, 0);
+}
+
+/** What the recurrent views draw for session `id`: the trace, the history when asked, and the
+ * shown timestep's terms of the weight gradients once backward has reached it. */
+export async function loadRecurrent(id, state, { history = false } = {}) {
+  const [trace, past] = await Promise.all([api.trace(id, "summary", state.sample ?? 0), fetchHistory(id, state.history, history)]);
+  const loaded = { trace, timestepDetail: null };
+  if (past) loaded.history = past;
+  const t = shownTimestep({ ...state, trace });
+  if (backwardDone(trace.timesteps[t])) loaded.timestepDetail = { ...(await api.timestep(id, t, state.sample ?? 0)), t };
+  return loaded;
+}
+
+/** A run out of focus (a lesson's other setup): its trace and history. */
+export async function loadRecurrentRun(run, sim, { history = false } = {}) {
+  const [trace, past] = await Promise.all([api.trace(run.sessionId, "summary", 0), fetchHistory(run.sessionId, run.history, history)]);
+  return { ...run, sim, trace, ...(past ? { history: past } : {}) };
+}
+
+/** The stepping calls of a recurrent session: one timestep per press, or `how` many. */
+export const recurrentCalls = {
+  forward: (id, how = 1) => api.forwardTime(id, how),
+  backward: (id, how = 1) => api.backwardTime(id, how),
+};

@@ -1,0 +1,199 @@
+"""The recurrent page (issue 15) against a live server: stepping through time, the heat strip,
+the timestep inspector, a recurrent lesson, and a recurrent setup in the link.
+
+Numbers shown on the page are compared with the API's own answers to the precision shown
+(3 significant digits: within half a unit of the third digit).
+"""
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import PageWatch
+
+STATUS = "[role=status]"
+T = 12
+SMALL_RNN = f"/?model=recurrent&task=delay&len={T}&cell=rnn&act=tanh&hidden=8&seed=3"
+SIZES = [(1440, 900), (1024, 768), (768, 1024), (390, 844)]
+
+
+def settled(page: Page) -> None:
+    expect(page.locator("#app")).to_have_attribute("aria-busy", "false")
+
+
+def open_recurrent(page: Page, path: str = SMALL_RNN) -> str:
+    """Open a recurrent setup; returns its session id."""
+    page.goto(path)
+    expect(page.locator("#app")).to_have_class(re.compile(r"\bis-recurrent\b"))
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0"))
+    settled(page)
+    session = page.locator("#app").get_attribute("data-session-id")
+    assert session
+    return session
+
+
+def api(page: Page, path: str) -> Any:
+    response = page.request.get(path)
+    assert response.ok, response.text()
+    return response.json()
+
+
+def press(page: Page, control: str) -> None:
+    page.locator(f".transport [data-control={control}]").click()
+    settled(page)
+
+
+def lit(page: Page) -> list[int]:
+    return [int(t) for t in page.locator(".rnn-cell[data-lit='1']").evaluate_all("n => n.map(e => e.dataset.t)")]
+
+
+def reached(page: Page) -> list[int]:
+    return [int(t) for t in page.locator(".rnn-cell[data-back='1']").evaluate_all("n => n.map(e => e.dataset.t)")]
+
+
+def assert_shown(text: str, value: float) -> None:
+    """`text` is `value` to the 3 significant digits the page shows."""
+    shown = float(text)
+    half_unit = 0.5 * 10 ** (math.floor(math.log10(abs(value))) - 2) if value else 0.0
+    assert abs(shown - value) <= half_unit * 1.0001, (text, value)
+
+
+def run_forward_and_loss(page: Page) -> None:
+    for _ in range(T):
+        press(page, "forward")
+    expect(page.locator(".transport [data-control=forward]")).to_have_attribute("data-action", "loss")
+    press(page, "forward")  # the same button runs the loss stage
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"· loss"))
+
+
+def test_forward_lights_one_timestep_per_press_and_backward_shows_the_api_gradient(
+    page: Page, watch: PageWatch
+) -> None:
+    session = open_recurrent(page)
+    assert lit(page) == []
+    for t in range(3):
+        press(page, "forward")
+        expect(page.locator(STATUS)).to_have_text(re.compile(rf"forward · t = {t}$"))
+        assert lit(page) == list(range(t + 1))
+        expect(page.locator(f".rnn-cell[data-t='{t}']")).to_have_class(re.compile(r"is-current"))
+    for _ in range(T - 3):
+        press(page, "forward")
+    assert lit(page) == list(range(T))
+    press(page, "forward")  # loss
+    for k, t in enumerate(range(T - 1, T - 4, -1)):
+        press(page, "backward")
+        expect(page.locator(STATUS)).to_have_text(re.compile(rf"backward · t = {t}$"))
+        assert reached(page) == list(range(t, T)), k
+        trace = api(page, f"/api/sessions/{session}/trace")
+        assert trace["stage"] == "backward" and trace["stage_timestep"] == t
+        shown = page.locator(f".rnn-readout [data-field=dh_norm][data-t='{t}']")
+        assert_shown(shown.inner_text(), trace["timesteps"][t]["dh_norm"])
+        # The inspector follows the timestep just run, with the same number.
+        inspector = page.locator("#timestep [data-field=dh_norm] .value")
+        assert_shown(inspector.inner_text(), trace["timesteps"][t]["dh_norm"])
+    watch.assert_clean()
+
+
+def test_timestep_inspector_shows_the_api_contribution(page: Page, watch: PageWatch) -> None:
+    session = open_recurrent(page)
+    run_forward_and_loss(page)
+    for _ in range(T):
+        press(page, "backward")
+    assert reached(page) == list(range(T))
+    page.locator(".rnn-cell[data-t='3'] .rnn-box").click()
+    settled(page)
+    expect(page.locator("#timestep")).to_have_attribute("data-t", "3")
+    detail = api(page, f"/api/sessions/{session}/timestep/3")
+    for block in ("W_xh", "W_hh"):
+        shown = page.locator(f"#timestep [data-field=contribution-{block}]").inner_text()
+        assert_shown(shown, detail["contribution_norms"][block])
+        total = page.locator(f"#timestep [data-field=total-{block}]").inner_text()
+        assert_shown(total, detail["grad_norms"][block])
+        share = page.locator(f"#timestep [data-field=share-{block}]").inner_text()
+        assert abs(float(share.rstrip("%")) / 100 - detail["share"][block]) <= 0.0051, share
+    # The keyboard reaches the same view: Tab to the diagram, ← moves one timestep back.
+    page.locator(".rnn-svg").focus()
+    page.keyboard.press("ArrowLeft")
+    settled(page)
+    expect(page.locator("#timestep")).to_have_attribute("data-t", "2")
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"backward · t = 0$"))  # ← did not step
+    watch.assert_clean()
+
+
+def test_heat_strip_grows_while_playing(page: Page, watch: PageWatch) -> None:
+    session = open_recurrent(page)
+    strip = page.locator(".rnn-strip")
+    assert int(strip.get_attribute("data-rows") or "0") == 0
+    page.locator(".transport [data-control=play]").first.click()
+    page.wait_for_function("() => Number(document.querySelector('.rnn-strip').dataset.rows) >= 3")
+    page.locator(".transport [data-action=play]").click()  # pause
+    expect(page.locator(".transport [data-action=play]")).to_have_attribute("aria-pressed", "false")
+    settled(page)
+    history = api(page, f"/api/sessions/{session}/history")
+    step = int(page.locator(STATUS).get_attribute("data-step") or "0")
+    expect(strip).to_have_attribute("data-rows", str(len(history["step"])))
+    assert len(history["step"]) == step and len(history["dh_norm"][0]) == T
+    expect(page.locator(".rnn-strip-legend")).to_contain_text("log scale")
+    watch.assert_clean()
+
+
+def test_a_recurrent_lesson_opens_on_the_page(page: Page, watch: PageWatch) -> None:
+    lessons = api(page, "/api/lessons")["lessons"]
+    recurrent = [lesson for lesson in lessons if lesson.get("model") == "recurrent"]
+    assert recurrent, "the API lists no recurrent lesson"
+    page.goto(f"/?lesson={recurrent[0]['id']}")
+    expect(page.locator("#app")).to_have_class(re.compile(r"\bis-recurrent\b"))
+    settled(page)
+    expect(page.locator("#unrolled")).to_be_visible()
+    cells = page.locator(".rnn-cell")
+    lesson = api(page, f"/api/lessons/{recurrent[0]['id']}")
+    length = lesson["setups"][0]["config"]["dataset"]["length"]
+    expect(cells).to_have_count(length)
+    watch.assert_clean()
+
+
+def test_a_recurrent_setup_survives_the_link(page: Page, watch: PageWatch) -> None:
+    open_recurrent(page, "/?model=recurrent&task=delay&len=15&cell=gru&hidden=5&trunc=4&clip=2")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["model"] == ["recurrent"] and query["cell"] == ["gru"] and query["trunc"] == ["4"]
+    # A change made in the page lands in the link, and the link rebuilds it.
+    page.locator("#recurrent-controls select").nth(2).select_option("lstm")  # task, head, cell
+    settled(page)
+    expect(page).to_have_url(re.compile(r"cell=lstm"))
+    page.goto(page.url)
+    session = open_recurrent(page, urlsplit(page.url).path + "?" + urlsplit(page.url).query)
+    config = api(page, f"/api/sessions/{session}")["config"]
+    assert config["model"] == "recurrent"
+    assert (config["cell"], config["hidden"], config["truncate"], config["grad_clip"]) == ("lstm", 5, 4, 2)
+    assert config["dataset"]["length"] == 15
+    expect(page.locator(".rnn-cell")).to_have_count(15)
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_screenshot_recurrent_mid_backward_and_playing(
+    page: Page, watch: PageWatch, screenshot_dir: Path, width: int, height: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    open_recurrent(page, "/?model=recurrent&task=delay&len=40&cell=rnn&hidden=16&trunc=15")
+    for _ in range(40):
+        press(page, "forward")
+    press(page, "forward")
+    for _ in range(10):
+        press(page, "backward")
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"backward · t = 30$"))
+    # Nothing sticks out of the page sideways (the unrolled view scrolls inside its panel).
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.locator(".rnn-readout [data-field=dh_norm]")).to_be_visible()
+    page.screenshot(path=screenshot_dir / f"recurrent-backward-{width}x{height}.png", full_page=True)
+    page.locator(".transport [data-action=play]").click()
+    page.wait_for_function("() => Number(document.querySelector('.rnn-strip').dataset.rows) >= 3")
+    page.screenshot(path=screenshot_dir / f"recurrent-playing-{width}x{height}.png", full_page=True)
+    page.locator(".transport [data-action=play]").click()
+    settled(page)
+    watch.assert_clean()
