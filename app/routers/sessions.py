@@ -24,6 +24,7 @@ from app.schemas.errors import MessageBody
 from app.schemas.recurrent import AnyConfigModel, AnyPatchModel
 from app.schemas.session import DatasetUploadModel, PatchedSessionModel, SessionModel
 from app.schemas.start import StartModel
+from app.sessions import Session, SessionStore
 from app.settings import Settings
 
 router = APIRouter(
@@ -87,13 +88,21 @@ async def create_session(
     Refused before anything is built when the setup would need more memory than a session
     may hold (422), when this address holds too many sessions or creates them too fast (429),
     or when the server is full of sessions in recent use (503)."""
+    session = await new_session(request, store, settings, config)
+    return await answer(store, session, ops.session, status=201)
+
+
+async def new_session(
+    request: Request, store: SessionStore, settings: Settings, config: AnyConfigModel | None
+) -> Session:
+    """Admit, build and store a session from a config (defaults for every field left out):
+    the one way both creation routes make one."""
     limits = ops.engine_limits(settings)
     checked, needed = ops.creation(config, limits)
     client = client_of(request)
     await store.admit(client, needed)
     trainer = await store.lanes.quick(ops.build, checked, limits)
-    session = await store.add(trainer, client)
-    return await answer(store, session, ops.session, status=201)
+    return await store.add(trainer, client)
 
 
 @router.post(
@@ -112,12 +121,7 @@ async def start_session(
     first — its trace, history, boundary (output at 64², neurons at 24²; null for a
     recurrent session) and data — in one round trip instead of five. Refused as creation
     is."""
-    limits = ops.engine_limits(settings)
-    checked, needed = ops.creation(config, limits)
-    client = client_of(request)
-    await store.admit(client, needed)
-    trainer = await store.lanes.quick(ops.build, checked, limits)
-    session = await store.add(trainer, client)
+    session = await new_session(request, store, settings, config)
     cells, trace_values = settings.max_grid_cells, settings.max_trace_values
     return await answer(
         store,

@@ -44,6 +44,7 @@ import {
   loadRecurrentRun,
   mountRecurrent,
   recurrentCalls,
+  recurrentFrameTrace,
   renderRecurrent,
 } from "./recurrent/recurrent-page.js";
 import { linksRecurrent, readRecurrentSetup, writeRecurrentUrl } from "./recurrent/url.js";
@@ -165,12 +166,13 @@ function render(state) {
 /** What shows where: presenter mode, compare mode, the panels hidden by a link, the buttons'
  * pressed states, the lesson's highlight. Drawn only when one of those changed. */
 function drawChrome(state, comparing) {
+  const recurrent = isRecurrent(state.config);
   document.body.classList.toggle("is-presenting", state.view.present);
   $("#app").classList.toggle("is-comparing", comparing);
   $("#app").classList.toggle("no-lesson-panel", state.lessonHidden || state.view.hide.includes("lessons"));
   $("#compare").hidden = !comparing;
   document.body.classList.toggle("stage-inspector", highlighted(state) === "inspector");
-  $("#app").classList.toggle("is-recurrent", isRecurrent(state.config));
+  $("#app").classList.toggle("is-recurrent", recurrent);
   // Every session of the page by setup, for tests and anyone reading the page's numbers.
   $("#app").dataset.runs = Object.values(runsOf(state))
     .map((run) => `${run.name}=${run.sessionId ?? ""}`)
@@ -659,7 +661,7 @@ function applyFrame(frame) {
   const recurrent = isRecurrent(store.state.config);
   const append = recurrent ? appendRecurrentHistory : appendHistory;
   // A dense play frame leaves out what the page does not draw: keep the last values it was sent.
-  const shown = play && !recurrent ? fillTrimmed(trace, frame.trace) : frame.trace;
+  const shown = recurrent ? recurrentFrameTrace(trace, frame.trace) : play ? fillTrimmed(trace, frame.trace) : frame.trace;
   const changes = { sim: frame.state, trace: shown, history: append(frame.reset ? null : history, frame.history) };
   if (play) {
     if (frame.reset) rateMeter.reset();

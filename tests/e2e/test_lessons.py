@@ -22,7 +22,10 @@ from tests.e2e.test_screenshots import VIEWPORTS
 from tests.e2e.test_visualiser import settled
 
 # The lessons the page runs: dense networks (the recurrent ones are the engine's so far).
-LESSONS = [lesson for lesson in load_lessons([ROOT / "lessons"]) if lesson.model == "dense"]
+ALL_LESSONS = load_lessons([ROOT / "lessons"])
+# The per-lesson browser checks below drive dense networks (compare mode, gradient flow);
+# the recurrent lessons have theirs in test_recurrent_page.py.
+LESSONS = [lesson for lesson in ALL_LESSONS if lesson.model == "dense"]
 PRESENTER = {"width": 1280, "height": 720}
 LESSON = "#lesson"
 COLUMNS = "#compare .compare-column"
@@ -30,7 +33,7 @@ COLUMNS = "#compare .compare-column"
 
 def open_fresh(page: Page) -> None:
     page.goto("/")
-    expect(page.locator(LESSON).locator("a[data-lesson]")).to_have_count(len(LESSONS))
+    expect(page.locator(LESSON).locator("a[data-lesson]")).to_have_count(len(ALL_LESSONS))
     settled(page)
 
 

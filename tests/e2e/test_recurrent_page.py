@@ -49,11 +49,21 @@ def press(page: Page, control: str) -> None:
 
 
 def lit(page: Page) -> list[int]:
-    return [int(t) for t in page.locator(".rnn-cell[data-lit='1']").evaluate_all("n => n.map(e => e.dataset.t)")]
+    return [
+        int(t)
+        for t in page.locator(".rnn-cell[data-lit='1']").evaluate_all(
+            "n => n.map(e => e.dataset.t)"
+        )
+    ]
 
 
 def reached(page: Page) -> list[int]:
-    return [int(t) for t in page.locator(".rnn-cell[data-back='1']").evaluate_all("n => n.map(e => e.dataset.t)")]
+    return [
+        int(t)
+        for t in page.locator(".rnn-cell[data-back='1']").evaluate_all(
+            "n => n.map(e => e.dataset.t)"
+        )
+    ]
 
 
 def assert_shown(text: str, value: float) -> None:
@@ -66,7 +76,9 @@ def assert_shown(text: str, value: float) -> None:
 def run_forward_and_loss(page: Page) -> None:
     for _ in range(T):
         press(page, "forward")
-    expect(page.locator(".transport [data-control=forward]")).to_have_attribute("data-action", "loss")
+    expect(page.locator(".transport [data-control=forward]")).to_have_attribute(
+        "data-action", "loss"
+    )
     press(page, "forward")  # the same button runs the loss stage
     expect(page.locator(STATUS)).to_have_text(re.compile(r"· loss"))
 
@@ -169,7 +181,12 @@ def test_a_recurrent_setup_survives_the_link(page: Page, watch: PageWatch) -> No
     session = open_recurrent(page, urlsplit(page.url).path + "?" + urlsplit(page.url).query)
     config = api(page, f"/api/sessions/{session}")["config"]
     assert config["model"] == "recurrent"
-    assert (config["cell"], config["hidden"], config["truncate"], config["grad_clip"]) == ("lstm", 5, 4, 2)
+    assert (config["cell"], config["hidden"], config["truncate"], config["grad_clip"]) == (
+        "lstm",
+        5,
+        4,
+        2,
+    )
     assert config["dataset"]["length"] == 15
     expect(page.locator(".rnn-cell")).to_have_count(15)
     watch.assert_clean()
@@ -190,7 +207,9 @@ def test_screenshot_recurrent_mid_backward_and_playing(
     # Nothing sticks out of the page sideways (the unrolled view scrolls inside its panel).
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     expect(page.locator(".rnn-readout [data-field=dh_norm]")).to_be_visible()
-    page.screenshot(path=screenshot_dir / f"recurrent-backward-{width}x{height}.png", full_page=True)
+    page.screenshot(
+        path=screenshot_dir / f"recurrent-backward-{width}x{height}.png", full_page=True
+    )
     page.locator(".transport [data-action=play]").click()
     page.wait_for_function("() => Number(document.querySelector('.rnn-strip').dataset.rows) >= 3")
     page.screenshot(path=screenshot_dir / f"recurrent-playing-{width}x{height}.png", full_page=True)

@@ -321,7 +321,8 @@ def test_csv_upload_replaces_the_data(page: Page, watch: PageWatch) -> None:
     # One input column (x1), a regression surface, no dataset thumbnail still checked.
     expect(page.locator("svg.network-svg .input-label")).to_have_count(1)
     expect(page.locator("canvas.boundary")).to_have_attribute("data-task", "regression")
-    expect(page.get_by_role("radio", checked=True)).to_have_count(0)
+    datasets = page.get_by_role("radiogroup", name="Dataset")
+    expect(datasets.get_by_role("radio", checked=True)).to_have_count(0)
     expect(page.locator(".accuracy")).to_be_hidden()
     page.keyboard.press("Shift+ArrowRight")
     expect(page.locator(STATUS)).to_have_attribute("data-step", "1")

@@ -45,7 +45,8 @@ export class HeatStrip {
     ctx.fillStyle = "#f3f4f6";
     ctx.fillRect(0, 0, width, height);
     const columns = Math.min(rows.length, width);
-    const scale = decades(rows.flat());
+    // Rows may be typed arrays (binary frames), which Array.prototype.flat leaves whole.
+    const scale = decades(rows.flatMap((row) => Array.from(row ?? [])));
     const colPx = columns ? width / Math.max(columns, 60) : 0;
     for (let c = 0; c < columns; c++) {
       // With more steps than pixels each column shows the last step of its group.
@@ -53,7 +54,8 @@ export class HeatStrip {
       const row = rows[k] ?? [];
       for (let t = 0; t < T; t++) {
         const v = row[t];
-        ctx.fillStyle = v === null || v === undefined ? "#e5e7eb" : colour(position(scale, v));
+        // null (JSON) or NaN (a binary frame's float32): not computed there.
+        ctx.fillStyle = v === null || v === undefined || Number.isNaN(v) ? "#e5e7eb" : colour(position(scale, v));
         ctx.fillRect(c * colPx, t * rowPx, Math.ceil(colPx), rowPx);
       }
     }

@@ -78,3 +78,42 @@ export const recurrentCalls = {
   forward: (id, how = 1) => api.forwardTime(id, how),
   backward: (id, how = 1) => api.backwardTime(id, how),
 };
+
+// The per-timestep columns a recurrent play frame carries (app/schemas/stream.py).
+const FRAME_COLUMNS = ["dh_norm", "jacobian_norm", "contribution_norm_hh"];
+const FRAME_SCALARS = ["step", "stage", "stage_timestep", "loss", "reach", "contribution_share", "diverged", "n_timesteps"];
+
+/**
+ * The trace to draw from a recurrent play frame. A frame carries a summary (the scalars above
+ * and, per timestep, ‖∂L/∂h_t‖, ‖J_t‖₂ and ‖C_t‖ of ∂L/∂W_hh), not the full trace. What the
+ * setup fixes (cell, head, truncation, the sample shown, where BPTT is cut) is kept from the
+ * last full trace `last`; every other per-timestep field (h, gates, the running product…) is
+ * left empty rather than kept from an older step, so nothing on screen mixes two steps. Once
+ * paused the page reads the full trace again. A full trace (not a play frame) passes through.
+ */
+export function recurrentFrameTrace(last, summary) {
+  if (!summary || Array.isArray(summary.timesteps)) return summary;
+  const T = summary.n_timesteps ?? summary.dh_norm?.length ?? 0;
+  const fixed = last?.model === "recurrent" ? last : {};
+  const trace = {
+    model: "recurrent",
+    summary: true,
+    cell: fixed.cell,
+    activation: fixed.activation,
+    head: fixed.head,
+    head_mode: fixed.head_mode,
+    loss_name: fixed.loss_name,
+    truncate: fixed.truncate ?? null,
+    sample: fixed.sample ?? 0,
+    // ‖J_t‖₂ comes with the frame; the running product only with the full trace.
+    jacobians: { norm: Array.from(summary.jacobian_norm ?? []), product: [] },
+    timesteps: [],
+  };
+  for (const key of FRAME_SCALARS) trace[key] = summary[key] ?? null;
+  for (let t = 0; t < T; t += 1) {
+    const step = { t, cut: fixed.timesteps?.[t]?.cut ?? t === 0, gates: {}, saturated: {}, gate_mean: {} };
+    for (const key of FRAME_COLUMNS) step[key] = summary[key]?.[t] ?? null;
+    trace.timesteps.push(step);
+  }
+  return trace;
+}

@@ -37,6 +37,21 @@ function unitStrip(values, { unit = false } = {}) {
   return node;
 }
 
+/** While playing, frames carry three numbers per timestep (recurrentFrameTrace): show those,
+ * of the frame's step, and say where the rest is — never numbers of an older step. */
+function playingSummary(trace, t, step) {
+  const facts = [
+    [`‖∂L/∂h_${t}‖ (batch)`, step.dh_norm, "dh_norm"],
+    [`‖J_${t}‖₂ = ‖∂s_${t}/∂s_${t - 1}‖₂ (sample ${trace.sample})`, step.jacobian_norm, "jacobian_norm"],
+    [`‖C_${t}‖, timestep ${t}'s term of ∂L/∂W_hh`, step.contribution_norm_hh, "contribution_norm_hh"],
+  ];
+  const rows = facts.flatMap(([label, value, field]) => [html("dt", { text: label }), html("dd", { text: fmt(value), "data-field": field })]);
+  return [
+    html("p", { class: "hint", text: `Playing: step ${trace.step}'s numbers as they arrive. Pause to see h_${t}, the gates and timestep ${t}'s term of every weight gradient.` }),
+    html("dl", { class: "rnn-facts" }, ...rows),
+  ];
+}
+
 export class TimestepInspector {
   constructor(root, { onSelectTimestep }) {
     this.root = root;
@@ -64,6 +79,10 @@ export class TimestepInspector {
     if (document.activeElement !== this.picker) this.picker.value = String(t);
     this.root.dataset.t = String(t);
     const step = trace.timesteps[t];
+    if (trace.summary) {
+      this.body.replaceChildren(...playingSummary(trace, t, step));
+      return;
+    }
     const nodes = [];
     const rows = [];
     const row = (label, value, field) => rows.push(html("dt", { text: label }), html("dd", { text: value, "data-field": field }));
