@@ -154,18 +154,21 @@ def test_heat_strip_grows_while_playing(page: Page, watch: PageWatch) -> None:
     watch.assert_clean()
 
 
-def test_a_recurrent_lesson_opens_on_the_page(page: Page, watch: PageWatch) -> None:
+def test_every_recurrent_lesson_opens_with_its_setups_side_by_side(
+    page: Page, watch: PageWatch
+) -> None:
     lessons = api(page, "/api/lessons")["lessons"]
     recurrent = [lesson for lesson in lessons if lesson.get("model") == "recurrent"]
     assert recurrent, "the API lists no recurrent lesson"
-    page.goto(f"/?lesson={recurrent[0]['id']}")
-    expect(page.locator("#app")).to_have_class(re.compile(r"\bis-recurrent\b"))
-    settled(page)
-    expect(page.locator("#unrolled")).to_be_visible()
-    cells = page.locator(".rnn-cell")
-    lesson = api(page, f"/api/lessons/{recurrent[0]['id']}")
-    length = lesson["setups"][0]["config"]["dataset"]["length"]
-    expect(cells).to_have_count(length)
+    for listed in recurrent:
+        page.goto(f"/?lesson={listed['id']}")
+        expect(page.locator("#app")).to_have_class(re.compile(r"\bis-recurrent\b"))
+        settled(page)
+        lesson = api(page, f"/api/lessons/{listed['id']}")
+        for name, setup in zip("AB", lesson["setups"], strict=False):
+            cells = page.locator(f"#compare .compare-column[data-setup='{name}'] .rnn-cell")
+            expect(cells).to_have_count(setup["config"]["dataset"]["length"])
+            expect(cells.first).to_be_visible()
     watch.assert_clean()
 
 

@@ -12,6 +12,7 @@ const SHOWN = 4;
 const LABEL = 40; // room for the row labels
 const ROW = 18;
 const MIN_COL = 4;
+const RIGHT = 14; // room for a class digit beside the last step's target
 
 const present = (v) => v !== null && v !== undefined && Number.isFinite(v);
 
@@ -49,8 +50,8 @@ export class SequenceView {
   }
 
   sequence(k, x, y, { T, F, binary, top, yTop, width }) {
-    const col = Math.max(MIN_COL, (width - LABEL - 4) / T);
-    const plotW = LABEL + col * T + 4;
+    const col = Math.max(MIN_COL, (width - LABEL - RIGHT) / T);
+    const plotW = LABEL + col * T + RIGHT;
     const height = (F + 1) * ROW + 4;
     const node = svg("svg", { class: "rnn-seq", "data-index": k, width: plotW, height, viewBox: `0 0 ${plotW} ${height}`, role: "img", "aria-label": `Training sequence ${k}: inputs over time and the target` });
     for (let f = 0; f < F; f++) {

@@ -159,7 +159,7 @@ export class UnrolledView {
     fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.cell + 4 }, "h_t"));
     fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.x + 3 }, "x_t"));
     fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.axis }, "t ="));
-    fixed.append(svg("text", { class: "rnn-axis-title", x: 4, y: ROWS.bars - 6 }, this.axisTitle));
+    fixed.append(svg("text", { class: "rnn-axis-title", x: 4, y: ROWS.bars - 10 }, this.axisTitle));
     const axis = svg("g", { class: "rnn-axis" });
     for (const d of ticks(scale, 4)) {
       const y = ROWS.bars + ROWS.barsHeight - ((d - scale.lo) / (scale.hi - scale.lo)) * ROWS.barsHeight;
