@@ -319,7 +319,10 @@ def test_compare_with_from_a_recurrent_setup_and_its_link(page: Page, watch: Pag
     page.goto(page.url)
     expect(page.locator("#app")).to_have_class(re.compile(r"\bis-comparing\b"))
     settled(page)
-    runs = dict(part.split("=") for part in (page.locator("#app").get_attribute("data-runs") or "").split(","))
+    runs = dict(
+        part.split("=")
+        for part in (page.locator("#app").get_attribute("data-runs") or "").split(",")
+    )
     cells = {name: api(page, f"/api/sessions/{runs[name]}")["config"]["cell"] for name in "AB"}
     assert cells == {"A": "rnn", "B": "lstm"}
     for name in "AB":
@@ -399,7 +402,9 @@ def test_screenshot_rnn_vs_lstm_lesson_mid_backward_and_playing(
         expect(column_status(page, name)).to_have_text(re.compile(r"backward · t = 12$"))
     # Nothing sticks out of the page sideways (the unrolled views scroll inside their columns).
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=screenshot_dir / f"rnn-vs-lstm-backward-{width}x{height}.png", full_page=True)
+    page.screenshot(
+        path=screenshot_dir / f"rnn-vs-lstm-backward-{width}x{height}.png", full_page=True
+    )
     play = page.locator(".transport [data-action=play]")
     play.click()
     page.wait_for_function(
@@ -407,7 +412,9 @@ def test_screenshot_rnn_vs_lstm_lesson_mid_backward_and_playing(
         ".every(s => Number(s.dataset.rows) >= 3)"
     )
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=screenshot_dir / f"rnn-vs-lstm-playing-{width}x{height}.png", full_page=True)
+    page.screenshot(
+        path=screenshot_dir / f"rnn-vs-lstm-playing-{width}x{height}.png", full_page=True
+    )
     play.click()
     expect(play).to_have_attribute("aria-pressed", "false")
     settled(page)
