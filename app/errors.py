@@ -71,6 +71,8 @@ def clean_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         msg = str(error.get("msg", ""))
         if kind == "unknown_field" and "field" in ctx:
             loc.append(str(ctx["field"]))
+        if kind == "model_kind" and loc[-1:] != ["model"]:
+            loc.append("model")  # a wrong model kind is the union's tag: some versions omit it
         if kind == "json_invalid" and loc and isinstance(loc[-1], int):
             msg = f"not valid JSON: {ctx.get('error', 'syntax error')} (at character {loc[-1]})"
             loc = loc[:-1]
