@@ -40,7 +40,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import NetworkConfig, Trainer  # noqa: E402
+from engine import Trainer  # noqa: E402
+from engine.config import NetworkConfig, config_from_dict  # noqa: E402
 from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 
@@ -105,7 +106,9 @@ class Run:
 
 def engine_steps_per_second(config: dict[str, Any], seconds: float) -> float:
     """The engine's fast path alone: whole training steps per second for this config."""
-    trainer = Trainer(NetworkConfig.from_dict(config))
+    dense = config_from_dict(config)  # the session's config as sent (it names its model kind)
+    assert isinstance(dense, NetworkConfig), "the page benchmark trains dense networks"
+    trainer = Trainer(dense)
     trainer.train(50)  # warm up
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
