@@ -1,5 +1,8 @@
-// Network diagram: SVG for neurons, edges, labels and gradient pulses; one canvas underneath
-// for the per-neuron heatmaps (cheaper than one <image> per neuron each frame).
+// Network diagram: SVG for neurons, labels and gradient pulses; two canvases underneath, one
+// for the edges (coloured and sized by weight or gradient every frame: cheaper on a canvas
+// than as hundreds of SVG attributes) and one for the per-neuron heatmaps (cheaper than one
+// <image> per neuron each frame). The SVG keeps each edge as a hidden line that never changes
+// after it is built: the geometry that clicks, the keyboard and the selection use.
 //
 // Columns are: inputs, hidden layers, output. Weight layer l joins column l to column l+1.
 // Forward stepping lights columns left to right; backward stepping sends pulses right to left
@@ -14,6 +17,7 @@ import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
 import { sizeOf } from "./layout-cache.js";
+import { EdgeCanvas } from "./edge-canvas.js";
 
 const LABEL_SPACE = 36;
 // Column captions when columns are narrow (deep networks).
@@ -50,15 +54,10 @@ function activationCentre(catalog, name) {
   return Math.min(...finite) >= 0 && Math.max(...finite) <= 1 ? 0.5 : 0;
 }
 
-/** Set an edge's look, touching the DOM only when it changed since the last frame. */
-function drawEdge(line, stroke, width, opacity) {
-  const look = `${stroke}|${width}|${opacity}`;
-  if (line.look === look) return;
-  line.look = look;
-  line.setAttribute("stroke", stroke);
-  line.setAttribute("stroke-width", width);
-  line.setAttribute("stroke-opacity", opacity);
-}
+// An edge with no number to show (no trace yet, or all zero); dashed when its layer's matrix
+// is missing altogether.
+const BLANK_EDGE = { stroke: "#c5cbd3", width: "0.6", opacity: "0.6", dashed: false };
+const MISSING_EDGE = { ...BLANK_EDGE, dashed: true };
 
 export class NetworkView {
   constructor(element, { onSelect }) {
@@ -67,6 +66,11 @@ export class NetworkView {
     this.stage = element.querySelector(".network-stage");
     this.canvas = this.stage.querySelector("canvas");
     this.svg = this.stage.querySelector("svg");
+    const edgeCanvas = document.createElement("canvas");
+    edgeCanvas.className = "network-edges";
+    edgeCanvas.setAttribute("aria-hidden", "true");
+    this.stage.insertBefore(edgeCanvas, this.canvas);
+    this.edgeCanvas = new EdgeCanvas(edgeCanvas);
     this.banner = element.querySelector(".divergence");
     this.tooltip = element.querySelector(".tooltip");
     this.layout = null;
@@ -141,6 +145,7 @@ export class NetworkView {
     this.svg.append(svg("g", { class: "bands" }, ...this.bands));
     this.edgeGroups = [];
     this.edges = [];
+    const segments = [];
     for (let l = 0; l < sizes.length - 1; l++) {
       const group = svg("g", { class: "edges", "data-layer": l });
       const rows = [];
@@ -149,7 +154,9 @@ export class NetworkView {
         for (let j = 0; j < sizes[l + 1]; j++) {
           const a = positions[l][i];
           const b = positions[l + 1][j];
-          const line = svg("line", { x1: a.x + node / 2, y1: a.y, x2: b.x - node / 2, y2: b.y });
+          const ends = [a.x + node / 2, a.y, b.x - node / 2, b.y];
+          const line = svg("line", { x1: ends[0], y1: ends[1], x2: ends[2], y2: ends[3] });
+          segments.push(...ends);
           row.push(line);
           group.append(line);
         }
@@ -158,7 +165,9 @@ export class NetworkView {
       this.edges.push(rows);
       this.edgeGroups.push(group);
     }
-    this.svg.append(svg("g", { class: "all-edges" }, ...this.edgeGroups));
+    this.edgeSegments = segments;
+    // Geometry only (drawn on the edge canvas): hidden, and never touched again per frame.
+    this.svg.append(svg("g", { class: "all-edges", visibility: "hidden" }, ...this.edgeGroups));
     this.selectedEdge = svg("line", { class: "edge-selected", visibility: "hidden" });
     this.svg.append(this.selectedEdge);
     this.columns = [];
@@ -209,6 +218,7 @@ export class NetworkView {
     this.focusLine = svg("line", { class: "focus-line", visibility: "hidden" });
     this.svg.append(this.pulseLayer, this.focusLine, this.focusRing);
     if (this.cursor && !this.validCursor(this.cursor)) this.cursor = null;
+    this.edgeCanvas.resize(width, height);
     const ratio = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
@@ -430,16 +440,15 @@ export class NetworkView {
     }
     // Dense layers get thinner strokes so the thickest edges do not hide the rest.
     const maxWidth = Math.min(3.6, Math.max(1.2, 40 / Math.max(...this.layout.sizes)));
+    const looks = [];
     for (let l = 0; l < this.edges.length; l++) {
       const matrix = matrices[l];
       const rows = this.edges[l];
-      this.edgeGroups[l].classList.toggle("missing", !matrix);
       for (let i = 0; i < rows.length; i++) {
         for (let j = 0; j < rows[i].length; j++) {
           const v = matrix?.[i]?.[j];
-          const line = rows[i][j];
           if (v === undefined || v === null || maxAbs === 0) {
-            drawEdge(line, "#c5cbd3", "0.6", "0.6");
+            looks.push(matrix ? BLANK_EDGE : MISSING_EDGE);
             continue;
           }
           // Weights: linear in |w|. Gradients span decades, so a log scale over 4 decades —
@@ -448,12 +457,18 @@ export class NetworkView {
             mode === "dW"
               ? Math.max(0, 1 + Math.log10(Math.abs(v) / maxAbs + 1e-300) / 4)
               : Math.abs(v) / maxAbs;
-          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): an
-          // edge whose weight moved less than that between two frames is not touched.
-          drawEdge(line, v < 0 ? NEGATIVE : POSITIVE, (0.4 + maxWidth * t).toFixed(1), (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2));
+          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): a
+          // frame whose edges all moved less than that leaves the canvas as it is.
+          looks.push({
+            stroke: v < 0 ? NEGATIVE : POSITIVE,
+            width: (0.4 + maxWidth * t).toFixed(1),
+            opacity: (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2),
+            dashed: false,
+          });
         }
       }
     }
+    this.edgeCanvas.draw(this.edgeSegments, looks);
   }
 
   drawSelection(state) {
