@@ -1,8 +1,11 @@
-// Network diagram: SVG for neurons, labels and gradient pulses; two canvases underneath, one
-// for the edges (coloured and sized by weight or gradient every frame: cheaper on a canvas
-// than as hundreds of SVG attributes) and one for the per-neuron heatmaps (cheaper than one
-// <image> per neuron each frame). The SVG keeps each edge as a hidden line that never changes
-// after it is built: the geometry that clicks, the keyboard and the selection use.
+// Network diagram: SVG for labels, layer bands, dead-unit crosses, the selection and gradient
+// pulses; two canvases underneath, drawn afresh when what they show changes. One holds the
+// edges (coloured and sized by weight or gradient every frame), the other the neurons: each
+// one's heatmap, its outline coloured by its mean activation and its |dz| corner dot. On a
+// canvas these cost a few draw calls a frame instead of hundreds of SVG attributes restyled,
+// laid out and repainted. The SVG keeps every neuron, edge and dot as an element that stays
+// where it was built: the geometry clicks, the keyboard and the selection use, and the dots'
+// numbers (data-dz) for anyone reading the page.
 //
 // Columns are: inputs, hidden layers, output. Weight layer l joins column l to column l+1.
 // Forward stepping lights columns left to right; backward stepping sends pulses right to left
@@ -186,7 +189,7 @@ export class NetworkView {
         cells.push(cell);
         column.append(cell);
         if (c > 0) {
-          const mark = svg("circle", { class: "dz-mark", cx: p.x - node / 2, cy: p.y - node / 2, r: 0 });
+          const mark = svg("circle", { class: "dz-mark", cx: p.x - node / 2, cy: p.y - node / 2, r: 0, visibility: "hidden" });
           marks.push(mark);
           column.append(mark);
         }
@@ -205,6 +208,8 @@ export class NetworkView {
       neuronLayer.append(column);
     }
     this.svg.append(neuronLayer);
+    // The dots' colour is the page's |dz| colour (read once per build, not per frame).
+    this.dzColour = getComputedStyle(this.root).getPropertyValue("--dz").trim() || "#e08214";
     this.labels = sizes.map((_, c) => svg("text", { class: "column-label", x: xs[c], y: 13, "text-anchor": "middle" }));
     this.activationLabels = sizes.map((_, c) => svg("text", { class: "activation-label", x: xs[c], y: 28, "text-anchor": "middle" }));
     this.svg.append(svg("g", { class: "labels" }, ...this.labels, ...this.activationLabels));
@@ -253,8 +258,7 @@ export class NetworkView {
     this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
     this.svg.dataset.edges = state.view.edges;
     this.drawLabels(state);
-    this.drawHeatmaps(state, lit);
-    this.drawNeurons(state, lit);
+    this.drawNeurons(state, this.neuronLooks(state, lit), lit);
     this.drawEdges(state);
     this.drawSelection(state);
     this.drawDivergence(state);
@@ -361,11 +365,60 @@ export class NetworkView {
     return { decoded, options: { centre: 0.5, halfWidth: 0.5 } };
   }
 
-  drawHeatmaps(state, lit) {
-    // The canvas depends on the boundary, the lit columns and the layout only: a frame that
-    // brings a new trace but the same boundary leaves it as it is.
+  /**
+   * Each neuron's outline (colour from its mean activation, relative to the column's largest;
+   * grey while not computed) and |dz| dot (size and opacity from log10 |dz|; none until the
+   * backward pass reached the layer), column by column. Sets the SVG's per-column state and
+   * the dots' data-dz and the dead-unit crosses, which change only when their numbers do.
+   */
+  neuronLooks(state, lit) {
+    const { sizes, node } = this.layout;
+    const sim = state.sim;
+    const layers = state.trace?.layers ?? [];
+    const looks = [];
+    for (let c = 0; c < sizes.length; c++) {
+      const column = this.columns[c];
+      const isLit = c < lit;
+      const current = sim?.stage === "forward" && c === (sim.layer ?? -1) + 1;
+      setAttrs(column, { "data-state": isLit ? "lit" : "dim" });
+      column.classList.toggle("current", current);
+      const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
+      const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
+      // Null until the backward pass has reached this layer: no marker, never a made-up size.
+      const dz = c > 0 ? neuronMeanAbsDz(layers[c - 1]) : null;
+      const cells = [];
+      for (let k = 0; k < sizes[c]; k++) {
+        const cell = this.neurons[c][k];
+        const outline = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
+        const look = { outline, width: isLit && activation ? 2.5 : 1.2, radius: 0, opacity: 0 };
+        const cross = this.deadMarks[c]?.[k];
+        if (cross) {
+          const deadUnit = Boolean(layers[c - 1]?.dead_units_train?.[k]);
+          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden", "data-dead": String(deadUnit) });
+          setAttrs(cell, { "data-dead": String(deadUnit) });
+        }
+        if (c > 0) {
+          const t = dz ? pulseScale(dz[k]) : 0;
+          // Capped at the neuron's half-size: the pulses, not the markers, show explosions.
+          look.radius = t > 0 ? Number((1 + (node / 5) * Math.min(1.2, t)).toFixed(1)) : 0;
+          look.opacity = Number((0.2 + 0.8 * Math.min(1, t)).toFixed(2));
+          setAttrs(this.dzMarks[c][k], { "data-dz": dz ? String(dz[k]) : "" });
+        }
+        cells.push(look);
+      }
+      looks.push({ dim: !isLit, current, cells });
+    }
+    return looks;
+  }
+
+  /**
+   * The neuron canvas: heatmaps (dimmed in columns not yet computed), outlines (dashed there,
+   * glowing in the column the forward pass is at) and |dz| dots. Redrawn only when the
+   * boundary, the lit columns or a neuron's look changed.
+   */
+  drawNeurons(state, looks, lit) {
     const atlas = this.atlasFor(state);
-    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width };
+    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width, looks: JSON.stringify(looks) };
     if (unchanged(this.painted, painted)) return;
     this.painted = painted;
     const context = this.canvas.getContext("2d");
@@ -388,40 +441,37 @@ export class NetworkView {
       }
     }
     context.globalAlpha = 1;
-  }
-
-  drawNeurons(state, lit) {
-    const { sizes, node } = this.layout;
-    const sim = state.sim;
-    const layers = state.trace?.layers ?? [];
-    for (let c = 0; c < sizes.length; c++) {
-      const column = this.columns[c];
-      const isLit = c < lit;
-      setAttrs(column, { "data-state": isLit ? "lit" : "dim" });
-      column.classList.toggle("current", sim?.stage === "forward" && c === (sim.layer ?? -1) + 1);
-      const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
-      const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
-      // Null until the backward pass has reached this layer: no marker, never a made-up size.
-      const dz = c > 0 ? neuronMeanAbsDz(layers[c - 1]) : null;
-      for (let k = 0; k < sizes[c]; k++) {
-        const cell = this.neurons[c][k];
-        const colour = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
-        setAttrs(cell, { stroke: colour, "stroke-width": isLit && activation ? 2.5 : 1.2 });
-        const cross = this.deadMarks[c]?.[k];
-        if (cross) {
-          const deadUnit = Boolean(layers[c - 1]?.dead_units_train?.[k]);
-          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden", "data-dead": String(deadUnit) });
-          setAttrs(cell, { "data-dead": String(deadUnit) });
-        }
-        if (c > 0) {
-          const mark = this.dzMarks[c][k];
-          const t = dz ? pulseScale(dz[k]) : 0;
-          // Capped at the neuron's half-size: the pulses, not the markers, show explosions.
-          const radius = t > 0 ? 1 + (node / 5) * Math.min(1.2, t) : 0;
-          setAttrs(mark, { r: radius.toFixed(1), opacity: (0.2 + 0.8 * Math.min(1, t)).toFixed(2), "data-dz": dz ? String(dz[k]) : "" });
-        }
-      }
-    }
+    looks.forEach((column, c) => {
+      context.setLineDash(column.dim ? [3, 2] : []);
+      context.shadowColor = column.current ? "rgba(33, 102, 172, 0.9)" : "transparent";
+      context.shadowBlur = column.current ? 3 * ratio : 0;
+      column.cells.forEach((look, k) => {
+        const p = positions[c][k];
+        context.strokeStyle = look.outline;
+        context.lineWidth = look.width;
+        context.beginPath();
+        context.roundRect(p.x - node / 2, p.y - node / 2, node, node, 3);
+        context.stroke();
+      });
+    });
+    context.setLineDash([]);
+    context.shadowColor = "transparent";
+    context.shadowBlur = 0;
+    looks.forEach((column, c) => {
+      column.cells.forEach((look, k) => {
+        if (!(look.radius > 0)) return;
+        const p = positions[c][k];
+        context.globalAlpha = look.opacity;
+        context.beginPath();
+        context.arc(p.x - node / 2, p.y - node / 2, look.radius, 0, 2 * Math.PI);
+        context.fillStyle = this.dzColour;
+        context.fill();
+        context.strokeStyle = "#fff";
+        context.lineWidth = 0.8;
+        context.stroke();
+      });
+    });
+    context.globalAlpha = 1;
   }
 
   edgeValues(state) {
