@@ -696,14 +696,11 @@ def trim_to_view(trace: TraceModel, view: FrameView) -> TraceModel:
     return trace.model_copy(update={"layers": layers})
 
 
-def run_steps(any_trainer: AnyTrainer, steps: int, cancel: Cancel) -> Job[int]:
+def run_steps(trainer: AnyTrainer, steps: int, cancel: Cancel) -> Job[int]:
     """Train ``steps`` steps in chunks of about :data:`CHUNK_SECONDS`, stopping between steps
     once ``cancel`` is set (the stream: already bounded by its frame budget); the full-data
     evaluation runs once, after the last step. Returns the steps done."""
-    chunk = max(1, any_trainer.cost.steps_within(CHUNK_SECONDS))
-    if isinstance(any_trainer, RecurrentTrainer):
-        return (yield from rops.run_steps(any_trainer, steps, chunk, cancel))
-    trainer = any_trainer
+    chunk = max(1, trainer.cost.steps_within(CHUNK_SECONDS))
     done = 0
     while done < steps and not cancel():
         n = min(chunk, steps - done)

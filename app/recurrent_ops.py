@@ -19,7 +19,6 @@ import numpy as np
 from fastapi import HTTPException
 
 from app.errors import InputError, Loc, in_range_message
-from app.lanes import Job
 from app.schemas.recurrent import RecurrentConfigModel, RecurrentStateModel, recurrent_patch
 from app.schemas.recurrent_reads import (
     RecurrentFrameTraceModel,
@@ -316,14 +315,3 @@ def frame(
         trace=trace,
         boundary=None,
     )
-
-
-def run_steps(trainer: RecurrentTrainer, steps: int, chunk: int, cancel: Any) -> Job[int]:
-    """``steps`` steps in chunks of ``chunk``, stopping between steps once ``cancel`` is set
-    (each chunk ends with the full-data evaluation, so a frame's state is current)."""
-    done = 0
-    while done < steps and not cancel():
-        done += trainer.train(min(chunk, steps - done), should_stop=cancel)
-        if done < steps:
-            yield
-    return done

@@ -54,6 +54,7 @@ from engine.recurrent_trace import (
     timestep_contribution,
 )
 from engine.sequences import HeadMode, make_sequences
+from engine.staged_run import StagedRun
 from engine.stages import IDLE, Divergence, Stage, UpdateSettings, recurrent_program
 
 FloatArray = NDArray[np.float64]
@@ -98,8 +99,11 @@ def recurrent_update_settings(config: RecurrentConfig) -> UpdateSettings:
     )
 
 
-class RecurrentTrainer:
+class RecurrentTrainer(StagedRun[SequenceRecord]):
     """One learner's recurrent run. See the module docstring for randomness and stepping."""
+
+    count_field = "timesteps"
+    history: RecurrentHistory
 
     # A finished fast step whose per-timestep arrays take more than this keeps only its batch,
     # loss and update; a trace recomputes the arrays (bit-identical) when asked.
@@ -161,11 +165,6 @@ class RecurrentTrainer:
     def batch_size(self) -> int:
         """The effective batch size (config value clamped to the training sequences)."""
         return min(int(self.config.batch_size), self.dataset.n_train)
-
-    @property
-    def next_stage(self) -> Stage:
-        """The stage the next staged call (:meth:`advance`) runs."""
-        return self.program.after(self.stage)
 
     @property
     def train_loss(self) -> float:
@@ -258,101 +257,17 @@ class RecurrentTrainer:
 
     # --- the staged path ------------------------------------------------------------------------
 
-    def advance(self) -> None:
-        """Run exactly one stage: :attr:`next_stage`."""
-        with np.errstate(all="ignore"):
-            self._run(self.next_stage)
-
-    def _run(self, stage: Stage) -> None:
-        if stage == self.program.first:
-            self._record = self._new_record(self.batches.next(self.batch_size))
-        rec = self._record
-        assert rec is not None
-        run_recurrent_stage(
-            self.network, rec, stage, self.optimizer_state, self._settings, self.truncate
-        )
-        self.stage = stage
-        if self.divergence is None:
-            found = recurrent_nonfinite_at(self.network, rec, stage)
-            if found is not None:
-                self.divergence = Divergence(self.step, found.stage, None, found.timestep)
-        if stage == self.program.last:
-            self._after_update(rec, check=False)
-
-    def _advance_to(self, kind: str, count: int | None) -> None:
-        """Move to the next stage of ``kind``, then up to ``count − 1`` more of that kind
-        within the same phase (None = to the end of the phase)."""
-        if count is not None and (isinstance(count, bool) or int(count) != count or count < 1):
-            raise ConfigError("timesteps", f"must be a positive integer or all, got {count!r}")
-        with np.errstate(all="ignore"):
-            self._run(self.next_stage)
-            while self.stage.kind != kind:
-                self._run(self.next_stage)
-            done = 1
-            while (count is None or done < count) and self.next_stage.kind == kind:
-                self._run(self.next_stage)
-                done += 1
-
     def forward(self, timesteps: int | None = 1) -> None:
         """Forward through ``timesteps`` more timesteps (None = to t = T−1). Past the forward
         phase, this completes the current step and starts the next one."""
         self._advance_to("forward", timesteps)
-
-    def compute_loss(self) -> None:
-        """Compute the batch loss (finishing the forward pass first if needed)."""
-        self._advance_to("loss", 1)
 
     def backward(self, timesteps: int | None = 1) -> None:
         """Backward through ``timesteps`` more timesteps (None = down to t = 0). Finishes
         the forward pass and the loss first if needed."""
         self._advance_to("backward", timesteps)
 
-    def update(self) -> None:
-        """Apply the update, finishing forward, loss and backward first if needed."""
-        self._advance_to("update", 1)
-
     # --- the fast path --------------------------------------------------------------------------
-
-    def train(
-        self,
-        steps: int,
-        should_stop: Callable[[], bool] | None = None,
-        evaluate_every: int | None = None,
-    ) -> int:
-        """Run up to ``steps`` full steps; returns how many ran. The same rules as
-        :meth:`engine.trainer.Trainer.train`: a step in progress is completed first and counts
-        as one; ``should_stop`` is asked between steps; never raises on NaN/Inf; the full-data
-        evaluation runs every ``evaluate_every`` steps (None = :attr:`evaluation_interval`,
-        0 = never in between) and after the last."""
-        steps = int(steps)
-        if steps < 0 or steps > self.limits.max_steps:
-            hi = self.limits.max_steps
-            raise ConfigError("steps", f"must be an integer in 0..{hi}, got {steps}")
-        every = self.evaluation_interval if evaluate_every is None else int(evaluate_every)
-        done = 0
-        net, state, settings, k = self.network, self.optimizer_state, self._settings, self.truncate
-        stages = self.program.stages
-        # The estimate bounds a step's arrays from above (tested), so one look decides.
-        keep = self.cost.shape.bytes_per_step_record(self.batch_size) <= self.keep_array_bytes
-        with np.errstate(all="ignore"):
-            if steps and self.stage != IDLE and self.stage != self.program.last:
-                self._advance_to("update", 1)
-                done = 1
-            while done < steps and not (done and should_stop is not None and should_stop()):
-                rec = self._new_record(self.batches.next(self.batch_size))
-                for stage in stages:
-                    run_recurrent_stage(net, rec, stage, state, settings, k)
-                self.stage = self.program.last
-                evaluate = done + 1 == steps or (every > 0 and (self.step + 1) % every == 0)
-                self._after_update(rec, check=True, evaluate=evaluate)
-                self._record = rec if keep else None
-                done += 1
-            if self._record is None:  # keep the batch, the loss and the update, not the arrays
-                self._record = rec.without_arrays()
-            if not self.history.last_evaluated:  # stopped early: the state must be current
-                self._evaluate()
-                self.history.evaluate_last(self._evaluation_row())
-        return done
 
     @property
     def cost(self) -> TrainingCost[RecurrentCostShape]:
@@ -394,6 +309,26 @@ class RecurrentTrainer:
         y = ds.y_train[idx]
         targets = y[:, -1:].copy() if self.head_mode == "last" else time_major(y[:, :, None])
         return SequenceRecord.start(self.n_timesteps, idx, time_major(ds.x_train[idx]), y, targets)
+
+    def _stage_runner(self) -> Callable[[SequenceRecord, Stage], None]:
+        net, state, settings, k = self.network, self.optimizer_state, self._settings, self.truncate
+
+        def run(rec: SequenceRecord, stage: Stage) -> None:
+            run_recurrent_stage(net, rec, stage, state, settings, k)
+
+        return run
+
+    def _nonfinite(self, rec: SequenceRecord, stage: Stage) -> Divergence | None:
+        found = recurrent_nonfinite_at(self.network, rec, stage)
+        return None if found is None else Divergence(self.step, found.stage, None, found.timestep)
+
+    def _keeps_arrays(self) -> Callable[[SequenceRecord], bool]:
+        # The estimate bounds a step's arrays from above (tested), so one look decides.
+        keep = self.cost.shape.bytes_per_step_record(self.batch_size) <= self.keep_array_bytes
+        return lambda rec: keep
+
+    def _lightened(self, rec: SequenceRecord) -> SequenceRecord:
+        return rec.without_arrays()
 
     def _after_update(self, rec: SequenceRecord, check: bool, evaluate: bool = True) -> None:
         """Bookkeeping after an update: step count, history, divergence and (if ``evaluate``)

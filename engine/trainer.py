@@ -48,6 +48,7 @@ from engine.history import History
 from engine.losses import output_head
 from engine.network import Network, param_views
 from engine.optimizers import OptimizerState, resolve_params
+from engine.staged_run import StagedRun
 from engine.stages import (
     IDLE,
     Divergence,
@@ -104,8 +105,11 @@ def update_settings(config: NetworkConfig) -> UpdateSettings:
     )
 
 
-class Trainer:
+class Trainer(StagedRun[StepRecord]):
     """One learner's run. See the module docstring for randomness and stepping rules."""
+
+    count_field = "layers"
+    history: History
 
     def __init__(
         self, config: NetworkConfig, dataset: Dataset | None = None, limits: Limits = DEFAULT_LIMITS
@@ -171,11 +175,6 @@ class Trainer:
     def batch_size(self) -> int:
         """The effective batch size (config value clamped to n_train)."""
         return min(int(self.config.batch_size), self.dataset.n_train)
-
-    @property
-    def next_stage(self) -> Stage:
-        """The stage the next staged call (:meth:`advance`) runs."""
-        return self.program.after(self.stage)
 
     @property
     def train_loss(self) -> float:
@@ -266,112 +265,17 @@ class Trainer:
 
     # --- the staged path ------------------------------------------------------------------------
 
-    def advance(self) -> None:
-        """Run exactly one stage: :attr:`next_stage`."""
-        with np.errstate(all="ignore"):
-            self._run(self.next_stage)
-
-    def _run(self, stage: Stage) -> None:
-        if stage == self.program.first:
-            self._record = self._new_record(self.batches.next(self.batch_size))
-        rec = self._record
-        assert rec is not None
-        run_stage(self.network, rec, stage, self.optimizer_state, self._settings)
-        self.stage = stage
-        if self.divergence is None:
-            found = nonfinite_at(self.network, rec, stage)
-            if found is not None:
-                self.divergence = Divergence(self.step, found.stage, found.layer)
-        if stage == self.program.last:
-            self._after_update(rec, check=False)
-
-    def _advance_to(self, kind: str, count: int | None) -> None:
-        """Move to the next stage of ``kind``, then up to ``count − 1`` more of that kind
-        within the same phase (None = to the end of the phase)."""
-        if count is not None and (isinstance(count, bool) or int(count) != count or count < 1):
-            raise ConfigError("layers", f"must be a positive integer or all, got {count!r}")
-        with np.errstate(all="ignore"):
-            self._run(self.next_stage)
-            while self.stage.kind != kind:
-                self._run(self.next_stage)
-            done = 1
-            while (count is None or done < count) and self.next_stage.kind == kind:
-                self._run(self.next_stage)
-                done += 1
-
     def forward(self, layers: int | None = 1) -> None:
         """Forward through ``layers`` more layers (None = all remaining of this forward pass).
         Past the forward phase, this completes the current step and starts the next one."""
         self._advance_to("forward", layers)
-
-    def compute_loss(self) -> None:
-        """Compute the batch loss (finishing the forward pass first if needed)."""
-        self._advance_to("loss", 1)
 
     def backward(self, layers: int | None = 1) -> None:
         """Backward through ``layers`` more layers (None = down to layer 0). Finishes the
         forward pass and the loss first if needed."""
         self._advance_to("backward", layers)
 
-    def update(self) -> None:
-        """Apply the update, finishing forward, loss and backward first if needed."""
-        self._advance_to("update", 1)
-
     # --- the fast path --------------------------------------------------------------------------
-
-    def train(
-        self,
-        steps: int,
-        should_stop: Callable[[], bool] | None = None,
-        evaluate_every: int | None = None,
-        evaluate_last: bool = True,
-    ) -> int:
-        """Run up to ``steps`` full steps; returns how many ran. Mid-step, the current staged
-        step is completed first and counts as one. ``should_stop`` is asked before every step
-        after the first: long work can be interrupted between steps, never inside one, so the
-        run always stays at a step boundary. Never raises on NaN/Inf; see :attr:`divergence`.
-
-        The full-data evaluation runs after every ``evaluate_every``-th step (counted in run
-        steps; None = :attr:`evaluation_interval`, 0 = never in between) and always after
-        the last step, so :meth:`state` is never stale — unless ``evaluate_last`` is False
-        (a caller running one chunk of a longer piece of work, which then calls
-        :meth:`evaluate_now` at its end). It changes no parameter: the run is the same
-        whatever the interval.
-        """
-        steps = int(steps)
-        if steps < 0 or steps > self.limits.max_steps:
-            hi = self.limits.max_steps
-            raise ConfigError("steps", f"must be an integer in 0..{hi}, got {steps}")
-        every = self.evaluation_interval if evaluate_every is None else int(evaluate_every)
-        done = 0
-        net, state, settings = self.network, self.optimizer_state, self._settings
-        stages = self.program.stages
-        with np.errstate(all="ignore"):
-            if steps and self.stage != IDLE and self.stage != self.program.last:
-                self._advance_to("update", 1)
-                done = 1
-            while done < steps and not (done and should_stop is not None and should_stop()):
-                rec = self._new_record(self.batches.next(self.batch_size))
-                for stage in stages:
-                    run_stage(net, rec, stage, state, settings)
-                self.stage = self.program.last
-                last = evaluate_last and done + 1 == steps
-                evaluate = last or (every > 0 and (self.step + 1) % every == 0)
-                self._after_update(rec, check=True, evaluate=evaluate)
-                self._record = rec if rec.layer_bytes <= self.keep_layer_bytes else None
-                done += 1
-            if self._record is None:  # keep the batch, the loss and the update, not the arrays
-                self._record = rec.without_layer_arrays()
-            stopped_early = done < steps
-            if stopped_early or evaluate_last:  # the state must be current
-                self.evaluate_now()
-        return done
-
-    def evaluate_now(self) -> None:
-        """Evaluate the full data now if the last step has not been (fills its history row)."""
-        if not self.history.last_evaluated:
-            self._evaluate()
-            self.history.evaluate_last(self._evaluation_row())
 
     @property
     def evaluation_interval(self) -> int:
@@ -411,6 +315,25 @@ class Trainer:
         return StepRecord.start(
             self.network.n_layers, idx, self.x_train[idx], self.y_train[idx], self.t_train[idx]
         )
+
+    def _stage_runner(self) -> Callable[[StepRecord, Stage], None]:
+        net, state, settings = self.network, self.optimizer_state, self._settings
+
+        def run(rec: StepRecord, stage: Stage) -> None:
+            run_stage(net, rec, stage, state, settings)
+
+        return run
+
+    def _nonfinite(self, rec: StepRecord, stage: Stage) -> Divergence | None:
+        found = nonfinite_at(self.network, rec, stage)
+        return None if found is None else Divergence(self.step, found.stage, found.layer)
+
+    def _keeps_arrays(self) -> Callable[[StepRecord], bool]:
+        limit = self.keep_layer_bytes
+        return lambda rec: rec.layer_bytes <= limit
+
+    def _lightened(self, rec: StepRecord) -> StepRecord:
+        return rec.without_layer_arrays()
 
     def _after_update(self, rec: StepRecord, check: bool, evaluate: bool = True) -> None:
         """Bookkeeping after an update: step count, history, divergence and (if ``evaluate``)

@@ -88,12 +88,17 @@ Job = Generator[None, None, T]
 
 
 async def watch_disconnect(request: Request, cancel: Cancel) -> None:
-    """Set ``cancel`` when the client goes away (long work then stops between steps)."""
+    """Set ``cancel`` when the client goes away (long work then stops between steps).
+
+    The route has read the request's body, so the next ASGI message is the disconnect: this
+    waits for it rather than polling ``Request.is_disconnected``, whose cancel scope can
+    swallow the cancellation of the task it runs in on some anyio versions (the request then
+    never finished)."""
     while not cancel():
-        if await request.is_disconnected():
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
             cancel.set()
             return
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

@@ -37,6 +37,7 @@ import { appendHistory } from "./history-rows.js";
 import { fillTrimmed } from "./stream-frames.js";
 import { RateMeter } from "./rate-meter.js";
 import {
+  RECURRENT_COMPARE_HIGHLIGHTS,
   RECURRENT_HIGHLIGHTS,
   appendRecurrentHistory,
   isRecurrent,
@@ -44,10 +45,11 @@ import {
   loadRecurrentRun,
   mountRecurrent,
   recurrentCalls,
+  recurrentDifferences,
   recurrentFrameTrace,
   renderRecurrent,
 } from "./recurrent/recurrent-page.js";
-import { linksRecurrent, readRecurrentSetup, writeRecurrentUrl } from "./recurrent/url.js";
+import { linksRecurrent, readRecurrentOther, readRecurrentSetup, writeRecurrentUrl } from "./recurrent/url.js";
 
 // Output plot resolution, and the smaller one for the ~36 px neuron thumbnails.
 const BOUNDARY_GRID = 64;
@@ -133,9 +135,8 @@ const COMPARE_HIGHLIGHTS = { flow: [".compare-flow"], loss: [".compare-loss"], b
 // ---------------------------------------------------------------------------- rendering
 
 function render(state) {
-  // Compare mode draws dense runs only: a recurrent lesson shows its run in focus.
   const recurrent = isRecurrent(state.config);
-  const comparing = isComparing(state) && !recurrent;
+  const comparing = isComparing(state);
   // The layout first (what shows where): the views below size themselves to it.
   const chrome = { view: state.view, lessonHidden: state.lessonHidden, runs: state.runs, pair: state.pair, lesson: state.lesson, focus: state.focus, sessionId: state.sessionId, recurrent };
   if (!unchanged(chromeDrawn, chrome)) {
@@ -150,9 +151,13 @@ function render(state) {
   const next = state.runs ? groupNext(sims) : null;
   views.transport.update(next && state.sim ? { ...state, sim: { ...state.sim, next } } : state);
   if (!recurrent) views.network.update(state);
-  if (comparing) views.compare.update(state);
-  else if (recurrent) views.loss.update(state);
-  else {
+  // Compare mode: the dense panel, or its recurrent kind (recurrent/recurrent-compare.js).
+  (recurrent ? views.compare : views.recurrent.compare).clear();
+  if (comparing) (recurrent ? views.recurrent.compare : views.compare).update(state);
+  else if (recurrent) {
+    views.recurrent.compare.clear();
+    views.loss.update(state);
+  } else {
     views.compare.clear();
     for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
   }
@@ -185,8 +190,8 @@ function drawChrome(state, comparing) {
   ]) {
     $(`.topbar [data-action=${action}]`).setAttribute("aria-pressed", String(pressed));
   }
-  // Compare mode builds dense setups only, so far.
-  $(".topbar [data-action=compare]").disabled = recurrent;
+  // A recurrent setup compares through its own dialog (when the catalog has a recurrent part).
+  $(".topbar [data-action=compare]").disabled = recurrent && !views.recurrent.compareDialog;
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.setAttribute("aria-pressed", String(button.dataset.edges === state.view.edges));
   }
@@ -235,7 +240,8 @@ function highlighted(state) {
 function highlight(state, comparing) {
   const panel = highlighted(state);
   const own = isRecurrent(state.config) ? { ...HIGHLIGHTS, ...RECURRENT_HIGHLIGHTS } : HIGHLIGHTS;
-  const selectors = panel ? ((comparing ? COMPARE_HIGHLIGHTS[panel] : null) ?? own[panel]) : [];
+  const compareOwn = isRecurrent(state.config) ? RECURRENT_COMPARE_HIGHLIGHTS : COMPARE_HIGHLIGHTS;
+  const selectors = panel ? ((comparing ? compareOwn[panel] : null) ?? own[panel]) : [];
   const targets = selectors.flatMap((selector) => [...document.querySelectorAll(selector)]);
   for (const node of document.querySelectorAll(".is-highlighted")) if (!targets.includes(node)) node.classList.remove("is-highlighted");
   for (const node of targets) node.classList.add("is-highlighted");
@@ -246,7 +252,10 @@ function syncUrl(state) {
   const { config, view, lesson, pair } = state;
   let query;
   if (lesson) query = writeUrl(config, view, { lesson: lesson.data.id, pair });
-  else if (isRecurrent(config)) query = writeRecurrentUrl(config, view);
+  else if (isRecurrent(config) && isComparing(state)) {
+    const [a, b] = pair.map((name) => runsOf(state)[name].config);
+    query = writeRecurrentUrl(a, view, { other: b });
+  } else if (isRecurrent(config)) query = writeRecurrentUrl(config, view);
   else if (isComparing(state)) {
     const [a, b] = pair.map((name) => runsOf(state)[name].config);
     query = writeUrl(a, view, { other: b });
@@ -305,7 +314,7 @@ async function load(changes = {}, { boundary = false, history = false, data = fa
   const next = { ...store.state, ...changes };
   const { sessionId: id, sample, selection, sim } = next;
   if (isRecurrent(next.config)) {
-    const loaded = await loadRecurrent(id, next, { history });
+    const loaded = await loadRecurrent(id, next, { history, data });
     if (!("sessionId" in changes) && id !== store.state.sessionId) return null;
     return { ...changes, ...loaded };
   }
@@ -339,7 +348,7 @@ async function fetchHistory(id, held, how) {
 /** The same for a run out of focus: its trace, and the boundary, history and data if asked. */
 async function loadRun(run, sim, { boundary = false, history = false, data = false } = {}) {
   const id = run.sessionId;
-  if (isRecurrent(run.config)) return loadRecurrentRun(run, sim, { history });
+  if (isRecurrent(run.config)) return loadRecurrentRun(run, sim, { history, data });
   const [trace, grid, past, points] = await Promise.all([
     api.trace(id, "summary", 0),
     boundary ? api.boundary(id, BOUNDARY_GRID, NEURON_GRID) : null,
@@ -471,7 +480,9 @@ function changeConfig(patch) {
   const { catalog, config, playing } = store.state;
   const ticket = ++configTicket;
   store.set({ config: { ...config, ...patch }, configPending: store.state.configPending + 1 });
-  if (playing && !comparePlay && Object.keys(patch).every((key) => catalog.liveFields.has(key))) {
+  // A recurrent session takes its own list live (the catalog's recurrent part: + truncation).
+  const live = isRecurrent(config) ? (views.recurrent.catalog?.liveFields ?? new Set()) : catalog.liveFields;
+  if (playing && !comparePlay && Object.keys(patch).every((key) => live.has(key))) {
     // The server applies it between two frames; training carries on, nothing is rebuilt.
     sendConfig(patch)
       .then((response) => {
@@ -510,7 +521,7 @@ function changeConfig(patch) {
 /** A loss-chart marker for a change that applied without rebuilding: [{step, text}] or []. */
 function settingMarker(before, response) {
   if (response.reset) return [];
-  const changed = configDifferences(before, response.config);
+  const changed = (isRecurrent(before) ? recurrentDifferences : configDifferences)(before, response.config);
   if (!changed.length) return [];
   return [{ step: response.state.step, text: changed.map((d) => `${d.field} ${d.a} → ${d.b}`).join(", ") }];
 }
@@ -757,7 +768,7 @@ async function restartRuns() {
 
 /** A label for setup B of a comparison: what it changes of A. */
 function variantLabel(a, b) {
-  const changes = configDifferences(a, b).map((d) => `${d.field} ${d.b}`);
+  const changes = (isRecurrent(a) ? recurrentDifferences : configDifferences)(a, b).map((d) => `${d.field} ${d.b}`);
   if (!changes.length) return "the same setup";
   return `with ${changes.slice(0, 3).join(", ")}${changes.length > 3 ? ", …" : ""}`;
 }
@@ -772,7 +783,7 @@ function compareWith(patch) {
     const base = state.pair ? runsOf(state)[state.pair[0]] : runsOf(state)[state.focus];
     const config = structuredClone(base.config);
     Object.assign(config, structuredClone(patch));
-    if (patch.dataset) adaptToData(config, state.catalog, new Set());
+    if (patch.dataset && !isRecurrent(config)) adaptToData(config, state.catalog, new Set());
     const setups = [
       { name: "A", label: "the setup", config: base.config },
       { name: "B", label: variantLabel(base.config, config), config },
@@ -1071,7 +1082,13 @@ function mountViews(catalog) {
     }),
   };
   mountControls($("#controls"), catalog, changeConfig, uploadCsv);
-  views.recurrent = mountRecurrent($, catalog, { onTimestep: selectTimestep, onChange: changeConfig, onModel: switchModel });
+  views.recurrent = mountRecurrent($, catalog, {
+    onTimestep: selectTimestep,
+    onChange: changeConfig,
+    onModel: switchModel,
+    onCompare: compareWith,
+    compare: { runsOf, onFocus: focusRun, onEnd: endCompare, onPair: setPair, onScale: (scale) => setView({ scale }) },
+  });
   mountGlossary(catalog.glossary ?? []);
   mountTabs();
   $(".topbar [data-action=lessons]").addEventListener("click", toggleLessons);
@@ -1079,7 +1096,7 @@ function mountViews(catalog) {
   $(".topbar [data-action=compare]").addEventListener("click", () => {
     const state = store.state;
     const base = state.pair ? runsOf(state)[state.pair[0]] : runsOf(state)[state.focus];
-    views.compareDialog.open(base.config);
+    (isRecurrent(base.config) ? views.recurrent.compareDialog : views.compareDialog).open(base.config);
   });
   for (const button of document.querySelectorAll("[data-edges]")) {
     button.addEventListener("click", () => setView({ edges: button.dataset.edges }));
@@ -1145,6 +1162,7 @@ async function main() {
   const recurrentDefaults = catalog.recurrent?.defaults;
   // Without the catalog's recurrent defaults the server fills what the link leaves out.
   const config = linksRecurrent(location.search) ? readRecurrentSetup(location.search, recurrentDefaults ?? { model: "recurrent" }) : linked;
+  const otherRecurrent = linksRecurrent(location.search) ? readRecurrentOther(location.search, recurrentDefaults ?? { model: "recurrent" }) : null;
   const notes = [];
   if (!isRecurrent(config) && config.dataset.name === "csv") {
     // Uploaded rows live on the server only, never in a link: fall back to the default data.
@@ -1163,7 +1181,13 @@ async function main() {
       openLesson(lesson, pair);
       await busy;
       if (!store.state.lesson) throw new Error(`no lesson "${lesson}" could be opened`);
-    } else if (other) {
+    } else if (otherRecurrent) {
+      const setups = [
+        { name: "A", label: "the setup", config },
+        { name: "B", label: variantLabel(config, otherRecurrent), config: otherRecurrent },
+      ];
+      await startRuns(setups, ["A", "B"]);
+    } else if (other && !isRecurrent(config)) {
       adaptToData(other.config, catalog, other.given);
       const setups = [
         { name: "A", label: "the setup", config },

@@ -33,6 +33,8 @@ export function recurrentCatalog(catalog) {
     length: range(limits.length ?? [1, limits.max_sequence_length], 1, 100),
     gradClip: range(raw.grad_clip, 0, null),
     truncate: range(limits.truncate ?? raw.truncate, 1, null),
+    // What a recurrent session takes while training (the dense list plus truncation).
+    liveFields: new Set(raw.live_fields ?? catalog.live_fields ?? []),
   };
 }
 

@@ -17,7 +17,9 @@ function colour(p) {
 }
 
 export class HeatStrip {
-  constructor(root) {
+  /** `scale()`: a log scale shared with other panels ({lo, hi}), else one fitted to the rows. */
+  constructor(root, { scale = null } = {}) {
+    this.sharedScale = scale;
     this.canvas = root.querySelector(".rnn-strip");
     this.legend = root.querySelector(".rnn-strip-legend");
     this.caption = root.querySelector(".rnn-strip-caption");
@@ -29,9 +31,13 @@ export class HeatStrip {
     const trace = state.trace;
     if (trace?.model !== "recurrent") return;
     const width = this.canvas.parentElement.clientWidth || 300;
-    if (this.drawn && this.drawn.history === history && this.drawn.width === width) return;
-    this.drawn = { history, width };
     const rows = history?.dh_norm ?? [];
+    // Rows may be typed arrays (binary frames), which Array.prototype.flat leaves whole.
+    const scale = this.sharedScale?.() ?? decades(rows.flatMap((row) => Array.from(row ?? [])));
+    const scaleKey = scale ? `${scale.lo},${scale.hi}` : "";
+    if (this.drawn && this.drawn.history === history && this.drawn.width === width && this.drawn.scaleKey === scaleKey) return;
+    this.drawn = { history, width, scaleKey };
+    this.canvas.dataset.scale = scaleKey;
     const T = trace.n_timesteps;
     const rowPx = Math.max(MIN_ROW_PX, Math.min(MAX_ROW_PX, Math.floor(160 / T)));
     const height = T * rowPx;
@@ -45,8 +51,6 @@ export class HeatStrip {
     ctx.fillStyle = "#f3f4f6";
     ctx.fillRect(0, 0, width, height);
     const columns = Math.min(rows.length, width);
-    // Rows may be typed arrays (binary frames), which Array.prototype.flat leaves whole.
-    const scale = decades(rows.flatMap((row) => Array.from(row ?? [])));
     const colPx = columns ? width / Math.max(columns, 60) : 0;
     for (let c = 0; c < columns; c++) {
       // With more steps than pixels each column shows the last step of its group.

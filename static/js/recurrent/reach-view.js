@@ -24,12 +24,13 @@ export class ReachView {
   update(state) {
     const trace = state.trace;
     if (trace?.model !== "recurrent") return;
-    const width = this.chart.parentElement.clientWidth || 300;
+    // A comparison's column shows the readouts only (no chart).
+    const width = this.chart ? this.chart.parentElement.clientWidth || 300 : 0;
     if (this.drawn?.trace === trace && this.drawn.width === width) return;
     this.drawn = { trace, width };
     this.writeReach(trace);
     this.writeShare(trace);
-    this.drawJacobians(trace, width);
+    if (this.chart) this.drawJacobians(trace, width);
   }
 
   writeReach(trace) {

@@ -9,17 +9,27 @@ import { recurrentCatalog } from "./catalog.js";
 import { ModelSwitch, RecurrentControls } from "./recurrent-controls.js";
 import { TimestepInspector } from "./timestep-inspector.js";
 import { UnrolledView, backwardDone } from "./unrolled-view.js";
+import { SequenceView } from "./sequence-view.js";
+import { RecurrentCompareView } from "./recurrent-compare.js";
+import { RecurrentCompareDialog } from "./compare-dialog.js";
 
 export { isRecurrent } from "./catalog.js";
 export { appendRecurrentHistory } from "./history.js";
+export { recurrentDifferences } from "./differences.js";
 
 // Where a lesson step sends the learner's eyes, for a recurrent setup.
 export const RECURRENT_HIGHLIGHTS = { network: ["#unrolled"], flow: ["#time-flow"], inspector: ["#timestep"] };
+// …and in compare mode, both columns' copies.
+export const RECURRENT_COMPARE_HIGHLIGHTS = { network: [".rnn-compare-unrolled"], flow: [".rnn-compare-time"], loss: [".compare-loss"], inspector: ["#timestep"] };
 
-/** Mount the recurrent views and controls; `onTimestep(t)`, `onChange(patch)`, `onModel(kind)`. */
-export function mountRecurrent($, catalog, { onTimestep, onChange, onModel }) {
+/** Mount the recurrent views and controls; `onTimestep(t)`, `onChange(patch)`, `onModel(kind)`,
+ * `onCompare(patch)` (Compare with…), `compare`: the dense compare panel's callbacks. */
+export function mountRecurrent($, catalog, { onTimestep, onChange, onModel, onCompare, compare }) {
   const rc = recurrentCatalog(catalog);
   return {
+    compare: new RecurrentCompareView($("#compare"), { ...compare, onTimestep, rc }),
+    compareDialog: rc ? new RecurrentCompareDialog($("#rnn-compare-dialog"), rc, { onCompare }) : null,
+    sequences: new SequenceView($("#sequences"), rc),
     catalog: rc,
     modelSwitch: new ModelSwitch($("#model-switch"), { onModel }),
     controls: rc ? new RecurrentControls($("#recurrent-controls"), rc, { onChange }) : null,
@@ -45,6 +55,7 @@ export function renderRecurrent(state, views) {
   views.reach.update(shown);
   views.strip.update(shown);
   views.inspector.update(shown);
+  views.sequences.update(shown);
 }
 
 /** The rows to draw: all of them, or (append) those after the last step already held. */
@@ -58,19 +69,28 @@ async function fetchHistory(id, held, how) {
 
 /** What the recurrent views draw for session `id`: the trace, the history when asked, and the
  * shown timestep's terms of the weight gradients once backward has reached it. */
-export async function loadRecurrent(id, state, { history = false } = {}) {
-  const [trace, past] = await Promise.all([api.trace(id, "summary", state.sample ?? 0), fetchHistory(id, state.history, history)]);
+export async function loadRecurrent(id, state, { history = false, data = false } = {}) {
+  const [trace, past, sequences] = await Promise.all([
+    api.trace(id, "summary", state.sample ?? 0),
+    fetchHistory(id, state.history, history),
+    data ? api.data(id) : null,
+  ]);
   const loaded = { trace, timestepDetail: null };
   if (past) loaded.history = past;
+  if (sequences) loaded.data = sequences;
   const t = shownTimestep({ ...state, trace });
   if (backwardDone(trace.timesteps[t])) loaded.timestepDetail = { ...(await api.timestep(id, t, state.sample ?? 0)), t };
   return loaded;
 }
 
-/** A run out of focus (a lesson's other setup): its trace and history. */
-export async function loadRecurrentRun(run, sim, { history = false } = {}) {
-  const [trace, past] = await Promise.all([api.trace(run.sessionId, "summary", 0), fetchHistory(run.sessionId, run.history, history)]);
-  return { ...run, sim, trace, ...(past ? { history: past } : {}) };
+/** A run out of focus (a lesson's other setup): its trace, and its history and data when asked. */
+export async function loadRecurrentRun(run, sim, { history = false, data = false } = {}) {
+  const [trace, past, sequences] = await Promise.all([
+    api.trace(run.sessionId, "summary", 0),
+    fetchHistory(run.sessionId, run.history, history),
+    data ? api.data(run.sessionId) : null,
+  ]);
+  return { ...run, sim, trace, ...(past ? { history: past } : {}), ...(sequences ? { data: sequences } : {}) };
 }
 
 /** The stepping calls of a recurrent session: one timestep per press, or `how` many. */

@@ -13,8 +13,8 @@ const LEFT = 52; // room for the log axis labels
 const RIGHT = 10;
 const MIN_COL = 16;
 const MAX_COL = 72;
-const ROWS = { out: 16, cell: 64, x: 112, axis: 134, bars: 158, barsHeight: 64 };
-let HEIGHT = ROWS.bars + ROWS.barsHeight + 18;
+const ROWS = Object.freeze({ out: 16, cell: 64, x: 112, axis: 134, bars: 158, barsHeight: 64 });
+const AXIS_TITLE = "‖∂L/∂h_t‖ per timestep, log scale (pulses use the same scale)";
 const LABEL_STEPS = [1, 2, 5, 10, 20, 25, 50];
 
 /** Timestep t of the trace has run its forward stage (its h exists) / its backward stage. */
@@ -22,8 +22,17 @@ export const forwardDone = (step) => Array.isArray(step?.h);
 export const backwardDone = (step) => step?.dh_norm !== null && step?.dh_norm !== undefined;
 
 export class UnrolledView {
-  constructor(root, { onSelectTimestep }) {
+  /**
+   * `scale()`: a log scale shared with other panels ({lo, hi}, see shared-scale.js), else the
+   * view fits one to its own trace; `minCol`: the narrowest column before the diagram scrolls.
+   */
+  constructor(root, { onSelectTimestep, scale = null, minCol = MIN_COL, axisTitle = AXIS_TITLE }) {
     this.root = root;
+    this.axisTitle = axisTitle;
+    this.sharedScale = scale;
+    this.minCol = minCol;
+    this.rows = { ...ROWS };
+    this.height = ROWS.bars + ROWS.barsHeight + 18;
     this.scroller = root.querySelector(".rnn-scroll");
     this.svg = root.querySelector(".rnn-svg");
     this.readout = root.querySelector(".rnn-readout");
@@ -58,22 +67,26 @@ export class UnrolledView {
     if (trace?.model !== "recurrent") return;
     const width = this.scroller.clientWidth || 600;
     const selected = state.timestep;
-    if (this.drawn && this.drawn.trace === trace && this.drawn.width === width && this.drawn.selected === selected) return;
+    const scale = this.sharedScale?.() ?? decades(trace.timesteps.map((s) => s.dh_norm));
+    const scaleKey = scale ? `${scale.lo},${scale.hi}` : "";
+    if (this.drawn && this.drawn.trace === trace && this.drawn.width === width && this.drawn.selected === selected && this.drawn.scaleKey === scaleKey) return;
     const T = trace.n_timesteps;
     // The bars take the height the panel has to give (a taller axis reads decades better).
-    ROWS.barsHeight = Math.max(56, Math.min(220, (this.scroller.clientHeight || 0) - ROWS.bars - 30));
-    HEIGHT = ROWS.bars + ROWS.barsHeight + 18;
-    const col = Math.max(MIN_COL, Math.min(MAX_COL, Math.floor((width - LEFT - RIGHT) / T)));
+    const rows = this.rows;
+    rows.barsHeight = Math.max(56, Math.min(220, (this.scroller.clientHeight || 0) - rows.bars - 30));
+    this.height = rows.bars + rows.barsHeight + 18;
+    const col = Math.max(this.minCol, Math.min(MAX_COL, Math.floor((width - LEFT - RIGHT) / T)));
     const total = LEFT + T * col + RIGHT;
     this.svg.setAttribute("width", String(total));
-    this.svg.setAttribute("height", String(HEIGHT));
-    this.svg.setAttribute("viewBox", `0 0 ${total} ${HEIGHT}`);
-    this.svg.replaceChildren(...this.draw(trace, col, selected));
+    this.svg.setAttribute("height", String(this.height));
+    this.svg.setAttribute("viewBox", `0 0 ${total} ${this.height}`);
+    this.svg.dataset.scale = scaleKey;
+    this.svg.replaceChildren(...this.draw(trace, col, selected, scale));
     this.pinAxis();
     this.describe(trace, selected);
     const current = trace.stage === "forward" || trace.stage === "backward" ? trace.stage_timestep : null;
     if (current !== null && current !== undefined && current !== this.drawn?.current) this.reveal(current, col);
-    this.drawn = { trace, width, selected, T, current };
+    this.drawn = { trace, width, selected, T, current, scaleKey };
   }
 
   /** Keep the timestep being stepped on screen when the diagram scrolls. */
@@ -85,13 +98,13 @@ export class UnrolledView {
     }
   }
 
-  draw(trace, col, selected) {
+  draw(trace, col, selected, scale) {
     const T = trace.n_timesteps;
     const steps = trace.timesteps;
+    const ROWS = this.rows;
+    const HEIGHT = this.height;
     const cx = (t) => LEFT + t * col + col / 2;
     const size = Math.min(col - 6, 40);
-    const norms = steps.map((s) => s.dh_norm);
-    const scale = decades(norms);
     const every = LABEL_STEPS.find((k) => (k * col) >= 30) ?? 50;
     const stage = trace.stage;
     const current = stage === "forward" || stage === "backward" ? trace.stage_timestep : null;
@@ -146,12 +159,14 @@ export class UnrolledView {
     fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.cell + 4 }, "h_t"));
     fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.x + 3 }, "x_t"));
     fixed.append(svg("text", { class: "rnn-rowlabel", x: 4, y: ROWS.axis }, "t ="));
-    fixed.append(svg("text", { class: "rnn-axis-title", x: 4, y: ROWS.bars - 6 }, "‖∂L/∂h_t‖ per timestep, log scale (pulses use the same scale)"));
+    fixed.append(svg("text", { class: "rnn-axis-title", x: 4, y: ROWS.bars - 10 }, this.axisTitle));
+    const axis = svg("g", { class: "rnn-axis" });
     for (const d of ticks(scale, 4)) {
       const y = ROWS.bars + ROWS.barsHeight - ((d - scale.lo) / (scale.hi - scale.lo)) * ROWS.barsHeight;
       nodes.unshift(svg("line", { class: "rnn-grid", x1: LEFT - 4, x2: LEFT + T * col, y1: y, y2: y }));
-      fixed.append(svg("text", { class: "rnn-ticklabel", x: LEFT - 6, y: y + 3, "text-anchor": "end" }, decadeLabel(d)));
+      axis.append(svg("text", { class: "rnn-ticklabel", x: LEFT - 6, y: y + 3, "text-anchor": "end" }, decadeLabel(d)));
     }
+    fixed.append(axis);
     nodes.push(fixed);
     return nodes;
   }

@@ -1,6 +1,8 @@
 // A recurrent setup in the link, with the same readable short keys as a dense one plus its own:
 //   ?model=recurrent&task=delay&len=20&cell=lstm&hidden=16&rinit=orthogonal&clip=1&trunc=5
 // Every field is written out, so a link keeps meaning the same run if defaults change later.
+// Two recurrent setups side by side: `compare=1` and, for setup B, only what differs from A,
+// prefixed with `b.` as in a dense link (`b.cell=lstm`; `b.clip=-` removes a key A has).
 
 import { writeView } from "../url-state.js";
 
@@ -55,8 +57,42 @@ export function readRecurrentSetup(search, defaults) {
   return config;
 }
 
-/** The query string of a recurrent config and the page's view options. */
-export function writeRecurrentUrl(config, view) {
+const COMPARED = "b.";
+const REMOVED = "-";
+
+/** Setup B of a recurrent comparison link (A's keys with B's `b.` keys over them), or null
+ * when the link shows one setup. */
+export function readRecurrentOther(search, defaults) {
+  const params = new URLSearchParams(search);
+  if (params.get("compare") !== "1") return null;
+  const mixed = new URLSearchParams();
+  for (const [key, value] of params) if (!key.startsWith(COMPARED)) mixed.set(key, value);
+  for (const [key, value] of params) {
+    if (!key.startsWith(COMPARED)) continue;
+    if (value === REMOVED) mixed.delete(key.slice(COMPARED.length));
+    else mixed.set(key.slice(COMPARED.length), value);
+  }
+  return readRecurrentSetup(mixed.toString(), defaults);
+}
+
+/** The query string of a recurrent config and the page's view options; with `other`, setup B
+ * of a comparison as what differs from A. */
+export function writeRecurrentUrl(config, view, { other = null } = {}) {
+  const params = setupParams(config);
+  if (other) {
+    const theirs = setupParams(other);
+    params.set("compare", "1");
+    for (const [key, value] of theirs) if (params.get(key) !== value) params.set(COMPARED + key, value);
+    for (const key of [...params.keys()]) {
+      if (!key.startsWith(COMPARED) && !["model", "compare"].includes(key) && !theirs.has(key)) params.set(COMPARED + key, REMOVED);
+    }
+  }
+  writeView(params, view);
+  return params.toString().replaceAll("%3A", ":").replaceAll("%2C", ",");
+}
+
+/** A recurrent config's own keys (no view options). */
+function setupParams(config) {
   const params = new URLSearchParams({ model: "recurrent" });
   // Before the server has answered, a link's config may be partial: write what it holds.
   for (const [key, path] of Object.entries(NAMES)) {
@@ -79,6 +115,5 @@ export function writeRecurrentUrl(config, view) {
   for (const [key, value] of Object.entries(config.optimizer ?? {})) {
     if (key !== "name" && value !== null && value !== undefined) params.set(`opt.${key}`, String(value));
   }
-  writeView(params, view);
-  return params.toString().replaceAll("%3A", ":").replaceAll("%2C", ",");
+  return params;
 }
