@@ -28,6 +28,23 @@ Work per frame is bounded: a frame trains at most the steps that fit ``max_frame
 (estimated from the network, batch and data), however many were asked for. A pause stops the
 training between two steps and is answered only once the engine has stopped.
 
+``"steps_per_frame": "auto"`` trains as many steps as fill the time the server has per frame,
+counted with the seconds a step has actually taken (an average over the frames so far):
+
+- pipelined (``"ack": true`` with a window of 2 or more): the server trains frame n+1 while
+  the client draws frame n, so it may train for the whole time the client takes per frame —
+  :data:`PIPELINE_SHARE` of it, less the time building a frame takes. The client's time per
+  frame is measured from the acks: from the moment a frame was sent, or the previous frame
+  was acknowledged if that came later (the client was still busy), to its ack. It is never
+  taken as less than a frame at ``max_fps``. When the page is slower than the engine, the
+  steps shown per second then approach the engine's own rate instead of a fixed slot's worth;
+- otherwise (lockstep or no acks): :data:`AUTO_SHARE` of a frame at ``max_fps``, less the
+  frame's build time (the client's drawing does not overlap training there).
+
+Either way at least :data:`AUTO_MIN_SECONDS`, at most ``max_steps_per_frame`` steps and the
+frame budget above, and never more than ``window`` frames unacknowledged: a client that draws
+slowly gets more steps per frame, one that stops acknowledging stops the training.
+
 Backpressure: a frame is computed only after the previous one was handed to the network
 (``send`` awaits the transport), and the stream's socket buffers are kept small
 (:mod:`app.transport`), so frames never queue up in the server: a slow reader slows playing
@@ -40,6 +57,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -86,6 +105,59 @@ CLOSE_FORBIDDEN_ORIGIN = 4403
 # building and sending the frame), and at least this long.
 AUTO_SHARE = 0.6
 AUTO_MIN_SECONDS = 0.002
+# Pipelined "auto": train for this share of the client's measured time per frame (the margin
+# keeps the server a little ahead, so the client never waits for a frame because of jitter).
+PIPELINE_SHARE = 0.9
+# Weight of the newest sample in the running averages of step, build and client time.
+NEWEST = 0.3
+
+
+def auto_seconds(
+    max_fps: float, build_seconds: float, client_seconds: float | None, pipelined: bool
+) -> float:
+    """Seconds of training per ``"auto"`` frame (the rule in the module docstring).
+
+    ``client_seconds``: the client's measured time per frame (None before the first ack).
+    """
+    slot = 1.0 / max_fps
+    if pipelined and client_seconds is not None:
+        period = max(slot, client_seconds)
+        return max(AUTO_MIN_SECONDS, PIPELINE_SHARE * period - build_seconds)
+    return max(AUTO_MIN_SECONDS, AUTO_SHARE * slot - build_seconds)
+
+
+class ClientPace:
+    """The client's time per play frame, from ack timing: each ack ends the time the client
+    spent on the oldest unacknowledged frame, which began when that frame was sent or when the
+    client acknowledged the one before, whichever came later (it was still busy until then)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.sent: deque[float] = deque()  # send times of the frames not yet acknowledged
+        self.last_ack: float | None = None
+        self.seconds: float | None = None  # running average
+
+    def restart(self) -> None:
+        """Playing starts again: frames from before do not pair with new acks."""
+        self.sent.clear()
+        self.last_ack = None
+
+    def frame_sent(self) -> None:
+        self.sent.append(self.clock())
+
+    def acked(self) -> None:
+        if not self.sent:
+            return  # an ack for a frame of an earlier play: nothing to time
+        now = self.clock()
+        sent = self.sent.popleft()
+        began = sent if self.last_ack is None else max(sent, self.last_ack)
+        self.last_ack = now
+        sample = now - began
+        self.seconds = sample if self.seconds is None else mix(self.seconds, sample)
+
+
+def mix(average: float, sample: float) -> float:
+    return (1 - NEWEST) * average + NEWEST * sample
 
 
 class Credits:
@@ -149,6 +221,7 @@ class Stream:
         # "auto" steps: seconds per step as training has actually taken (an average).
         self.step_time: float | None = None
         self.build_time = 0.0
+        self.pace = ClientPace()
         self.player: asyncio.Task[None] | None = None
         self.send_lock = asyncio.Lock()
         # Frame bookkeeping, read and written only under the session lock.
@@ -247,20 +320,23 @@ class Stream:
                 self.store, self.session, self._play_job, cost=self._play_cost, durable=False
             )
             await self._send(text)
+            if self.ack_mode:
+                self.pace.frame_sent()
             if diverged:
                 return
 
     def _frame_steps(self, trainer: AnyTrainer) -> int:
         """The steps of the next frame: as asked, but no more than fit the frame budget
         (``max_frame_seconds``): on a large network a frame trains fewer steps instead of
-        holding the lane for minutes. ``"auto"``: as many as fill the frame's share of time
-        at ``max_fps`` (the time steps have actually taken, net of building the frame)."""
+        holding the lane for minutes. ``"auto"``: as many as fill :func:`auto_seconds` (the
+        time steps have actually taken; see the module docstring)."""
         fit = trainer.cost.steps_within(self.settings.max_frame_seconds)
         asked = self.steps_per_frame
         if asked == "auto":
             per_step = self.step_time or trainer.cost.step_seconds
-            share = max(AUTO_MIN_SECONDS, AUTO_SHARE / self.max_fps - self.build_time)
-            asked = min(self.settings.max_steps_per_frame, int(share / per_step))
+            pipelined = self.ack_mode and self.credits.window >= 2
+            seconds = auto_seconds(self.max_fps, self.build_time, self.pace.seconds, pipelined)
+            asked = min(self.settings.max_steps_per_frame, int(seconds / per_step))
         assert isinstance(asked, int)
         return max(1, min(asked, fit))
 
@@ -279,10 +355,8 @@ class Stream:
         frame = self._frame(s, "play", playing=not diverged)
         if done:  # what "auto" steps learn from: the measured cost of a step and of a frame
             per_step = (trained - started) / done
-            self.step_time = (
-                per_step if self.step_time is None else (0.7 * self.step_time + 0.3 * per_step)
-            )
-            self.build_time = 0.7 * self.build_time + 0.3 * (time.perf_counter() - trained)
+            self.step_time = per_step if self.step_time is None else mix(self.step_time, per_step)
+            self.build_time = mix(self.build_time, time.perf_counter() - trained)
         return frame, diverged
 
     async def _pause(self) -> bool:
@@ -309,6 +383,7 @@ class Stream:
             self.credits.reset(message.window)
             if not self.playing:
                 self.boundary_due = True
+                self.pace.restart()
                 self.player = asyncio.create_task(self._play())
         elif isinstance(message, PauseMessage):
             await self._pause()
@@ -352,6 +427,7 @@ class Stream:
 
             await self._locked_frame(frame, cost=cost)
         elif isinstance(message, AckMessage):
+            self.pace.acked()
             self.credits.give()
 
     async def _patch(self, message: PatchMessage) -> None:

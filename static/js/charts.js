@@ -1,6 +1,7 @@
 // Small SVG chart pieces shared by the views: histograms and line paths. Each chart is built
 // once and then updated in place (attributes of the same elements), so redrawing it for a new
-// step creates no nodes.
+// step creates no nodes. A histogram's bars are one <path> (one attribute per frame instead of
+// four per bar).
 
 import { setAttrs, setText, svg } from "./dom.js";
 import { fmt } from "./format.js";
@@ -14,7 +15,7 @@ export class HistogramChart {
     this.title = title;
     this.pad = { left: 4, right: 4, top: 16, bottom: 15 };
     this.node = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "histogram", role: "img" });
-    this.bars = svg("g", { fill: colour });
+    this.bars = svg("path", { fill: colour, class: "bars" });
     this.low = svg("text", { x: this.pad.left, y: height - 2, class: "tick" });
     this.high = svg("text", { x: width - this.pad.right, y: height - 2, class: "tick", "text-anchor": "end" });
     this.zero = svg("line", { class: "zero", y1: this.pad.top, y2: height - this.pad.bottom, visibility: "hidden" });
@@ -34,22 +35,24 @@ export class HistogramChart {
     const span = last - first || 1;
     const x = (v) => pad.left + ((v - first) / span) * (width - pad.left - pad.right);
     const plotHeight = height - pad.top - pad.bottom;
-    const bars = reuseChildren(this.bars, counts.length, "rect");
+    const bars = [];
     for (let k = 0; k < counts.length; k++) {
       const barHeight = (counts[k] / max) * plotHeight;
-      setAttrs(bars[k], {
-        x: x(edges[k]).toFixed(2),
-        y: (pad.top + plotHeight - barHeight).toFixed(2),
-        width: Math.max(0.5, x(edges[k + 1]) - x(edges[k]) - 0.5).toFixed(2),
-        height: barHeight.toFixed(2),
-      });
+      const width = Math.max(0.5, x(edges[k + 1]) - x(edges[k]) - 0.5);
+      bars.push(barPath(x(edges[k]), pad.top + plotHeight - barHeight, width, barHeight));
     }
+    setAttrs(this.bars, { d: bars.join("") });
     setText(this.low, fmt(first));
     setText(this.high, fmt(last));
     const zero = first < 0 && last > 0;
     setAttrs(this.zero, zero ? { x1: x(0).toFixed(2), x2: x(0).toFixed(2), visibility: "visible" } : { visibility: "hidden" });
     setAttrs(this.node, { "aria-label": `${this.title}: ${total} values from ${fmt(first)} to ${fmt(last)}` });
   }
+}
+
+/** One bar (a rectangle) as a closed subpath; zero-height bars draw nothing. */
+export function barPath(x, y, width, height) {
+  return `M${x.toFixed(2)},${y.toFixed(2)}h${width.toFixed(2)}v${height.toFixed(2)}h${(-width).toFixed(2)}z`;
 }
 
 /** The first `count` children of `parent`, made (as `tag`) or removed to fit: reused nodes. */

@@ -4,7 +4,7 @@
 
 import { html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent } from "./format.js";
-import { HistogramChart, linePath, reuseChildren } from "./charts.js";
+import { barPath, HistogramChart, linePath } from "./charts.js";
 import { sizeOf } from "./layout-cache.js";
 import { layerHistogram, layerStat, NOT_YET, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
@@ -48,7 +48,7 @@ class ActivationPlot {
     this.x = (z) => pad.left + ((z - this.zMin) / (this.zMax - this.zMin)) * (width - pad.left - pad.right);
     const x = this.x;
     const y = (v) => pad.top + (1 - (Math.max(yMin, Math.min(yMax, v)) - yMin) / (yMax - yMin)) * (height - pad.top - pad.bottom);
-    this.overlay = svg("g");
+    this.overlay = svg("path", { class: "z-overlay" }); // the z histogram's bars, one path
     this.note = svg("g", { visibility: "hidden" });
     this.noteRange = svg("text", { x: width / 2, y: height / 2 - 8, class: "chart-note", "text-anchor": "middle" });
     this.note.append(
@@ -93,11 +93,10 @@ class ActivationPlot {
         const right = Math.min(zMax, edges[k + 1]);
         if (right <= left || counts[k] === 0) continue;
         const barHeight = (counts[k] / max) * plotHeight;
-        bins.push({ x: x(left).toFixed(2), width: Math.max(0.8, x(right) - x(left)).toFixed(2), y: (pad.top + plotHeight - barHeight).toFixed(2), height: barHeight.toFixed(2) });
+        bins.push(barPath(x(left), pad.top + plotHeight - barHeight, Math.max(0.8, x(right) - x(left)), barHeight));
       }
     }
-    const bars = reuseChildren(this.overlay, bins.length, "rect", { class: "z-overlay" });
-    bins.forEach((bin, k) => setAttrs(bars[k], bin));
+    setAttrs(this.overlay, { d: bins.join("") });
   }
 }
 

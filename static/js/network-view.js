@@ -1,5 +1,11 @@
-// Network diagram: SVG for neurons, edges, labels and gradient pulses; one canvas underneath
-// for the per-neuron heatmaps (cheaper than one <image> per neuron each frame).
+// Network diagram: SVG for labels, layer bands, dead-unit crosses, the selection and gradient
+// pulses; two canvases underneath, drawn afresh when what they show changes. One holds the
+// edges (coloured and sized by weight or gradient every frame), the other the neurons: each
+// one's heatmap, its outline coloured by its mean activation and its |dz| corner dot. On a
+// canvas these cost a few draw calls a frame instead of hundreds of SVG attributes restyled,
+// laid out and repainted. The SVG keeps every neuron, edge and dot as an element that stays
+// where it was built: the geometry clicks, the keyboard and the selection use, and the dots'
+// numbers (data-dz) for anyone reading the page.
 //
 // Columns are: inputs, hidden layers, output. Weight layer l joins column l to column l+1.
 // Forward stepping lights columns left to right; backward stepping sends pulses right to left
@@ -14,6 +20,7 @@ import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
 import { sizeOf } from "./layout-cache.js";
+import { EdgeCanvas } from "./edge-canvas.js";
 
 const LABEL_SPACE = 36;
 // Column captions when columns are narrow (deep networks).
@@ -50,15 +57,10 @@ function activationCentre(catalog, name) {
   return Math.min(...finite) >= 0 && Math.max(...finite) <= 1 ? 0.5 : 0;
 }
 
-/** Set an edge's look, touching the DOM only when it changed since the last frame. */
-function drawEdge(line, stroke, width, opacity) {
-  const look = `${stroke}|${width}|${opacity}`;
-  if (line.look === look) return;
-  line.look = look;
-  line.setAttribute("stroke", stroke);
-  line.setAttribute("stroke-width", width);
-  line.setAttribute("stroke-opacity", opacity);
-}
+// An edge with no number to show (no trace yet, or all zero); dashed when its layer's matrix
+// is missing altogether.
+const BLANK_EDGE = { stroke: "#c5cbd3", width: "0.6", opacity: "0.6", dashed: false };
+const MISSING_EDGE = { ...BLANK_EDGE, dashed: true };
 
 export class NetworkView {
   constructor(element, { onSelect }) {
@@ -67,6 +69,11 @@ export class NetworkView {
     this.stage = element.querySelector(".network-stage");
     this.canvas = this.stage.querySelector("canvas");
     this.svg = this.stage.querySelector("svg");
+    const edgeCanvas = document.createElement("canvas");
+    edgeCanvas.className = "network-edges";
+    edgeCanvas.setAttribute("aria-hidden", "true");
+    this.stage.insertBefore(edgeCanvas, this.canvas);
+    this.edgeCanvas = new EdgeCanvas(edgeCanvas);
     this.banner = element.querySelector(".divergence");
     this.tooltip = element.querySelector(".tooltip");
     this.layout = null;
@@ -141,6 +148,7 @@ export class NetworkView {
     this.svg.append(svg("g", { class: "bands" }, ...this.bands));
     this.edgeGroups = [];
     this.edges = [];
+    const segments = [];
     for (let l = 0; l < sizes.length - 1; l++) {
       const group = svg("g", { class: "edges", "data-layer": l });
       const rows = [];
@@ -149,7 +157,9 @@ export class NetworkView {
         for (let j = 0; j < sizes[l + 1]; j++) {
           const a = positions[l][i];
           const b = positions[l + 1][j];
-          const line = svg("line", { x1: a.x + node / 2, y1: a.y, x2: b.x - node / 2, y2: b.y });
+          const ends = [a.x + node / 2, a.y, b.x - node / 2, b.y];
+          const line = svg("line", { x1: ends[0], y1: ends[1], x2: ends[2], y2: ends[3] });
+          segments.push(...ends);
           row.push(line);
           group.append(line);
         }
@@ -158,7 +168,9 @@ export class NetworkView {
       this.edges.push(rows);
       this.edgeGroups.push(group);
     }
-    this.svg.append(svg("g", { class: "all-edges" }, ...this.edgeGroups));
+    this.edgeSegments = segments;
+    // Geometry only (drawn on the edge canvas): hidden, and never touched again per frame.
+    this.svg.append(svg("g", { class: "all-edges", visibility: "hidden" }, ...this.edgeGroups));
     this.selectedEdge = svg("line", { class: "edge-selected", visibility: "hidden" });
     this.svg.append(this.selectedEdge);
     this.columns = [];
@@ -177,7 +189,7 @@ export class NetworkView {
         cells.push(cell);
         column.append(cell);
         if (c > 0) {
-          const mark = svg("circle", { class: "dz-mark", cx: p.x - node / 2, cy: p.y - node / 2, r: 0 });
+          const mark = svg("circle", { class: "dz-mark", cx: p.x - node / 2, cy: p.y - node / 2, r: 0, visibility: "hidden" });
           marks.push(mark);
           column.append(mark);
         }
@@ -196,6 +208,8 @@ export class NetworkView {
       neuronLayer.append(column);
     }
     this.svg.append(neuronLayer);
+    // The dots' colour is the page's |dz| colour (read once per build, not per frame).
+    this.dzColour = getComputedStyle(this.root).getPropertyValue("--dz").trim() || "#e08214";
     this.labels = sizes.map((_, c) => svg("text", { class: "column-label", x: xs[c], y: 13, "text-anchor": "middle" }));
     this.activationLabels = sizes.map((_, c) => svg("text", { class: "activation-label", x: xs[c], y: 28, "text-anchor": "middle" }));
     this.svg.append(svg("g", { class: "labels" }, ...this.labels, ...this.activationLabels));
@@ -209,6 +223,7 @@ export class NetworkView {
     this.focusLine = svg("line", { class: "focus-line", visibility: "hidden" });
     this.svg.append(this.pulseLayer, this.focusLine, this.focusRing);
     if (this.cursor && !this.validCursor(this.cursor)) this.cursor = null;
+    this.edgeCanvas.resize(width, height);
     const ratio = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
@@ -243,8 +258,7 @@ export class NetworkView {
     this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
     this.svg.dataset.edges = state.view.edges;
     this.drawLabels(state);
-    this.drawHeatmaps(state, lit);
-    this.drawNeurons(state, lit);
+    this.drawNeurons(state, this.neuronLooks(state, lit), lit);
     this.drawEdges(state);
     this.drawSelection(state);
     this.drawDivergence(state);
@@ -351,11 +365,60 @@ export class NetworkView {
     return { decoded, options: { centre: 0.5, halfWidth: 0.5 } };
   }
 
-  drawHeatmaps(state, lit) {
-    // The canvas depends on the boundary, the lit columns and the layout only: a frame that
-    // brings a new trace but the same boundary leaves it as it is.
+  /**
+   * Each neuron's outline (colour from its mean activation, relative to the column's largest;
+   * grey while not computed) and |dz| dot (size and opacity from log10 |dz|; none until the
+   * backward pass reached the layer), column by column. Sets the SVG's per-column state and
+   * the dots' data-dz and the dead-unit crosses, which change only when their numbers do.
+   */
+  neuronLooks(state, lit) {
+    const { sizes, node } = this.layout;
+    const sim = state.sim;
+    const layers = state.trace?.layers ?? [];
+    const looks = [];
+    for (let c = 0; c < sizes.length; c++) {
+      const column = this.columns[c];
+      const isLit = c < lit;
+      const current = sim?.stage === "forward" && c === (sim.layer ?? -1) + 1;
+      setAttrs(column, { "data-state": isLit ? "lit" : "dim" });
+      column.classList.toggle("current", current);
+      const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
+      const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
+      // Null until the backward pass has reached this layer: no marker, never a made-up size.
+      const dz = c > 0 ? neuronMeanAbsDz(layers[c - 1]) : null;
+      const cells = [];
+      for (let k = 0; k < sizes[c]; k++) {
+        const cell = this.neurons[c][k];
+        const outline = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
+        const look = { outline, width: isLit && activation ? 2.5 : 1.2, radius: 0, opacity: 0 };
+        const cross = this.deadMarks[c]?.[k];
+        if (cross) {
+          const deadUnit = Boolean(layers[c - 1]?.dead_units_train?.[k]);
+          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden", "data-dead": String(deadUnit) });
+          setAttrs(cell, { "data-dead": String(deadUnit) });
+        }
+        if (c > 0) {
+          const t = dz ? pulseScale(dz[k]) : 0;
+          // Capped at the neuron's half-size: the pulses, not the markers, show explosions.
+          look.radius = t > 0 ? Number((1 + (node / 5) * Math.min(1.2, t)).toFixed(1)) : 0;
+          look.opacity = Number((0.2 + 0.8 * Math.min(1, t)).toFixed(2));
+          setAttrs(this.dzMarks[c][k], { "data-dz": dz ? String(dz[k]) : "" });
+        }
+        cells.push(look);
+      }
+      looks.push({ dim: !isLit, current, cells });
+    }
+    return looks;
+  }
+
+  /**
+   * The neuron canvas: heatmaps (dimmed in columns not yet computed), outlines (dashed there,
+   * glowing in the column the forward pass is at) and |dz| dots. Redrawn only when the
+   * boundary, the lit columns or a neuron's look changed.
+   */
+  drawNeurons(state, looks, lit) {
     const atlas = this.atlasFor(state);
-    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width };
+    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width, looks: JSON.stringify(looks) };
     if (unchanged(this.painted, painted)) return;
     this.painted = painted;
     const context = this.canvas.getContext("2d");
@@ -378,40 +441,37 @@ export class NetworkView {
       }
     }
     context.globalAlpha = 1;
-  }
-
-  drawNeurons(state, lit) {
-    const { sizes, node } = this.layout;
-    const sim = state.sim;
-    const layers = state.trace?.layers ?? [];
-    for (let c = 0; c < sizes.length; c++) {
-      const column = this.columns[c];
-      const isLit = c < lit;
-      setAttrs(column, { "data-state": isLit ? "lit" : "dim" });
-      column.classList.toggle("current", sim?.stage === "forward" && c === (sim.layer ?? -1) + 1);
-      const activation = c > 0 ? neuronMeanActivation(layers[c - 1]) : null;
-      const scale = activation ? Math.max(1e-12, ...activation.map((v) => Math.abs(v ?? 0))) : 1;
-      // Null until the backward pass has reached this layer: no marker, never a made-up size.
-      const dz = c > 0 ? neuronMeanAbsDz(layers[c - 1]) : null;
-      for (let k = 0; k < sizes[c]; k++) {
-        const cell = this.neurons[c][k];
-        const colour = isLit && activation ? diverging((activation[k] ?? 0) / scale) : "#9aa3ad";
-        setAttrs(cell, { stroke: colour, "stroke-width": isLit && activation ? 2.5 : 1.2 });
-        const cross = this.deadMarks[c]?.[k];
-        if (cross) {
-          const deadUnit = Boolean(layers[c - 1]?.dead_units_train?.[k]);
-          setAttrs(cross, { visibility: deadUnit ? "visible" : "hidden", "data-dead": String(deadUnit) });
-          setAttrs(cell, { "data-dead": String(deadUnit) });
-        }
-        if (c > 0) {
-          const mark = this.dzMarks[c][k];
-          const t = dz ? pulseScale(dz[k]) : 0;
-          // Capped at the neuron's half-size: the pulses, not the markers, show explosions.
-          const radius = t > 0 ? 1 + (node / 5) * Math.min(1.2, t) : 0;
-          setAttrs(mark, { r: radius.toFixed(1), opacity: (0.2 + 0.8 * Math.min(1, t)).toFixed(2), "data-dz": dz ? String(dz[k]) : "" });
-        }
-      }
-    }
+    looks.forEach((column, c) => {
+      context.setLineDash(column.dim ? [3, 2] : []);
+      context.shadowColor = column.current ? "rgba(33, 102, 172, 0.9)" : "transparent";
+      context.shadowBlur = column.current ? 3 * ratio : 0;
+      column.cells.forEach((look, k) => {
+        const p = positions[c][k];
+        context.strokeStyle = look.outline;
+        context.lineWidth = look.width;
+        context.beginPath();
+        context.roundRect(p.x - node / 2, p.y - node / 2, node, node, 3);
+        context.stroke();
+      });
+    });
+    context.setLineDash([]);
+    context.shadowColor = "transparent";
+    context.shadowBlur = 0;
+    looks.forEach((column, c) => {
+      column.cells.forEach((look, k) => {
+        if (!(look.radius > 0)) return;
+        const p = positions[c][k];
+        context.globalAlpha = look.opacity;
+        context.beginPath();
+        context.arc(p.x - node / 2, p.y - node / 2, look.radius, 0, 2 * Math.PI);
+        context.fillStyle = this.dzColour;
+        context.fill();
+        context.strokeStyle = "#fff";
+        context.lineWidth = 0.8;
+        context.stroke();
+      });
+    });
+    context.globalAlpha = 1;
   }
 
   edgeValues(state) {
@@ -430,16 +490,15 @@ export class NetworkView {
     }
     // Dense layers get thinner strokes so the thickest edges do not hide the rest.
     const maxWidth = Math.min(3.6, Math.max(1.2, 40 / Math.max(...this.layout.sizes)));
+    const looks = [];
     for (let l = 0; l < this.edges.length; l++) {
       const matrix = matrices[l];
       const rows = this.edges[l];
-      this.edgeGroups[l].classList.toggle("missing", !matrix);
       for (let i = 0; i < rows.length; i++) {
         for (let j = 0; j < rows[i].length; j++) {
           const v = matrix?.[i]?.[j];
-          const line = rows[i][j];
           if (v === undefined || v === null || maxAbs === 0) {
-            drawEdge(line, "#c5cbd3", "0.6", "0.6");
+            looks.push(matrix ? BLANK_EDGE : MISSING_EDGE);
             continue;
           }
           // Weights: linear in |w|. Gradients span decades, so a log scale over 4 decades —
@@ -448,12 +507,18 @@ export class NetworkView {
             mode === "dW"
               ? Math.max(0, 1 + Math.log10(Math.abs(v) / maxAbs + 1e-300) / 4)
               : Math.abs(v) / maxAbs;
-          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): an
-          // edge whose weight moved less than that between two frames is not touched.
-          drawEdge(line, v < 0 ? NEGATIVE : POSITIVE, (0.4 + maxWidth * t).toFixed(1), (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2));
+          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): a
+          // frame whose edges all moved less than that leaves the canvas as it is.
+          looks.push({
+            stroke: v < 0 ? NEGATIVE : POSITIVE,
+            width: (0.4 + maxWidth * t).toFixed(1),
+            opacity: (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2),
+            dashed: false,
+          });
         }
       }
     }
+    this.edgeCanvas.draw(this.edgeSegments, looks);
   }
 
   drawSelection(state) {

@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from app.routers import stream as stream_route
 from app.schemas.stream import ErrorFrame, FrameModel
-from tests.api.conftest import DIVERGING, create, make_client, strict_json
+from engine import NetworkConfig, Trainer
+from tests.api.conftest import DIVERGING, SMALL, FakeClock, create, make_client, strict_json
 from tests.api.contract import assert_valid
 
 # The published shapes of what the server sends (serialisation schemas, with their $defs).
@@ -359,5 +361,94 @@ def test_retuning_while_playing_keeps_the_window(client: TestClient, session: st
         ws.send_json({**play, "view": {"edges": "W"}})  # retune: no new credit
         ws.send_json({"action": "frame"})
         assert until(ws, "frame")["state"]["step"] == 2  # no third play frame came first
+        ws.send_json({"action": "pause"})
+        until(ws, "pause")
+
+
+# --- "auto" steps per frame: the client's pace --------------------------------------------
+
+
+def test_pipelined_auto_trains_for_the_clients_time_per_frame() -> None:
+    # A client taking 40 ms a frame at up to 60 frames/s, 3 ms to build a frame.
+    assert stream_route.auto_seconds(60, 0.003, 0.040, pipelined=True) == pytest.approx(
+        stream_route.PIPELINE_SHARE * 0.040 - 0.003, abs=1e-12
+    )
+    # A client faster than max_fps: the frame rate is capped, so is the time per frame.
+    assert stream_route.auto_seconds(60, 0.003, 0.001, pipelined=True) == pytest.approx(
+        stream_route.PIPELINE_SHARE / 60 - 0.003, abs=1e-12
+    )
+    # Lockstep, or no ack yet: a share of a frame at max_fps, whatever the client takes.
+    lockstep = stream_route.AUTO_SHARE / 60 - 0.003
+    assert stream_route.auto_seconds(60, 0.003, 0.040, pipelined=False) == pytest.approx(lockstep)
+    assert stream_route.auto_seconds(60, 0.003, None, pipelined=True) == pytest.approx(lockstep)
+    # Building slower than the frame: still a little training per frame.
+    floor = stream_route.AUTO_MIN_SECONDS
+    assert stream_route.auto_seconds(60, 1.0, 0.040, pipelined=True) == floor
+
+
+def test_client_pace_times_each_frame_from_when_the_client_could_start_it() -> None:
+    clock = FakeClock()
+    pace = stream_route.ClientPace(clock)
+    pace.frame_sent()  # frame 1 at t = 0, frame 2 at t = 5 ms (a window of two)
+    clock.advance(0.005)
+    pace.frame_sent()
+    clock.advance(0.025)  # frame 1 drawn at t = 30 ms: 30 ms since it was sent
+    pace.acked()
+    assert pace.seconds == pytest.approx(0.030, abs=1e-9)
+    clock.advance(0.030)  # frame 2 drawn at t = 60 ms: 30 ms since the client finished frame 1
+    pace.acked()
+    assert pace.seconds == pytest.approx(0.030, abs=1e-9)
+    clock.advance(0.100)  # the client waits idle for frame 3, then draws it in 10 ms
+    pace.frame_sent()
+    clock.advance(0.010)
+    pace.acked()
+    expected = (1 - stream_route.NEWEST) * 0.030 + stream_route.NEWEST * 0.010
+    assert pace.seconds == pytest.approx(expected, abs=1e-9)
+    pace.acked()  # an ack with no frame out (from an earlier play) changes nothing
+    assert pace.seconds == pytest.approx(expected, abs=1e-9)
+
+
+def test_auto_frames_never_exceed_the_frame_budgets_step_clamp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that takes forever per frame asks for all the time in the world: each frame
+    still trains no more steps than fit ``max_frame_seconds`` (by the engine's estimate)."""
+    budget = 0.004
+    fit = Trainer(NetworkConfig.from_dict(SMALL)).cost.steps_within(budget)
+    assert 1 < fit < 500  # the clamp is what bounds these frames, not max_steps_per_frame
+    asked: list[tuple[float | None, bool]] = []
+
+    def endless(fps: float, build: float, client: float | None, pipelined: bool) -> float:
+        asked.append((client, pipelined))
+        return 1e6
+
+    monkeypatch.setattr(stream_route, "auto_seconds", endless)
+    with make_client(max_frame_seconds=budget) as client, connect(client, create(client)) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": "auto", "ack": True, "window": 2})
+        steps = []
+        for _ in range(6):
+            steps.append(receive(ws)["state"]["step"])
+            ws.send_json({"action": "ack"})
+        ws.send_json({"action": "pause"})
+        until(ws, "pause")
+    per_frame = [b - a for a, b in zip([0, *steps], steps, strict=False)]
+    assert per_frame == [fit] * len(per_frame)
+    assert all(pipelined for _, pipelined in asked)  # window 2 with acks: pipelined
+    assert any(client is not None for client, _ in asked)  # and the acks were timed
+
+
+def test_a_reader_that_stops_acknowledging_stops_auto_training(
+    client: TestClient, session: str
+) -> None:
+    """However slow the client, at most two frames are out: training waits for its acks."""
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": "auto", "ack": True, "window": 2})
+        receive(ws)
+        second = receive(ws)["state"]["step"]
+        for _ in range(3):  # round trips: any further play frame would arrive before the answer
+            ws.send_json({"action": "frame"})
+            assert until(ws, "frame")["state"]["step"] == second
+        ws.send_json({"action": "ack"})
+        assert receive(ws)["state"]["step"] > second  # one ack, one more frame
         ws.send_json({"action": "pause"})
         until(ws, "pause")

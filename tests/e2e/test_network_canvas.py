@@ -1,0 +1,84 @@
+"""The network's edges on their canvas: each drawn in its sign's colour, from the numbers the
+server has (weights, or gradients once the view says dW). Pixels are read back from the canvas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import PageWatch
+
+STATUS = "[role=status]"
+TWO_TANH = "/?layers=8:tanh,8:tanh&data=circle"
+
+# Along the edge (from 15 % to 85 % of its length), how many pixels are within a colour
+# distance of 60 (RGB, 0–255) of each sign's colour. Crossing edges drawn later can cover a
+# few points; the edge's own colour must still be the one seen most, at 5 points or more.
+SAMPLE_EDGE = """
+async ([layer, i, j]) => {
+  const { POSITIVE, NEGATIVE } = await import("/static/js/palette.js");
+  const rgb = (colour) => {
+    const probe = document.createElement("canvas").getContext("2d");
+    probe.fillStyle = colour;
+    probe.fillRect(0, 0, 1, 1);
+    return [...probe.getImageData(0, 0, 1, 1).data].slice(0, 3);
+  };
+  const svg = document.querySelector("svg.network-svg");
+  const fanOut = svg.querySelectorAll(`.column[data-column='${layer + 1}'] .neuron`).length;
+  const line = svg.querySelectorAll(`g.edges[data-layer='${layer}'] line`)[i * fanOut + j];
+  const [x1, y1, x2, y2] = ["x1", "y1", "x2", "y2"].map((a) => Number(line.getAttribute(a)));
+  const canvas = document.querySelector("canvas.network-edges");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const context = canvas.getContext("2d");
+  const near = (pixel, colour) => Math.hypot(...colour.map((c, k) => c - pixel[k])) < 60;
+  const counts = { positive: 0, negative: 0 };
+  for (let f = 0.15; f <= 0.851; f += 0.05) {
+    const x = Math.round((x1 + f * (x2 - x1)) * ratio);
+    const y = Math.round((y1 + f * (y2 - y1)) * ratio);
+    const pixel = context.getImageData(x, y, 1, 1).data;
+    if (pixel[3] < 200) continue;
+    if (near(pixel, rgb(POSITIVE))) counts.positive += 1;
+    if (near(pixel, rgb(NEGATIVE))) counts.negative += 1;
+  }
+  return counts;
+}
+"""
+
+
+def strongest_edge(trace: dict[str, Any], field: str) -> tuple[int, int, int, float]:
+    """(layer, i, j, value) of the entry of largest magnitude over every layer's matrix."""
+    best = (0, 0, 0, 0.0)
+    for layer in trace["layers"]:
+        for i, row in enumerate(layer[field]):
+            for j, value in enumerate(row):
+                if abs(value) > abs(best[3]):
+                    best = (layer["index"], i, j, value)
+    return best
+
+
+def assert_edge_drawn_in_its_sign(page: Page, trace: dict[str, Any], field: str) -> None:
+    layer, i, j, value = strongest_edge(trace, field)
+    counts = page.evaluate(SAMPLE_EDGE, [layer, i, j])
+    same, other = ("positive", "negative") if value > 0 else ("negative", "positive")
+    assert counts[same] >= 5 and counts[same] > counts[other], (field, value, counts)
+
+
+def test_canvas_edges_show_the_sign_of_weights_then_of_gradients(
+    page: Page, watch: PageWatch
+) -> None:
+    page.goto(TWO_TANH)
+    expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
+    page.get_by_role("button", name="Step").click()
+    expect(page.locator(STATUS)).to_have_attribute("data-step", "1")
+    expect(page.locator("#app")).to_have_attribute("aria-busy", "false")
+    session = page.locator("#app").get_attribute("data-session-id")
+    trace = page.request.get(f"/api/sessions/{session}/trace").json()
+    assert_edge_drawn_in_its_sign(page, trace, "W")
+    before = page.locator("canvas.network-edges").screenshot()
+    page.get_by_role("button", name="Gradients dW").click()
+    expect(page.locator("svg.network-svg")).to_have_attribute("data-edges", "dW")
+    assert_edge_drawn_in_its_sign(page, trace, "dW")
+    assert page.locator("canvas.network-edges").screenshot() != before  # redrawn for dW
+    watch.assert_clean()
