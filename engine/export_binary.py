@@ -132,21 +132,25 @@ def from_bytes(
     return TrainerExport.from_dict(data, limits)
 
 
-def _joined_history(pieces: Sequence[bytes | bytearray | memoryview]) -> dict[str, Any]:
-    """The history columns of :func:`history_bytes` pieces, one after the other."""
+def _joined_history(
+    pieces: Sequence[bytes | bytearray | memoryview], size_key: str = "n_layers"
+) -> dict[str, Any]:
+    """The history columns of :func:`history_bytes` pieces, one after the other. ``size_key``
+    names the history's width in the pieces' headers (``n_layers``; a recurrent history's
+    ``n_timesteps``)."""
     parts = []
     for k, piece in enumerate(pieces):
-        header, arrays = _unframe(piece, HISTORY_MAGIC, {"n_layers", "columns"}, f" {k}")
+        header, arrays = _unframe(piece, HISTORY_MAGIC, {size_key, "columns"}, f" {k}")
         names = header["columns"]
         if not isinstance(names, list) or len(names) != len(arrays):
             raise ConfigError(("binary", "history", k), "its columns do not match its arrays")
-        parts.append((header["n_layers"], dict(zip(names, arrays, strict=True))))
+        parts.append((header[size_key], dict(zip(names, arrays, strict=True))))
     if not parts:
         raise ConfigError(("binary", "history"), "no history pieces")
-    n_layers, first = parts[0]
-    if any(n != n_layers or cols.keys() != first.keys() for n, cols in parts):
+    size, first = parts[0]
+    if any(n != size or cols.keys() != first.keys() for n, cols in parts):
         raise ConfigError(("binary", "history"), "its pieces do not have the same columns")
-    joined: dict[str, Any] = {"n_layers": n_layers}
+    joined: dict[str, Any] = {size_key: size}
     for name in first:
         try:
             joined[name] = np.concatenate([cols[name] for _, cols in parts])

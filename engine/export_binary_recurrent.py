@@ -33,6 +33,7 @@ from engine.export_binary import (
     HISTORY_MAGIC,
     MAGIC,
     _framed,
+    _joined_history,
     _portable,
     _unframe,
     from_bytes,
@@ -129,7 +130,7 @@ def from_bytes_recurrent(
     if not isinstance(data, dict) or not isinstance(data.get("history"), dict):
         raise ConfigError("binary", "its data must be an object with a history")
     if history is not None:
-        data["history"] = _joined_history(history)
+        data["history"] = _joined_history(history, "n_timesteps")
     _listed(data["history"])
     return RecurrentExport.from_dict(data, limits)
 
@@ -141,28 +142,6 @@ def _listed(hist: dict[str, Any]) -> None:
         value = hist.get(name)
         if isinstance(value, np.ndarray):
             hist[name] = value.tolist()
-
-
-def _joined_history(pieces: Sequence[Bytes]) -> dict[str, Any]:
-    parts = []
-    for k, piece in enumerate(pieces):
-        header, arrays = _unframe(piece, HISTORY_MAGIC, {"n_timesteps", "columns"}, f" {k}")
-        names = header["columns"]
-        if not isinstance(names, list) or len(names) != len(arrays):
-            raise ConfigError(("binary", "history", k), "its columns do not match its arrays")
-        parts.append((header["n_timesteps"], dict(zip(names, arrays, strict=True))))
-    if not parts:
-        raise ConfigError(("binary", "history"), "no history pieces")
-    n_timesteps, first = parts[0]
-    if any(n != n_timesteps or cols.keys() != first.keys() for n, cols in parts):
-        raise ConfigError(("binary", "history"), "its pieces do not have the same columns")
-    joined: dict[str, Any] = {"n_timesteps": n_timesteps}
-    for name in first:
-        try:
-            joined[name] = np.concatenate([cols[name] for _, cols in parts])
-        except ValueError:
-            raise ConfigError(("history", name), "pieces of different shapes") from None
-    return joined
 
 
 def read_any(
