@@ -176,26 +176,9 @@ class TrainerExport:
 
         step = _count(d["step"], ("step",))
         epoch = _count(d["epoch"], ("epoch",))
-        permutation = None
-        if d["permutation"] is not None:
-            permutation = _indices(d["permutation"], ("permutation",), n_train)
-            if permutation.size != n_train or not np.array_equal(
-                np.sort(permutation), np.arange(n_train)
-            ):
-                raise ConfigError("permutation", f"must be a permutation of 0..{n_train - 1}")
-        cursor = _count(d["cursor"], ("cursor",))
-        if cursor > n_train:
-            raise ConfigError("cursor", f"must be an integer in 0..{n_train}, got {cursor}")
+        permutation, cursor = _minibatch_order(d, n_train)
         stage = _stage_from(d["stage"], L)
-        batch = None
-        if d["batch_indices"] is not None:
-            batch = _indices(d["batch_indices"], ("batch_indices",), n_train)
-            if not 1 <= batch.size <= n_train:
-                raise ConfigError("batch_indices", f"must hold 1..{n_train} row indices")
-        if stage.kind != "idle" and batch is None:
-            raise ConfigError("batch_indices", "required when the stage is not 'idle'")
-        if stage.kind == "idle" and step != 0 and batch is not None:
-            raise ConfigError("stage.kind", "'idle' only at step 0")
+        batch = _step_batch(d, n_train, stage, step)
         if divergence is not None and divergence.layer is not None and divergence.layer >= L:
             raise ConfigError("divergence.layer", f"must be null or an integer in 0..{L - 1}")
         history = _history_from(d["history"], L, step, version == 1)
@@ -652,26 +635,9 @@ class RecurrentExport:
         shuffle = _shuffle_state(d["rng"])
         step = _count(d["step"], ("step",))
         epoch = _count(d["epoch"], ("epoch",))
-        permutation = None
-        if d["permutation"] is not None:
-            permutation = _indices(d["permutation"], ("permutation",), n_train)
-            if permutation.size != n_train or not np.array_equal(
-                np.sort(permutation), np.arange(n_train)
-            ):
-                raise ConfigError("permutation", f"must be a permutation of 0..{n_train - 1}")
-        cursor = _count(d["cursor"], ("cursor",))
-        if cursor > n_train:
-            raise ConfigError("cursor", f"must be an integer in 0..{n_train}, got {cursor}")
+        permutation, cursor = _minibatch_order(d, n_train)
         stage = _timestep_stage_from(d["stage"], T)
-        batch = None
-        if d["batch_indices"] is not None:
-            batch = _indices(d["batch_indices"], ("batch_indices",), n_train)
-            if not 1 <= batch.size <= n_train:
-                raise ConfigError("batch_indices", f"must hold 1..{n_train} row indices")
-        if stage.kind != "idle" and batch is None:
-            raise ConfigError("batch_indices", "required when the stage is not 'idle'")
-        if stage.kind == "idle" and step != 0 and batch is not None:
-            raise ConfigError("stage.kind", "'idle' only at step 0")
+        batch = _step_batch(d, n_train, stage, step)
         if divergence is not None and divergence.timestep is not None and divergence.timestep >= T:
             raise ConfigError("divergence.timestep", f"must be null or an integer in 0..{T - 1}")
         history = _recurrent_history_from(d["history"], T, step)
@@ -829,3 +795,34 @@ def _recurrent_history_from(value: object, T: int, step: int) -> RecurrentHistor
         elif rows != []:
             raise ConfigError(("history", name), "must be empty when 'step' is")
     return RecurrentHistory.from_dict(columns)
+
+
+def _minibatch_order(d: Mapping[str, Any], n_train: int) -> tuple[IntArray | None, int]:
+    """The shuffle's ``permutation`` of the training rows (None before the first epoch) and
+    its ``cursor``, checked against ``n_train``."""
+    permutation = None
+    if d["permutation"] is not None:
+        permutation = _indices(d["permutation"], ("permutation",), n_train)
+        if permutation.size != n_train or not np.array_equal(
+            np.sort(permutation), np.arange(n_train)
+        ):
+            raise ConfigError("permutation", f"must be a permutation of 0..{n_train - 1}")
+    cursor = _count(d["cursor"], ("cursor",))
+    if cursor > n_train:
+        raise ConfigError("cursor", f"must be an integer in 0..{n_train}, got {cursor}")
+    return permutation, cursor
+
+
+def _step_batch(d: Mapping[str, Any], n_train: int, stage: Stage, step: int) -> IntArray | None:
+    """The current step's ``batch_indices``: required mid-step (any stage but idle); an idle
+    run holds a batch only at step 0 (the peeked first batch)."""
+    batch = None
+    if d["batch_indices"] is not None:
+        batch = _indices(d["batch_indices"], ("batch_indices",), n_train)
+        if not 1 <= batch.size <= n_train:
+            raise ConfigError("batch_indices", f"must hold 1..{n_train} row indices")
+    if stage.kind != "idle" and batch is None:
+        raise ConfigError("batch_indices", "required when the stage is not 'idle'")
+    if stage.kind == "idle" and step != 0 and batch is not None:
+        raise ConfigError("stage.kind", "'idle' only at step 0")
+    return batch
