@@ -12,6 +12,7 @@ what happens after an update.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
@@ -22,6 +23,7 @@ from numpy.typing import NDArray
 from engine.batches import MinibatchOrder
 from engine.config import Limits
 from engine.errors import ConfigError
+from engine.evaluation import Evaluation
 from engine.stages import IDLE, Divergence, Stage, StepProgram
 
 
@@ -52,6 +54,7 @@ class StagedRun(ABC, Generic[RecordT]):
     limits: Limits
     batches: MinibatchOrder
     divergence: Divergence | None
+    evaluation: Evaluation
     _record: RecordT | None
 
     # --- what a kind of network supplies ------------------------------------------------------
@@ -94,9 +97,16 @@ class StagedRun(ABC, Generic[RecordT]):
     def _evaluate(self) -> None:
         """Evaluate the full data at the current parameters."""
 
-    @abstractmethod
     def _evaluation_row(self) -> tuple[float, float, float, float]:
-        """The last evaluation as a history row's (train, test loss, train, test accuracy)."""
+        """The last evaluation as a history row's (train, test loss, train, test accuracy);
+        NaN for accuracy on a regression task."""
+        ev = self.evaluation
+        return (
+            ev.train_loss,
+            ev.test_loss,
+            math.nan if ev.train_accuracy is None else ev.train_accuracy,
+            math.nan if ev.test_accuracy is None else ev.test_accuracy,
+        )
 
     # --- the staged path ----------------------------------------------------------------------
 

@@ -367,15 +367,6 @@ class Trainer(StagedRun[StepRecord]):
             update_ratio,
         )
 
-    def _evaluation_row(self) -> tuple[float, float, float, float]:
-        ev = self.evaluation
-        return (
-            ev.train_loss,
-            ev.test_loss,
-            math.nan if ev.train_accuracy is None else ev.train_accuracy,
-            math.nan if ev.test_accuracy is None else ev.test_accuracy,
-        )
-
     def _evaluate(self) -> None:
         self.evaluation: Evaluation = self.eval_set.evaluate(self.network)
         if self.divergence is None and not self.evaluation.finite:
