@@ -5,18 +5,23 @@
 import { html } from "./dom.js";
 import { displayName } from "./names.js";
 
-function field(label, input, note) {
+export function field(label, input, note) {
   return html("label", { class: "field" }, html("span", { class: "field-label", text: label }), input, note ? html("span", { class: "hint", text: note }) : null);
 }
 
-function choice(options) {
+export function choice(options) {
   return html("select", {}, ...options.map(({ value, label }) => html("option", { value, text: label })));
 }
 
-function number(attrs) {
+export function number(attrs) {
   return html("input", { type: "number", inputmode: "decimal", ...attrs });
 }
 
+/** Catalog entries as a menu's options, with their display names. */
+export const named = (list) => list.map((entry) => ({ value: entry.name, label: displayName(entry.name) }));
+
+/** The dialog for dense setups; a kind of network with other settings (the recurrent one)
+ * extends it with its own `inputs`, `fieldList`, `fill` and `patch`. */
 export class CompareDialog {
   constructor(dialog, catalog, { onCompare }) {
     this.dialog = dialog;
@@ -36,26 +41,29 @@ export class CompareDialog {
     });
   }
 
-  build() {
+  /** The fields' inputs for A's `config`, by the config field they change. */
+  makeInputs() {
     const catalog = this.catalog;
     const limits = catalog.limits;
-    const names = (list) => list.map((entry) => ({ value: entry.name, label: displayName(entry.name) }));
-    this.inputs = {
+    return {
       dataset: choice(catalog.datasets.filter((d) => d.name !== "csv").map((d) => ({ value: d.name, label: d.name }))),
       depth: number({ min: 0, max: limits.max_depth, step: 1 }),
       units: number({ min: 1, max: limits.max_width, step: 1 }),
-      activation: choice(names(catalog.activations)),
-      init: choice(names(catalog.initializers)),
+      activation: choice(named(catalog.activations)),
+      init: choice(named(catalog.initializers)),
       scale: number({ min: 0, step: "any", placeholder: "default" }),
-      optimizer: choice(names(catalog.optimizers)),
+      optimizer: choice(named(catalog.optimizers)),
       learning_rate: number({ min: 0, max: 100, step: "any" }),
       batch_size: number({ min: 1, step: 1 }),
       l2: number({ min: 0, max: 1, step: "any" }),
       seed: number({ min: 0, step: 1 }),
       data_seed: number({ min: 0, step: 1 }),
     };
-    const i = this.inputs;
-    this.fields.replaceChildren(
+  }
+
+  /** The labelled fields, in the order shown. */
+  fieldList(i) {
+    return [
       field("Data", i.dataset),
       field("Hidden layers", i.depth),
       field("Units per layer", i.units, "every hidden layer"),
@@ -68,7 +76,12 @@ export class CompareDialog {
       field("L2", i.l2),
       field("Weight seed", i.seed),
       field("Data seed", i.data_seed),
-    );
+    ];
+  }
+
+  build(config) {
+    this.inputs = this.makeInputs(config);
+    this.fields.replaceChildren(...this.fieldList(this.inputs));
     this.changed.clear();
     for (const [name, input] of Object.entries(this.inputs)) {
       const mark = () => {
@@ -89,7 +102,14 @@ export class CompareDialog {
   /** Open with A's config filled in. */
   open(config) {
     this.base = config;
-    this.build();
+    this.build(config);
+    this.fill(config);
+    this.say();
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+
+  /** A's values in the fields. */
+  fill(config) {
     const i = this.inputs;
     i.dataset.value = config.dataset.name;
     i.depth.value = String(config.layers.length);
@@ -103,8 +123,6 @@ export class CompareDialog {
     i.l2.value = String(config.l2);
     i.seed.value = String(config.seed);
     i.data_seed.value = String(config.dataset.seed);
-    this.say();
-    if (!this.dialog.open) this.dialog.showModal();
   }
 
   /** The partial config (whole top-level fields) that turns A into B. */

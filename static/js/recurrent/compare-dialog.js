@@ -3,52 +3,34 @@
 // the fields touched change, so the comparison shows the effect of exactly those settings.
 // Every choice and range comes from the catalog's recurrent part.
 
-import { html } from "../dom.js";
-import { displayName } from "../names.js";
+import { CompareDialog, choice, field, named, number } from "../compare-dialog.js";
 
-function field(label, input, note) {
-  return html("label", { class: "field" }, html("span", { class: "field-label", text: label }), input, note ? html("span", { class: "hint", text: note }) : null);
-}
-
-const choice = (options) => html("select", {}, ...options.map(({ value, label }) => html("option", { value, text: label })));
-const number = (attrs) => html("input", { type: "number", inputmode: "decimal", ...attrs });
-
-export class RecurrentCompareDialog {
+export class RecurrentCompareDialog extends CompareDialog {
   /** `rc`: the recurrent catalog (catalog.js); `onCompare(patch)`: B = A with `patch`. */
   constructor(dialog, rc, { onCompare }) {
-    this.dialog = dialog;
+    super(dialog, null, { onCompare });
     this.rc = rc;
-    this.fields = dialog.querySelector(".compare-fields");
-    this.summary = dialog.querySelector(".compare-changed");
-    this.changed = new Set();
-    // Fields exist only while open: their labels must not shadow the setup panel's own.
-    dialog.addEventListener("close", () => this.fields.replaceChildren());
-    dialog.querySelector("[data-action=compare-go]").addEventListener("click", (event) => {
-      event.preventDefault();
-      if (!dialog.querySelector("form").reportValidity()) return;
-      const patch = this.patch();
-      dialog.close();
-      onCompare(patch);
-    });
   }
 
-  build(config) {
+  makeInputs(config) {
     const rc = this.rc;
-    const names = (list) => list.map((entry) => ({ value: entry.name, label: displayName(entry.name) }));
     const task = rc.taskByName[config.dataset.name];
-    this.inputs = {
+    return {
       cell: choice(rc.cells.map((c) => ({ value: c.name, label: c.name.toUpperCase() }))),
-      activation: choice(names(rc.activations)),
+      activation: choice(named(rc.activations)),
       hidden: number({ min: rc.hidden.min, max: rc.hidden.max, step: 1 }),
-      recurrent_init: choice(names(rc.recurrentInitializers)),
+      recurrent_init: choice(named(rc.recurrentInitializers)),
       grad_clip: number({ min: 0, step: "any", placeholder: "off" }),
       truncate: number({ min: rc.truncate.min, max: config.dataset.length, step: 1, placeholder: "full" }),
       length: number({ min: task?.length.min ?? 1, max: Math.min(task?.length.max ?? 100, rc.length.max), step: 1 }),
       learning_rate: number({ min: 0, max: 100, step: "any" }),
       seed: number({ min: 0, step: 1 }),
     };
-    const i = this.inputs;
-    this.fields.replaceChildren(
+  }
+
+  fieldList(i) {
+    const rc = this.rc;
+    return [
       field("Cell", i.cell),
       field("Activation (RNN cell)", i.activation),
       field(`Hidden units (${rc.hidden.min}–${rc.hidden.max})`, i.hidden),
@@ -58,28 +40,10 @@ export class RecurrentCompareDialog {
       field("Length T", i.length),
       field("Learning rate", i.learning_rate),
       field("Weight seed", i.seed),
-    );
-    this.changed.clear();
-    for (const [name, input] of Object.entries(this.inputs)) {
-      const mark = () => {
-        this.changed.add(name);
-        input.closest(".field").dataset.changed = "";
-        this.say();
-      };
-      input.addEventListener("input", mark);
-      input.addEventListener("change", mark);
-    }
+    ];
   }
 
-  say() {
-    const count = this.changed.size;
-    this.summary.textContent = count ? `B changes ${count} setting${count === 1 ? "" : "s"} of A.` : "Change one or more settings: B is A with those changes.";
-  }
-
-  /** Open with A's recurrent config filled in. */
-  open(config) {
-    this.base = config;
-    this.build(config);
+  fill(config) {
     const i = this.inputs;
     i.cell.value = config.cell;
     i.activation.value = config.activation;
@@ -90,8 +54,6 @@ export class RecurrentCompareDialog {
     i.length.value = String(config.dataset.length);
     i.learning_rate.value = String(config.learning_rate);
     i.seed.value = String(config.seed);
-    this.say();
-    if (!this.dialog.open) this.dialog.showModal();
   }
 
   /** The partial config (whole top-level fields) that turns A into B. */
