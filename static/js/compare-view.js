@@ -18,6 +18,13 @@ function columnPlotSize(root) {
   return Math.max(120, Math.min(limit, sizeOf(root).width - 4));
 }
 
+/** A column's accuracy line (test loss for regression), or nothing before the run exists. */
+export function accuracyText(sim) {
+  if (!sim) return "";
+  const classification = sim.test_accuracy !== null && sim.test_accuracy !== undefined;
+  return classification ? `accuracy: train ${percent(sim.train_accuracy)} · test ${percent(sim.test_accuracy)}` : `test loss ${fmt(sim.test_loss)}`;
+}
+
 export class CompareView {
   /**
    * `runsOf(state)`: every run of the comparison, {name: {name, label, sessionId, config, sim,
@@ -201,11 +208,12 @@ export class CompareView {
     const view = { ...state, config: run.config, sim, trace: run.trace, history: run.history, boundary: run.boundary, data: run.data };
     if (run.config) column.flow.update(view);
     column.boundary.update(view);
-    const classification = sim?.test_accuracy !== null && sim?.test_accuracy !== undefined;
-    setText(
-      column.accuracy,
-      sim ? (classification ? `accuracy: train ${percent(sim.train_accuracy)} · test ${percent(sim.test_accuracy)}` : `test loss ${fmt(sim.test_loss)}`) : "",
-    );
+    setText(column.accuracy, accuracyText(sim));
+  }
+
+  /** What differs between two setups' configs ({field, a, b} per difference). */
+  differencesOf(a, b) {
+    return configDifferences(a, b);
   }
 
   updateDifferences(shown) {
@@ -213,7 +221,7 @@ export class CompareView {
     const key = `${a.name}:${JSON.stringify(a.config)}|${b.name}:${JSON.stringify(b.config)}`;
     if (this.differences.dataset.key === key) return;
     this.differences.dataset.key = key;
-    const items = configDifferences(a.config, b.config).map(({ field, a: left, b: right }) =>
+    const items = this.differencesOf(a.config, b.config).map(({ field, a: left, b: right }) =>
       html(
         "li",
         { "data-field": field },

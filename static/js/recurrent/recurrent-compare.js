@@ -7,9 +7,8 @@
 // eight decades it is. Below, a few of the training sequences.
 
 import { html, setText } from "../dom.js";
-import { CompareView } from "../compare-view.js";
+import { CompareView, accuracyText } from "../compare-view.js";
 import { describeStage } from "../transport.js";
-import { fmt, percent } from "../format.js";
 import { HeatStrip } from "./heat-strip.js";
 import { ReachView } from "./reach-view.js";
 import { SequenceView } from "./sequence-view.js";
@@ -166,26 +165,10 @@ export class RecurrentCompareView extends CompareView {
     column.reach.update(view);
     column.strip.update(view);
     column.root.dataset.scale = scaleKey(this.shared.scale);
-    const classification = sim?.test_accuracy !== null && sim?.test_accuracy !== undefined;
-    setText(column.accuracy, sim ? (classification ? `accuracy: train ${percent(sim.train_accuracy)} · test ${percent(sim.test_accuracy)}` : `test loss ${fmt(sim.test_loss)}`) : "");
+    setText(column.accuracy, accuracyText(sim));
   }
 
-  updateDifferences(shown) {
-    const [a, b] = shown;
-    const key = `${a.name}:${JSON.stringify(a.config)}|${b.name}:${JSON.stringify(b.config)}`;
-    if (this.differences.dataset.key === key) return;
-    this.differences.dataset.key = key;
-    const items = recurrentDifferences(a.config, b.config).map(({ field, a: left, b: right }) =>
-      html(
-        "li",
-        { "data-field": field },
-        html("span", { class: "diff-field", text: `${field}: ` }),
-        html("span", { class: "run-value run-0", text: `${a.name} ${left}` }),
-        " · ",
-        html("span", { class: "run-value run-1", text: `${b.name} ${right}` }),
-      ),
-    );
-    if (!items.length) items.push(html("li", { class: "hint", text: "The two setups are the same (Compare with… changes one)." }));
-    this.differences.replaceChildren(...items);
+  differencesOf(a, b) {
+    return recurrentDifferences(a, b);
   }
 }
