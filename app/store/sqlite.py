@@ -14,8 +14,19 @@ the pieces of each session's history, appended save after save; ``attachments`` 
 processes with a stream connected to a session. Lease and attachment times are real
 time (``time.time()``); every process on the host reads the same clock.
 
-All calls run in one thread of this process with one connection, in the order they were
-made; the event loop never waits for the disk.
+Where the work runs. Each call is one short transaction, and with ``synchronous=NORMAL`` a
+commit only appends to the WAL file (no fsync), so calls run on the event loop itself: a
+request's two store calls (take the lease; save and let go) cost no hand-over to a thread and
+back, which under load made every request wait for the interpreter lock several times over.
+What does wait for the disk runs in the store's own thread on a second connection: WAL
+checkpoints (automatic checkpoints are off on the event loop's connection) and handing freed
+pages back to the file system. With ``synchronous=FULL`` every commit syncs the disk, so
+every call runs in that thread instead.
+
+Two processes take turns at the file's one write lock. A call that finds it held does not
+sleep inside SQLite (its busy handler waits in growing steps of up to 100 ms, which made the
+tail of a class's latency): it fails at once, and the event loop serves other requests for
+a millisecond or so before the call is tried again, for at most ``BUSY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -50,7 +61,10 @@ from app.store.base import (
 T = TypeVar("T")
 SCHEMA_VERSION = "1"
 WANT_SECONDS = 0.5  # a waiter that stops asking loses its place after this long
-BUSY_TIMEOUT_MS = 5000  # the longest a statement waits for another process's write
+BUSY_SECONDS = 5.0  # the longest a call waits for another process's write lock
+FIRST_PAUSE, LONGEST_PAUSE = 0.0005, 0.004  # between tries at a held write lock, doubling
+CHECKPOINT_EVERY = 200  # calls between WAL checkpoints (a save adds about ten pages)
+BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,8 +119,12 @@ class SqliteBackend(SharedBackend):
     def __init__(self, url: str) -> None:
         self.path, self.synchronous = parse_path(url)
         self.where = f"the SQLite file {self.path}"
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # requests' calls
+        self._upkeep: sqlite3.Connection | None = None  # checkpoints, vacuum (in the thread)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-store")
+        self._inline = self.synchronous == "NORMAL"
+        self._calls = 0  # since the last checkpoint
+        self._checkpointing = False
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -124,13 +142,9 @@ class SqliteBackend(SharedBackend):
                 f"{exc.strerror or exc}"
             ) from None
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn = self._connect()
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.executescript(SCHEMA)
             with _transaction(conn):  # a real write: a read-only or full disk fails here
                 conn.execute(
@@ -143,45 +157,103 @@ class SqliteBackend(SharedBackend):
                     (repr(time.time()),),
                 )
             (schema,) = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            upkeep = self._connect()
         except sqlite3.Error as exc:
             raise StoreStartupError(
                 f"cannot write the session store {self.path}: {exc} "
                 "(is its folder read-only, or its disk full?)"
             ) from None
+        problem = None
         if sqlite3.sqlite_version_info < (3, 35):
-            conn.close()
-            raise StoreStartupError(
+            problem = (
                 f"the SQLite store needs SQLite 3.35 or newer; this Python has "
                 f"{sqlite3.sqlite_version}"
             )
-        if schema != SCHEMA_VERSION:
-            conn.close()
-            raise StoreStartupError(
+        elif schema != SCHEMA_VERSION:
+            problem = (
                 f"the session store {self.path} has layout {schema}, this version reads "
                 f"{SCHEMA_VERSION}: point BACKPROP_LAB_STORE at a new file"
             )
-        self._conn = conn
+        if problem is not None:
+            conn.close()
+            upkeep.close()
+            raise StoreStartupError(problem)
+        if self._inline:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints instead
+            conn.execute("PRAGMA busy_timeout = 0")  # a held write lock: try again later
+        self._conn, self._upkeep = conn, upkeep
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
+        )
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return conn
 
     def close_now(self) -> None:
         """Close from the calling thread (a check before the server starts)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        for conn in self._let_go_of_connections():
             conn.close()
         self._thread.shutdown(wait=False)
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, conn.close)
+        loop = asyncio.get_running_loop()
+        for conn in self._let_go_of_connections():  # (the last one out checkpoints)
+            await loop.run_in_executor(self._thread, conn.close)
         self._thread.shutdown(wait=True)
 
+    def _let_go_of_connections(self) -> list[sqlite3.Connection]:
+        conns = [c for c in (self._conn, self._upkeep) if c is not None]
+        self._conn = self._upkeep = None
+        return conns
+
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
-        """``work(*args)`` in the store's thread; SQLite errors become StoreUnavailableError."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._thread, work, *args)
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"{self.where} failed: {exc}") from None
+        """``work(*args)``, one transaction, where the module docstring says; tried again
+        while another process holds the write lock. SQLite errors (and a lock held for
+        longer than BUSY_SECONDS) become StoreUnavailableError."""
+        pause, deadline = FIRST_PAUSE, time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                done = await self._call(work, *args)
+            except sqlite3.Error as exc:
+                code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+                if code not in BUSY_CODES:
+                    raise StoreUnavailableError(f"{self.where} failed: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailableError(
+                        f"{self.where} has been locked by another process for {BUSY_SECONDS:g} s"
+                    ) from None
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, LONGEST_PAUSE)
+                continue
+            self._after_call()
+            return done
+
+    async def _call(self, work: Callable[..., T], *args: Any) -> T:
+        if self._inline:
+            return work(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    def _after_call(self) -> None:
+        """Every CHECKPOINT_EVERY calls, copy the WAL into the database in the thread (the
+        event loop's connection never checkpoints: that waits for the disk)."""
+        self._calls += 1
+        if not self._inline or self._checkpointing or self._calls < CHECKPOINT_EVERY:
+            return
+        self._calls, self._checkpointing = 0, True
+        future = self._thread.submit(self._upkeep_now, "PRAGMA wal_checkpoint(PASSIVE);")
+        future.add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, future: Any) -> None:
+        self._checkpointing = False
+        # A checkpoint that could not finish (a reader, another process's checkpoint) is
+        # simply done by a later one.
+        future.exception()
+
+    def _upkeep_now(self, script: str) -> None:
+        upkeep = self._upkeep
+        if upkeep is not None:
+            upkeep.executescript(script)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -259,12 +331,19 @@ class SqliteBackend(SharedBackend):
                 conn.execute("DELETE FROM buckets WHERE stamp < ?", (now - ttl,))
                 # Streams of processes that died without saying so.
                 conn.execute("DELETE FROM attachments WHERE until <= ?", (args["real"],))
-            # Hand the pages of expired, evicted and deleted sessions back to the file system
-            # (executescript: execute() would run it one step, freeing a single page).
-            self.conn.executescript("PRAGMA incremental_vacuum;")
             return gone
 
-        return await self._run(work)
+        gone = await self._run(work)
+        # Hand the pages of expired, evicted and deleted sessions back to the file system
+        # (executescript: execute() would run it one step, freeing a single page). In the
+        # thread, waiting for the write lock there: it writes many pages.
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._upkeep_now, "PRAGMA incremental_vacuum;"
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"{self.where} failed: {exc}") from None
+        return gone
 
     async def create(self, record: NewRecord, caps: Caps) -> Created:
         def work() -> Created:
@@ -382,8 +461,10 @@ class SqliteBackend(SharedBackend):
         now: float,
         release: bool,
     ) -> Saved:
+        # Before the transaction: other processes' writes need not wait for it.
+        blob = await self._call(encode)
+
         def work() -> Saved:
-            blob = encode()  # before the transaction: other processes' writes need not wait
             real = time.time()
             lease = ", lease_owner = NULL, lease_until = 0" if release else ""
             with _transaction(self.conn) as conn:
@@ -535,7 +616,8 @@ def _transaction(conn: sqlite3.Connection, kind: str = "IMMEDIATE") -> Iterator[
     conn.execute(f"BEGIN {kind}")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # (a failed COMMIT leaves it open)
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")

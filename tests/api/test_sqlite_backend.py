@@ -1,0 +1,148 @@
+"""The SQLite backend's own mechanics: taking turns at the write lock with another process,
+and checkpointing the WAL away from the event loop.
+
+(What every store must do — leases, caps, expiry, restarts — is tested for every backend in
+test_store.py, test_shared_store.py and test_store_failures.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from app.store import sqlite as sqlite_store
+from app.store.base import KEEP_CSV, Acquired, Blob, Caps, NewRecord, StoreUnavailableError
+from app.store.sqlite import SqliteBackend
+
+SESSION = "s" * 32
+CAPS = Caps(max_sessions=1000, memory_bytes=2**30, max_per_client=1000)
+BLOB = Blob(trainer=b"trainer" * 100, history=b"", replace=False)
+
+
+async def opened(path: Path) -> SqliteBackend:
+    backend = SqliteBackend(f"sqlite:///{path}")
+    await backend.open()
+    return backend
+
+
+async def with_session(path: Path) -> SqliteBackend:
+    backend = await opened(path)
+    record = NewRecord(SESSION, "client", 100, time.time(), BLOB)
+    await backend.create(record, CAPS)
+    return backend
+
+
+def other_process_writing(path: Path) -> sqlite3.Connection:
+    """A connection of "another process" holding the file's write lock."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_a_held_write_lock_is_waited_for_without_blocking_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sessions.db"
+
+    async def main() -> None:
+        backend = await with_session(path)
+        other = other_process_writing(path)
+        acquiring = asyncio.create_task(backend.acquire(SESSION, "me", time.time(), 3600, 30))
+        ticks = 0
+        for _ in range(20):  # the event loop keeps running other work meanwhile
+            await asyncio.sleep(0.002)
+            ticks += 1
+        assert ticks == 20
+        assert not acquiring.done()  # still waiting for the lock, not failed
+        other.execute("COMMIT")
+        other.close()
+        got = await asyncio.wait_for(acquiring, timeout=30)
+        assert isinstance(got, Acquired) and got.version == 1
+        saved = await backend.save(
+            SESSION, "me", lambda: BLOB, 100, KEEP_CSV, time.time(), release=True
+        )
+        assert saved.version == 2
+        await backend.close()
+
+    asyncio.run(main())
+
+
+def test_a_write_lock_held_too_long_is_a_clear_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "BUSY_SECONDS", 0.05)
+    path = tmp_path / "sessions.db"
+
+    async def main() -> None:
+        backend = await with_session(path)
+        other = other_process_writing(path)
+        try:
+            with pytest.raises(StoreUnavailableError, match="locked by another process"):
+                await backend.acquire(SESSION, "me", time.time(), 3600, 30)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        # The lock is free again: the same call now succeeds.
+        assert isinstance(await backend.acquire(SESSION, "me", time.time(), 3600, 30), Acquired)
+        await backend.close()
+
+    asyncio.run(main())
+
+
+def test_encoding_runs_once_however_long_the_lock_is_held(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    encoded: list[int] = []
+
+    def encode() -> Blob:
+        encoded.append(1)
+        return BLOB
+
+    async def main() -> None:
+        backend = await with_session(path)
+        await backend.acquire(SESSION, "me", time.time(), 3600, 30)
+        other = other_process_writing(path)
+        saving = asyncio.create_task(
+            backend.save(SESSION, "me", encode, 100, KEEP_CSV, time.time(), release=True)
+        )
+        for _ in range(10):
+            await asyncio.sleep(0.002)
+        other.execute("COMMIT")
+        other.close()
+        assert (await asyncio.wait_for(saving, timeout=30)).version == 2
+        await backend.close()
+
+    asyncio.run(main())
+    assert encoded == [1]
+
+
+@pytest.mark.parametrize("every", [10, 10**9])
+def test_the_wal_is_checkpointed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    """The event loop's connection never checkpoints; every CHECKPOINT_EVERY calls the
+    store's thread copies the WAL into the database file (with a huge CHECKPOINT_EVERY
+    nothing reaches the file: the control)."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", every)
+    path = tmp_path / "sessions.db"
+    big = Blob(trainer=bytes(range(256)) * 400, history=b"", replace=False)  # 100 KB
+
+    async def main() -> tuple[int, int]:
+        backend = await opened(path)
+        before = path.stat().st_size
+        for k in range(25):
+            record = NewRecord(f"{k:032d}", "client", 100, time.time(), big)
+            await backend.create(record, CAPS)
+        await asyncio.get_running_loop().run_in_executor(backend._thread, lambda: None)
+        after = path.stat().st_size
+        await backend.close()
+        return before, after
+
+    before, after = asyncio.run(main())
+    if every == 10:  # at least the first 15 sessions' trainers reached the file
+        assert after >= before + 15 * 100_000
+    else:
+        assert after == before
