@@ -215,11 +215,11 @@ def encode_trainer(
     # A recurrent run has its own layout (blocks by name, a per-timestep history column).
     if isinstance(trainer, RecurrentTrainer):
         rb = recurrent_binary
-        state = rb.to_bytes(trainer.snapshot(), history=False)
+        state = rb.to_bytes(trainer.snapshot(rows=False), history=False)
         row_of: Any = rb.history_row
         rows_of: Any = rb.history_bytes
     else:
-        state = to_bytes(trainer.snapshot(), history=False)
+        state = to_bytes(trainer.snapshot(rows=False), history=False)
         row_of, rows_of = history_row, history_bytes
     appended = (
         saved is not None

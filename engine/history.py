@@ -150,6 +150,11 @@ class History:
         self._layers[:, :m] = self._layers[:, keep]
         self._n = m
 
+    def without_rows(self) -> History:
+        """An empty history of the same layers and thinning threshold (for an export whose
+        rows are stored apart, so that saving a session costs nothing per row)."""
+        return History(self.n_layers, capacity=16, max_rows=self.max_rows)
+
     def copy(self) -> History:
         """An independent copy (same rows, same thinning threshold)."""
         other = History(self.n_layers, capacity=max(self._n, 16), max_rows=self.max_rows)

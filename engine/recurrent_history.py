@@ -149,6 +149,11 @@ class RecurrentHistory:
             col[: keep.size] = col[keep]
         self._n = keep.size
 
+    def without_rows(self) -> RecurrentHistory:
+        """An empty history of the same timesteps and thinning threshold (for an export
+        whose rows are stored apart, so that saving a session costs nothing per row)."""
+        return RecurrentHistory(self.n_timesteps, 16, self.max_rows)
+
     def copy(self) -> RecurrentHistory:
         """An independent copy (same rows, same thinning threshold)."""
         other = RecurrentHistory(self.n_timesteps, max(self._n, 16), self.max_rows)

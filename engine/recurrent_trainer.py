@@ -445,8 +445,9 @@ class RecurrentTrainer(StagedRun[SequenceRecord]):
 
     # --- export / import ------------------------------------------------------------------------
 
-    def snapshot(self) -> RecurrentExport:
-        """Everything needed to continue bit for bit (see :mod:`engine.export`)."""
+    def snapshot(self, rows: bool = True) -> RecurrentExport:
+        """Everything needed to continue bit for bit (see :mod:`engine.export`); without
+        ``rows``, its history has none (a session store keeps them apart)."""
         net, rec, order = self.network, self._record, self.batches
         return RecurrentExport(
             config=self.config,
@@ -467,7 +468,7 @@ class RecurrentTrainer(StagedRun[SequenceRecord]):
             last_update_ratio=None
             if self._last_update_ratio is None
             else self._last_update_ratio.copy(),
-            history=self.history.copy(),
+            history=self.history.copy() if rows else self.history.without_rows(),
             divergence=self.divergence,
         )
 

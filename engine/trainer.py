@@ -481,8 +481,9 @@ class Trainer(StagedRun[StepRecord]):
 
     # --- export / import ------------------------------------------------------------------------
 
-    def snapshot(self) -> TrainerExport:
-        """Everything needed to continue bit for bit (see :mod:`engine.export`)."""
+    def snapshot(self, rows: bool = True) -> TrainerExport:
+        """Everything needed to continue bit for bit (see :mod:`engine.export`); without
+        ``rows``, its history has none (a session store keeps them apart)."""
         net, rec, order = self.network, self._record, self.batches
         return TrainerExport(
             config=self.config,
@@ -504,7 +505,7 @@ class Trainer(StagedRun[StepRecord]):
             last_update_ratio=None
             if self._last_update_ratio is None
             else self._last_update_ratio.copy(),
-            history=self.history.copy(),
+            history=self.history.copy() if rows else self.history.without_rows(),
             divergence=self.divergence,
         )
 
