@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 MB = 2**20
+LARGE_BYTES = MB  # sessions holding more are encoded (and, in SQLite, written) off the event loop
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")  # secrets.token_urlsafe(24)
 
 

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from app.store.base import (
     KEEP_CSV,
+    LARGE_BYTES,
     Acquired,
     Blob,
     Busy,
@@ -53,7 +54,6 @@ from app.store.base import (
 PREFIX = "bpl:"
 WANT_MS = 500
 EXPIRY_MARGIN_MS = 60_000  # Redis drops idle sessions this long after the app would
-LARGE_BYTES = 2**20  # sessions holding more are encoded off the event loop
 
 # Helpers every script starts with. ARGV[1] is always the key prefix.
 PRELUDE = """

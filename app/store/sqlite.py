@@ -18,10 +18,10 @@ Where the work runs. Each call is one short transaction, and with ``synchronous=
 commit only appends to the WAL file (no fsync), so calls run on the event loop itself: a
 request's two store calls (take the lease; save and let go) cost no hand-over to a thread and
 back, which under load made every request wait for the interpreter lock several times over.
-What does wait for the disk runs in the store's own thread on a second connection: WAL
-checkpoints (automatic checkpoints are off on the event loop's connection) and handing freed
-pages back to the file system. With ``synchronous=FULL`` every commit syncs the disk, so
-every call runs in that thread instead.
+What does wait for the disk, or takes long, runs in the store's own thread on a second
+connection: WAL checkpoints (automatic checkpoints are off on the event loop's connection),
+handing freed pages back to the file system, and encoding and saving a large session. With
+``synchronous=FULL`` every commit syncs the disk, so every call runs in that thread instead.
 
 Two processes take turns at the file's one write lock. A call that finds it held does not
 sleep inside SQLite (its busy handler waits in growing steps of up to 100 ms, which made the
@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ from typing import Any, TypeVar
 
 from app.store.base import (
     KEEP_CSV,
+    LARGE_BYTES,
     Acquired,
     Blob,
     Busy,
@@ -119,9 +121,12 @@ class SqliteBackend(SharedBackend):
     def __init__(self, url: str) -> None:
         self.path, self.synchronous = parse_path(url)
         self.where = f"the SQLite file {self.path}"
-        self._conn: sqlite3.Connection | None = None  # requests' calls
-        self._upkeep: sqlite3.Connection | None = None  # checkpoints, vacuum (in the thread)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-store")
+        self._conn: sqlite3.Connection | None = None  # the event loop's calls
+        self._upkeep: sqlite3.Connection | None = None  # the thread's (NORMAL)
+        self._in_thread = threading.local()
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix="sqlite-store", initializer=self._mark_thread
+        )
         self._inline = self.synchronous == "NORMAL"
         self._calls = 0  # since the last checkpoint
         self._checkpointing = False
@@ -207,14 +212,15 @@ class SqliteBackend(SharedBackend):
         self._conn = self._upkeep = None
         return conns
 
-    async def _run(self, work: Callable[..., T], *args: Any) -> T:
-        """``work(*args)``, one transaction, where the module docstring says; tried again
-        while another process holds the write lock. SQLite errors (and a lock held for
-        longer than BUSY_SECONDS) become StoreUnavailableError."""
+    async def _run(self, work: Callable[..., T], *args: Any, thread: bool = False) -> T:
+        """``work(*args)``, one transaction, where the module docstring says (``thread``: in
+        the store's thread in any case); tried again while another process holds the write
+        lock. SQLite errors (and a lock held for longer than BUSY_SECONDS) become
+        StoreUnavailableError."""
         pause, deadline = FIRST_PAUSE, time.monotonic() + BUSY_SECONDS
         while True:
             try:
-                done = await self._call(work, *args)
+                done = await self._call(work, *args, thread=thread)
             except sqlite3.Error as exc:
                 code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
                 if code not in BUSY_CODES:
@@ -229,8 +235,8 @@ class SqliteBackend(SharedBackend):
             self._after_call()
             return done
 
-    async def _call(self, work: Callable[..., T], *args: Any) -> T:
-        if self._inline:
+    async def _call(self, work: Callable[..., T], *args: Any, thread: bool = False) -> T:
+        if self._inline and not thread:
             return work(*args)
         return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
 
@@ -255,10 +261,18 @@ class SqliteBackend(SharedBackend):
         if upkeep is not None:
             upkeep.executescript(script)
 
+    def _mark_thread(self) -> None:
+        self._in_thread.yes = True
+
     @property
     def conn(self) -> sqlite3.Connection:
-        assert self._conn is not None, "SqliteBackend.open() was not called"
-        return self._conn
+        """The calling thread's connection: one connection is never used by two threads at
+        once (the event loop's transactions would interleave with the thread's)."""
+        conn = self._conn
+        if self._inline and getattr(self._in_thread, "yes", False):
+            conn = self._upkeep
+        assert conn is not None, "SqliteBackend.open() was not called"
+        return conn
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -461,8 +475,10 @@ class SqliteBackend(SharedBackend):
         now: float,
         release: bool,
     ) -> Saved:
-        # Before the transaction: other processes' writes need not wait for it.
-        blob = await self._call(encode)
+        # Before the transaction: other processes' writes need not wait for it. A large
+        # session is encoded and written in the thread, off the event loop.
+        large = nbytes >= LARGE_BYTES
+        blob = await self._call(encode, thread=large)
 
         def work() -> Saved:
             real = time.time()
@@ -497,7 +513,7 @@ class SqliteBackend(SharedBackend):
             version, waiter, wait_until = row[0]
             return Saved(int(version), waiter is not None and waiter != owner and wait_until > real)
 
-        return await self._run(work)
+        return await self._run(work, thread=large)
 
     async def release(self, session_id: str, owner: str, now: float) -> None:
         await self._run(

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from app.store import sqlite as sqlite_store
-from app.store.base import KEEP_CSV, Acquired, Blob, Caps, NewRecord, StoreUnavailableError
+from app.store.base import (
+    KEEP_CSV,
+    LARGE_BYTES,
+    Acquired,
+    Blob,
+    Caps,
+    NewRecord,
+    StoreUnavailableError,
+)
 from app.store.sqlite import SqliteBackend
 
 SESSION = "s" * 32
@@ -93,12 +102,16 @@ def test_a_write_lock_held_too_long_is_a_clear_503(
     asyncio.run(main())
 
 
-def test_encoding_runs_once_however_long_the_lock_is_held(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nbytes", [100, 5 * 2**20])
+def test_a_save_encodes_once_however_long_the_lock_is_held(tmp_path: Path, nbytes: int) -> None:
+    """A small session is encoded and saved on the event loop, a large one in the store's
+    thread; either way the loop keeps running while the lock is held, and the session is
+    encoded once, not once per try."""
     path = tmp_path / "sessions.db"
-    encoded: list[int] = []
+    encoded_in: list[str] = []
 
     def encode() -> Blob:
-        encoded.append(1)
+        encoded_in.append(threading.current_thread().name)
         return BLOB
 
     async def main() -> None:
@@ -106,17 +119,21 @@ def test_encoding_runs_once_however_long_the_lock_is_held(tmp_path: Path) -> Non
         await backend.acquire(SESSION, "me", time.time(), 3600, 30)
         other = other_process_writing(path)
         saving = asyncio.create_task(
-            backend.save(SESSION, "me", encode, 100, KEEP_CSV, time.time(), release=True)
+            backend.save(SESSION, "me", encode, nbytes, KEEP_CSV, time.time(), release=True)
         )
+        ticks = 0
         for _ in range(10):
             await asyncio.sleep(0.002)
+            ticks += 1
+        assert ticks == 10 and not saving.done()
         other.execute("COMMIT")
         other.close()
         assert (await asyncio.wait_for(saving, timeout=30)).version == 2
         await backend.close()
 
     asyncio.run(main())
-    assert encoded == [1]
+    assert len(encoded_in) == 1
+    assert encoded_in[0].startswith("sqlite-store") == (nbytes >= LARGE_BYTES)
 
 
 @pytest.mark.parametrize("every", [10, 10**9])
@@ -142,7 +159,8 @@ def test_the_wal_is_checkpointed_in_the_background(
         return before, after
 
     before, after = asyncio.run(main())
-    if every == 10:  # at least the first 15 sessions' trainers reached the file
-        assert after >= before + 15 * 100_000
+    if every == 10:  # (a checkpoint copies what was committed when it ran: at least the
+        # sessions before the tenth call, open() being the first)
+        assert after >= before + 8 * 100_000
     else:
         assert after == before
