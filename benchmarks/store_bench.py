@@ -15,7 +15,7 @@ Then, per configuration:
    (the configurations take turns, ``--rounds`` times: min/median/max over rounds).
 2. **class** — ``--students`` students (default 100) each create a session and send
    one-step requests with ~``--think`` s between them for ``--seconds``: p50/p99 latency,
-   requests per second, errors. With two replicas each student's requests go to one of
+   requests per second, errors (also for one SQLite process, the default deployment). With two replicas each student's requests go to one of
    them (as the proxy in docker-compose.yml routes by session id).
 3. **throughput** — ``--clients`` clients send one-step requests back to back for
    ``--seconds``: requests per second the configuration sustains.
@@ -293,7 +293,7 @@ def main() -> int:
             print(line)
 
         print(f"\n2. class: {args.students} students, {args.seconds:g} s, think {args.think:g} s")
-        for setup in main_setups:
+        for setup in [*main_setups, single["sqlite"]]:
             with running(setup, folder) as ports:
                 result = asyncio.run(class_load(ports, args.students, args.seconds, args.think))
             lat = result.latencies_ms
