@@ -94,6 +94,9 @@ export class GradientFlowView {
     const { HEIGHT, PAD } = this;
     clear(this.chart);
     setAttrs(this.chart, { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}` });
+    // A backdrop as large as the chart: the browser lays out its page into layers again
+    // whenever a chart's painted extent changes, which bars of a new height would do each frame.
+    this.chart.append(svg("rect", { class: "backdrop", width, height: HEIGHT }));
     this.axisGroup = svg("g", { class: "axis" });
     this.chart.append(this.axisGroup);
     const band = (width - PAD.left - PAD.right) / count;
@@ -181,6 +184,14 @@ export class GradientFlowView {
     this.showSummary();
   }
 
+  /** The readout's node `key`, made once: the summary is written every frame, and a node made
+   * afresh would have to be compared with the one shown to find it unchanged. */
+  kept(key, make) {
+    this.nodes ??= {};
+    this.nodes[key] ??= make();
+    return this.nodes[key];
+  }
+
   /** Make the readout's content these texts and term nodes (changing only what changed). */
   say(kind, ...parts) {
     if (this.readout.dataset.kind !== kind) this.readout.dataset.kind = kind;
@@ -222,7 +233,7 @@ export class GradientFlowView {
     if (infinite.length) {
       parts.push(`${parts.length ? " " : ""}‖dW‖ not finite in ${infinite.map(name).join(", ")}: training diverged (press Reset).`);
     } else if (lowest === 0) {
-      parts.push(term("grad_norm"), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`);
+      parts.push(this.kept("grad_norm", () => term("grad_norm")), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`);
     }
     const zeros = norms.map((n, l) => (n === 0 ? l : null)).filter((l) => l !== null);
     if (zeros.length) {
@@ -230,7 +241,7 @@ export class GradientFlowView {
       this.say("zero", ...parts);
       return;
     }
-    if (lowest === 0 && !infinite.length) parts.push(html("span", { class: "hover-hint" }, " · hover or focus a layer for its factors"));
+    if (lowest === 0 && !infinite.length) parts.push(this.kept("hint", () => html("span", { class: "hover-hint" }, " · hover or focus a layer for its factors")));
     this.say(infinite.length ? "diverged" : lowest > 0 ? "partial" : "summary", ...parts);
   }
 
@@ -349,7 +360,8 @@ export class GradientFlowView {
     let high = Math.log10(largest);
     if (high - low < 1e-9) high = low + 1;
     const steps = rows[0].length;
-    const image = context.createImageData(width, height);
+    if (this.stripImage?.width !== width || this.stripImage.height !== height) this.stripImage = context.createImageData(width, height);
+    const image = this.stripImage; // every pixel is written below: reused, not allocated per frame
     const pixels = new Uint32Array(image.data.buffer);
     const colours = new Uint32Array(width);
     const rowHeight = height / rows.length;

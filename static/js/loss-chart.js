@@ -10,7 +10,7 @@
 import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
 import { term } from "./glossary.js";
-import { linePath, reuseChildren } from "./charts.js";
+import { reuseChildren, seriesPath } from "./charts.js";
 import { unchanged } from "./store.js";
 import { cssPixels, sizeOf } from "./layout-cache.js";
 
@@ -77,7 +77,9 @@ export class LossChart {
       first = Math.min(first, history.step[0]);
       last = Math.max(last, history.step[history.step.length - 1]);
       for (const key of ["batch_loss", "train_loss", "test_loss"]) {
-        for (const v of history[key] ?? []) {
+        const series = history[key] ?? [];
+        for (let k = 0; k < series.length; k++) {
+          const v = series[k];
           if (!shown(v)) continue;
           if (v < low) low = v;
           if (v > high) high = v;
@@ -108,8 +110,7 @@ export class LossChart {
     const t = (v) => (log ? Math.log10(v) : v);
     this.x = (s) => pad.left + ((s - first) / (last - first)) * (width - pad.left - pad.right);
     this.y = (v) => pad.top + (1 - (t(v) - low) / (high - low)) * (height - pad.top - pad.bottom);
-    const safe = (series) => (series ?? []).map((v) => (shown(v) ? v : null));
-    runs.forEach((run, k) => this.drawRun(run, k, groups[k], safe, width - pad.left - pad.right));
+    runs.forEach((run, k) => this.drawRun(run, k, groups[k], shown, width - pad.left - pad.right));
     this.drawAxis({ low, high, log, first, last, width, height, tickSize });
     this.showLatest();
   }
@@ -162,7 +163,7 @@ export class LossChart {
   }
 
   /** One run's minibatch loss, evaluated train and test losses, and setting-change markers. */
-  drawRun(run, k, group, safe, plotWidth) {
+  drawRun(run, k, group, shown, plotWidth) {
     const history = run.history;
     if (!history?.step?.length) {
       group.node.remove();
@@ -170,31 +171,25 @@ export class LossChart {
     }
     if (group.node.parentNode !== this.lines) this.lines.append(group.node);
     const steps = history.step;
+    const line = (values, keep = null) => seriesPath(steps, values ?? [], { keep, shown, px: this.x, py: this.y, columns: plotWidth });
     // Every step has its minibatch loss; a null there (divergence, log of 0) breaks the line.
-    setAttrs(group.paths.batch, { d: linePath(steps, safe(history.batch_loss), this.x, this.y, plotWidth) });
+    setAttrs(group.paths.batch, { d: line(history.batch_loss) });
     // Full-data losses exist only at evaluated steps: join those points and nothing else.
-    const at = [];
-    const train = [];
-    const test = [];
-    const trainLoss = safe(history.train_loss);
-    const testLoss = safe(history.test_loss);
-    for (let i = 0; i < steps.length; i++) {
-      if (history.evaluated && !history.evaluated[i]) continue;
-      at.push(steps[i]);
-      train.push(trainLoss[i]);
-      test.push(testLoss[i]);
-    }
-    setAttrs(group.paths.train, { d: linePath(at, train, this.x, this.y, plotWidth) });
-    setAttrs(group.paths.test, { d: linePath(at, test, this.x, this.y, plotWidth) });
+    const evaluated = history.evaluated ?? null;
+    setAttrs(group.paths.train, { d: line(history.train_loss, evaluated) });
+    setAttrs(group.paths.test, { d: line(history.test_loss, evaluated) });
     // Dots on evaluated points while they are few, and always on the latest ones.
-    const dotted = at.length <= MOST_DOTS ? at.map((_, i) => i) : [at.length - 1];
+    const at = [];
+    for (let i = steps.length - 1; i >= 0 && at.length <= MOST_DOTS; i--) if (!evaluated || evaluated[i]) at.push(i);
+    const dotted = at.length <= MOST_DOTS ? at.reverse() : at.slice(0, 1);
     const dots = [];
     for (const i of dotted) {
       for (const [series, cls] of [
-        [train, "dot-train"],
-        [test, "dot-test"],
+        [history.train_loss, "dot-train"],
+        [history.test_loss, "dot-test"],
       ]) {
-        if (series[i] !== null && series[i] !== undefined) dots.push({ class: cls, r: 2.5, cx: this.x(at[i]).toFixed(1), cy: this.y(series[i]).toFixed(1) });
+        const v = series?.[i];
+        if (shown(v)) dots.push({ class: cls, r: 2.5, cx: this.x(steps[i]).toFixed(1), cy: this.y(v).toFixed(1) });
       }
     }
     const circles = reuseChildren(group.dots, dots.length, "circle");
@@ -261,7 +256,7 @@ export class LossChart {
     if (this.accuracy) {
       const sim = runs[0].sim;
       const classification = sim?.train_accuracy !== null && sim?.train_accuracy !== undefined;
-      this.accuracy.hidden = !classification;
+      if (this.accuracy.hidden !== !classification) this.accuracy.hidden = !classification;
       if (classification) {
         setText(this.accuracyValues.train, percent(sim.train_accuracy));
         setText(this.accuracyValues.test, percent(sim.test_accuracy));

@@ -13,14 +13,14 @@
 
 import { decodeGrid, paintScalarInto } from "./heatmap.js";
 import { clear, setAttrs, setText, svg } from "./dom.js";
-import { CLASS_COLOURS, diverging, NEGATIVE, POSITIVE } from "./palette.js";
+import { CLASS_COLOURS, diverging } from "./palette.js";
 import { fmt, layerName } from "./format.js";
 import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
 import { sizeOf } from "./layout-cache.js";
-import { EdgeCanvas } from "./edge-canvas.js";
+import { BLANK_EDGE, EdgeCanvas, MISSING_EDGE, edgeLook } from "./edge-canvas.js";
 
 const LABEL_SPACE = 36;
 // Column captions when columns are narrow (deep networks).
@@ -57,10 +57,6 @@ function activationCentre(catalog, name) {
   return Math.min(...finite) >= 0 && Math.max(...finite) <= 1 ? 0.5 : 0;
 }
 
-// An edge with no number to show (no trace yet, or all zero); dashed when its layer's matrix
-// is missing altogether.
-const BLANK_EDGE = { stroke: "#c5cbd3", width: "0.6", opacity: "0.6", dashed: false };
-const MISSING_EDGE = { ...BLANK_EDGE, dashed: true };
 
 export class NetworkView {
   constructor(element, { onSelect }) {
@@ -169,6 +165,7 @@ export class NetworkView {
       this.edgeGroups.push(group);
     }
     this.edgeSegments = segments;
+    this.edgeLooks = new Int32Array(segments.length / 4); // one look per edge, every frame
     // Geometry only (drawn on the edge canvas): hidden, and never touched again per frame.
     this.svg.append(svg("g", { class: "all-edges", visibility: "hidden" }, ...this.edgeGroups));
     this.selectedEdge = svg("line", { class: "edge-selected", visibility: "hidden" });
@@ -486,19 +483,26 @@ export class NetworkView {
     let maxAbs = 0;
     for (const matrix of matrices) {
       if (!matrix) continue;
-      for (const row of matrix) for (const v of row) if (v !== null && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+      for (const row of matrix) {
+        for (let j = 0; j < row.length; j++) {
+          const v = row[j];
+          if (v !== null && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+        }
+      }
     }
     // Dense layers get thinner strokes so the thickest edges do not hide the rest.
     const maxWidth = Math.min(3.6, Math.max(1.2, 40 / Math.max(...this.layout.sizes)));
-    const looks = [];
+    const looks = this.edgeLooks;
+    let n = 0;
     for (let l = 0; l < this.edges.length; l++) {
       const matrix = matrices[l];
       const rows = this.edges[l];
       for (let i = 0; i < rows.length; i++) {
+        const row = matrix?.[i];
         for (let j = 0; j < rows[i].length; j++) {
-          const v = matrix?.[i]?.[j];
+          const v = row?.[j];
           if (v === undefined || v === null || maxAbs === 0) {
-            looks.push(matrix ? BLANK_EDGE : MISSING_EDGE);
+            looks[n++] = matrix ? BLANK_EDGE : MISSING_EDGE;
             continue;
           }
           // Weights: linear in |w|. Gradients span decades, so a log scale over 4 decades —
@@ -507,14 +511,7 @@ export class NetworkView {
             mode === "dW"
               ? Math.max(0, 1 + Math.log10(Math.abs(v) / maxAbs + 1e-300) / 4)
               : Math.abs(v) / maxAbs;
-          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): a
-          // frame whose edges all moved less than that leaves the canvas as it is.
-          looks.push({
-            stroke: v < 0 ? NEGATIVE : POSITIVE,
-            width: (0.4 + maxWidth * t).toFixed(1),
-            opacity: (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2),
-            dashed: false,
-          });
+          looks[n++] = edgeLook(v, t, maxWidth);
         }
       }
     }
@@ -545,7 +542,7 @@ export class NetworkView {
   drawDivergence(state) {
     const sim = state.sim;
     const diverged = Boolean(sim?.diverged);
-    this.banner.hidden = !diverged;
+    if (this.banner.hidden !== !diverged) this.banner.hidden = !diverged; // an equal write restyles it
     this.root.classList.toggle("is-diverged", diverged);
     if (diverged) {
       const where = sim.divergence ?? {};
