@@ -131,14 +131,15 @@ function m4Path(xs, ys, x, y) {
 
 /**
  * The path of one series of a chart over steps, built in one pass without copying it:
- * `values[k]` at `steps[k]`, skipping rows whose `keep[k]` is false (when given) and breaking
- * the line at values that cannot be drawn (`shown(v)` false). `px(step)` and `py(value)` give
- * pixels; `py` must order values monotonically (a linear or log axis). With many more points
- * than the plot's `columns`, the same M4 aggregation as `linePath`, with each pixel column's
- * lowest and highest point chosen by value (so only the kept points are transformed).
+ * `values[k]` at `steps[k]` for the first `count` rows, skipping rows whose `keep[k]` is
+ * false (when given) and breaking the line at values that cannot be drawn (`shown(v)` false).
+ * `px(step)` and `py(value)` give pixels; `py` must order values monotonically (a linear or
+ * log axis). With many more points than the plot's `columns`, the same M4 aggregation as
+ * `linePath`, with each pixel column's lowest and highest point chosen by value (so only the
+ * kept points are transformed).
  */
-export function seriesPath(steps, values, { keep = null, shown, px, py, columns = 0 }) {
-  const n = Math.min(steps.length, values.length);
+export function seriesPath(steps, values, { count = Infinity, keep = null, shown, px, py, columns = 0 }) {
+  const n = Math.min(count, steps.length, values.length);
   let path = "";
   let pen = false;
   const point = (k) => {

@@ -1,4 +1,4 @@
-// The network's edges on one canvas under the SVG neurons. Hundreds of SVG lines whose stroke
+// The network's edges on one canvas under the SVG neurons (and over their heatmaps). Hundreds of SVG lines whose stroke
 // attributes change every frame cost the page style, layout and paint work per line; one
 // canvas redrawn in a single pass costs a few hundred stroke calls and one layer's raster.
 //
@@ -47,30 +47,40 @@ export class EdgeCanvas {
 
   /**
    * Draw `segments` (a flat array x1, y1, x2, y2 per edge) with `looks` (an Int32Array, one
-   * `edgeLook` per edge); a frame whose edges all look as they did last time leaves the
+   * `edgeLook` per edge), then what `overlay.paint(context)` draws over them (`overlay.key`
+   * says what that is); a frame whose edges and overlay look as they did last time leaves the
    * canvas alone. Returns whether it drew.
    */
-  draw(segments, looks) {
-    if (this.drawn && sameLooks(this.drawn, looks)) return false;
+  draw(segments, looks, overlay = null) {
+    const key = overlay?.key ?? null;
+    if (this.drawn && sameLooks(this.drawn, looks) && this.drawnKey === key) return false;
     this.drawn = looks.slice();
+    this.drawnKey = key;
     const context = this.context;
     const ratio = this.canvas.width / this.width;
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.clearRect(0, 0, this.width, this.height);
-    context.lineCap = "round";
+    // Square ends at the neurons' borders: the edges lie over the heatmaps now, and a round
+    // end would reach into them.
+    context.lineCap = "butt";
     let dashed = false;
+    let colour = null; // what the context holds: a colour string is parsed on every write
+    let width = -1;
+    let alpha = -1;
     for (let n = 0; n < looks.length; n++) {
       const look = looks[n];
-      if (look < 2) {
-        context.strokeStyle = GREY;
-        context.lineWidth = 0.6;
-        context.globalAlpha = 0.6;
-      } else {
+      let nextColour = GREY;
+      let nextWidth = 0.6;
+      let nextAlpha = 0.6;
+      if (look >= 2) {
         const packed = (look - 2) >> 2;
-        context.strokeStyle = (look - 2) % 4 === 1 ? NEGATIVE : POSITIVE;
-        context.lineWidth = (packed % 1000) / 10;
-        context.globalAlpha = 0.25 + (0.74 * Math.floor(packed / 1000)) / OPACITY_STEPS;
+        nextColour = (look - 2) % 4 === 1 ? NEGATIVE : POSITIVE;
+        nextWidth = (packed % 1000) / 10;
+        nextAlpha = 0.25 + (0.74 * Math.floor(packed / 1000)) / OPACITY_STEPS;
       }
+      if (nextColour !== colour) context.strokeStyle = colour = nextColour;
+      if (nextWidth !== width) context.lineWidth = width = nextWidth;
+      if (nextAlpha !== alpha) context.globalAlpha = alpha = nextAlpha;
       if ((look === MISSING_EDGE) !== dashed) {
         dashed = look === MISSING_EDGE;
         context.setLineDash(dashed ? [2, 3] : []);
@@ -82,6 +92,7 @@ export class EdgeCanvas {
     }
     context.globalAlpha = 1;
     context.setLineDash([]);
+    overlay?.paint(context);
     return true;
   }
 }

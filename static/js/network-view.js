@@ -1,9 +1,11 @@
 // Network diagram: SVG for labels, layer bands, dead-unit crosses, the selection and gradient
-// pulses; two canvases underneath, drawn afresh when what they show changes. One holds the
-// edges (coloured and sized by weight or gradient every frame), the other the neurons: each
-// one's heatmap, its outline coloured by its mean activation and its |dz| corner dot. On a
-// canvas these cost a few draw calls a frame instead of hundreds of SVG attributes restyled,
-// laid out and repainted. The SVG keeps every neuron, edge and dot as an element that stays
+// pulses; two canvases underneath, drawn afresh when what they show changes. The lower one
+// holds the neurons' heatmaps (new with each boundary); the upper one the edges (coloured and
+// sized by weight or gradient every frame) and over them each neuron's outline, coloured by
+// its mean activation, and its |dz| corner dot: everything a play frame changes, on one canvas
+// (each canvas drawn costs a copy of its pixels to the compositor). On a canvas these cost a
+// few draw calls a frame instead of hundreds of SVG attributes restyled, laid out and
+// repainted. The SVG keeps every neuron, edge and dot as an element that stays
 // where it was built: the geometry clicks, the keyboard and the selection use, and the dots'
 // numbers (data-dz) for anyone reading the page.
 //
@@ -68,7 +70,9 @@ export class NetworkView {
     const edgeCanvas = document.createElement("canvas");
     edgeCanvas.className = "network-edges";
     edgeCanvas.setAttribute("aria-hidden", "true");
-    this.stage.insertBefore(edgeCanvas, this.canvas);
+    // Above the heatmaps: the edges end at the neurons' borders, and the outlines and |dz|
+    // dots drawn with them go over the heatmaps. A play frame redraws this canvas alone.
+    this.canvas.after(edgeCanvas);
     this.edgeCanvas = new EdgeCanvas(edgeCanvas);
     this.banner = element.querySelector(".divergence");
     this.tooltip = element.querySelector(".tooltip");
@@ -255,8 +259,8 @@ export class NetworkView {
     this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
     this.svg.dataset.edges = state.view.edges;
     this.drawLabels(state);
-    this.drawNeurons(state, this.neuronLooks(state, lit), lit);
-    this.drawEdges(state);
+    this.drawHeatmaps(state, lit);
+    this.drawEdges(state, this.neuronLooks(state, lit));
     this.drawSelection(state);
     this.drawDivergence(state);
     if (this.cursor && document.activeElement === this.svg) this.moveCursor(this.cursor, { announce: false });
@@ -409,13 +413,13 @@ export class NetworkView {
   }
 
   /**
-   * The neuron canvas: heatmaps (dimmed in columns not yet computed), outlines (dashed there,
-   * glowing in the column the forward pass is at) and |dz| dots. Redrawn only when the
-   * boundary, the lit columns or a neuron's look changed.
+   * The heatmap canvas: every neuron's heatmap, dimmed in columns not yet computed. Redrawn
+   * only when the boundary or the lit columns changed (a play frame brings a boundary now
+   * and then, not every frame).
    */
-  drawNeurons(state, looks, lit) {
+  drawHeatmaps(state, lit) {
     const atlas = this.atlasFor(state);
-    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width, looks: JSON.stringify(looks) };
+    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width };
     if (unchanged(this.painted, painted)) return;
     this.painted = painted;
     const context = this.canvas.getContext("2d");
@@ -438,6 +442,15 @@ export class NetworkView {
       }
     }
     context.globalAlpha = 1;
+  }
+
+  /**
+   * Over the heatmaps, on the edge canvas after the edges: each neuron's outline (dashed in
+   * columns not yet computed, glowing in the column the forward pass is at) and |dz| dot.
+   */
+  drawOutlines(context, looks) {
+    const { positions, node } = this.layout;
+    const ratio = this.canvas.width / this.layout.width;
     looks.forEach((column, c) => {
       context.setLineDash(column.dim ? [3, 2] : []);
       context.shadowColor = column.current ? "rgba(33, 102, 172, 0.9)" : "transparent";
@@ -477,7 +490,8 @@ export class NetworkView {
     return this.edges.map((_, l) => layerMatrix(layers[l], mode));
   }
 
-  drawEdges(state) {
+  /** The edge canvas: every edge in its look, then the neurons' outlines and dots (`looks`). */
+  drawEdges(state, neuronLooks) {
     const matrices = this.edgeValues(state);
     const mode = state.view.edges;
     let maxAbs = 0;
@@ -515,7 +529,8 @@ export class NetworkView {
         }
       }
     }
-    this.edgeCanvas.draw(this.edgeSegments, looks);
+    const overlay = { key: JSON.stringify(neuronLooks), paint: (context) => this.drawOutlines(context, neuronLooks) };
+    this.edgeCanvas.draw(this.edgeSegments, looks, overlay);
   }
 
   drawSelection(state) {
