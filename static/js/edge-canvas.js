@@ -1,6 +1,7 @@
-// The network's edges on one canvas under the SVG neurons (and over their heatmaps). Hundreds of SVG lines whose stroke
-// attributes change every frame cost the page style, layout and paint work per line; one
-// canvas redrawn in a single pass costs a few hundred stroke calls and one layer's raster.
+// The network's edges on one canvas under the SVG neurons (and over their heatmaps). Hundreds
+// of SVG lines whose stroke attributes change every frame cost the page style, layout and
+// paint work per line; one canvas redrawn in a single pass costs a few hundred stroke calls
+// and one layer's raster.
 //
 // Each edge is stroked on its own, in the order the SVG drew them (weight layer, then source,
 // then target), with its colour, width and opacity: the same picture as one <line> per edge
