@@ -31,8 +31,8 @@ export class BoundaryView {
   }
 
   update(state) {
-    if (this.testToggle) this.testToggle.checked = state.view.test;
-    if (this.discreteToggle) this.discreteToggle.checked = state.view.discrete;
+    if (this.testToggle && this.testToggle.checked !== state.view.test) this.testToggle.checked = state.view.test;
+    if (this.discreteToggle && this.discreteToggle.checked !== state.view.discrete) this.discreteToggle.checked = state.view.discrete;
     const size = Math.floor(this.size(this.root));
     const drawn = { boundary: state.boundary, data: state.data, test: state.view.test, discrete: state.view.discrete, size };
     if (unchanged(this.drawn, drawn)) return;

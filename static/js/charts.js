@@ -128,3 +128,68 @@ function m4Path(xs, ys, x, y) {
   flush();
   return path;
 }
+
+/**
+ * The path of one series of a chart over steps, built in one pass without copying it:
+ * `values[k]` at `steps[k]` for the first `count` rows, skipping rows whose `keep[k]` is
+ * false (when given) and breaking the line at values that cannot be drawn (`shown(v)` false).
+ * `px(step)` and `py(value)` give pixels; `py` must order values monotonically (a linear or
+ * log axis). With many more points than the plot's `columns`, the same M4 aggregation as
+ * `linePath`, with each pixel column's lowest and highest point chosen by value (so only the
+ * kept points are transformed).
+ */
+export function seriesPath(steps, values, { count = Infinity, keep = null, shown, px, py, columns = 0 }) {
+  const n = Math.min(count, steps.length, values.length);
+  let path = "";
+  let pen = false;
+  const point = (k) => {
+    path += `${pen ? "L" : "M"}${px(steps[k]).toFixed(1)},${py(values[k]).toFixed(1)}`;
+    pen = true;
+  };
+  if (!(columns > 0 && n > 4 * columns)) {
+    for (let k = 0; k < n; k++) {
+      if (keep && !keep[k]) continue;
+      if (shown(values[k])) point(k);
+      else pen = false;
+    }
+    return path;
+  }
+  let column = 0;
+  let first = -1; // the column's first, lowest, highest and last row (indices)
+  let low = -1;
+  let high = -1;
+  let last = -1;
+  const flush = () => {
+    if (first < 0) return;
+    // In drawing order, each row once (first ≤ both extremes ≤ last).
+    const early = Math.min(low, high);
+    const late = Math.max(low, high);
+    point(first);
+    if (early > first) point(early);
+    if (late > early) point(late);
+    if (last > late) point(last);
+    first = -1;
+  };
+  for (let k = 0; k < n; k++) {
+    if (keep && !keep[k]) continue;
+    const v = values[k];
+    if (!shown(v)) {
+      flush();
+      pen = false;
+      continue;
+    }
+    const at = Math.round(px(steps[k]));
+    if (first < 0 || at !== column) {
+      flush();
+      column = at;
+      first = low = high = last = k;
+      continue;
+    }
+    if (v < values[low]) low = k;
+    if (v > values[high]) high = k;
+    last = k;
+  }
+  flush();
+  return path;
+}
+

@@ -32,9 +32,17 @@ export function setAttrs(node, attrs) {
   }
 }
 
+/** Make `node`'s text `text`. A node holding one text node keeps it and takes the new
+ * characters: replacing the text node (as setting textContent does) would also make the
+ * browser recompute the element's style and rebuild its layout objects, every frame. */
 export function setText(node, text) {
   const value = String(text);
-  if (node.textContent !== value) node.textContent = value;
+  const child = node.firstChild;
+  if (value === "") {
+    if (child !== null) node.textContent = ""; // no empty text node: :empty still matches
+  } else if (child !== null && child === node.lastChild && child.nodeType === Node.TEXT_NODE) {
+    if (child.data !== value) child.data = value;
+  } else if (node.textContent !== value) node.textContent = value;
 }
 
 export function clear(node) {

@@ -55,6 +55,11 @@ export function historyGradNorms(history) {
   return Array.isArray(rows) && rows.length ? rows : null;
 }
 
+/** Rows of `history` (its series may run on past them: see history-rows.js). */
+function pointsOf(history) {
+  return history?.points ?? history?.step?.length ?? 0;
+}
+
 export class GradientFlowView {
   /** `axis`: a FlowAxis shared with other panels (compare mode), else one of its own. */
   constructor(element, { axis = new FlowAxis() } = {}) {
@@ -64,6 +69,7 @@ export class GradientFlowView {
     this.readout = element.querySelector(".flow-readout");
     this.strip = element.querySelector("canvas.flow-strip"); // optional: the heat strip
     this.stripLabel = element.querySelector(".flow-strip-label");
+    this.stepLabel = element.querySelector(".numbers-step"); // optional: the step of its numbers
     this.groups = [];
     this.signature = "";
     this.hovered = null;
@@ -85,7 +91,8 @@ export class GradientFlowView {
     const fx = (event.clientX - box.left) / box.width;
     const fy = (event.clientY - box.top) / box.height;
     const l = rows.length - 1 - Math.min(rows.length - 1, Math.floor(fy * rows.length));
-    const k = Math.min(rows[0].length - 1, Math.floor(fx * rows[0].length));
+    const points = pointsOf(this.state.history);
+    const k = Math.min(points - 1, Math.floor(fx * points));
     const step = this.state.history.step?.[k] ?? k;
     setText(this.stripLabel, `step ${step} · ${layerName(l, rows.length, true)}: ‖dW‖ ${fmt(rows[l][k])}`);
   }
@@ -94,6 +101,9 @@ export class GradientFlowView {
     const { HEIGHT, PAD } = this;
     clear(this.chart);
     setAttrs(this.chart, { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}` });
+    // A backdrop as large as the chart: the browser lays out its page into layers again
+    // whenever a chart's painted extent changes, which bars of a new height would do each frame.
+    this.chart.append(svg("rect", { class: "backdrop", width, height: HEIGHT }));
     this.axisGroup = svg("g", { class: "axis" });
     this.chart.append(this.axisGroup);
     const band = (width - PAD.left - PAD.right) / count;
@@ -132,6 +142,10 @@ export class GradientFlowView {
     const drawn = { trace: state.trace, sim: state.sim, history: state.history, width, height, count, low, high, tickSize };
     if (unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
+    // While playing the page may show this panel a few frames behind the status line: it says
+    // which step its numbers are of.
+    const step = state.trace?.step ?? state.sim?.step;
+    if (this.stepLabel) setText(this.stepLabel, step === undefined ? "" : `step ${step}`);
     this.HEIGHT = height;
     this.tickSize = tickSize;
     // Room for "1e-10" left of the axis and a layer name below it, at the tick's font size.
@@ -181,6 +195,14 @@ export class GradientFlowView {
     this.showSummary();
   }
 
+  /** The readout's node `key`, made once: the summary is written every frame, and a node made
+   * afresh would have to be compared with the one shown to find it unchanged. */
+  kept(key, make) {
+    this.nodes ??= {};
+    this.nodes[key] ??= make();
+    return this.nodes[key];
+  }
+
   /** Make the readout's content these texts and term nodes (changing only what changed). */
   say(kind, ...parts) {
     if (this.readout.dataset.kind !== kind) this.readout.dataset.kind = kind;
@@ -222,7 +244,7 @@ export class GradientFlowView {
     if (infinite.length) {
       parts.push(`${parts.length ? " " : ""}‖dW‖ not finite in ${infinite.map(name).join(", ")}: training diverged (press Reset).`);
     } else if (lowest === 0) {
-      parts.push(term("grad_norm"), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`);
+      parts.push(this.kept("grad_norm", () => term("grad_norm")), ` first layer ${fmt(norms[0])} · output ${fmt(norms[count - 1])}`);
     }
     const zeros = norms.map((n, l) => (n === 0 ? l : null)).filter((l) => l !== null);
     if (zeros.length) {
@@ -230,7 +252,7 @@ export class GradientFlowView {
       this.say("zero", ...parts);
       return;
     }
-    if (lowest === 0 && !infinite.length) parts.push(html("span", { class: "hover-hint" }, " · hover or focus a layer for its factors"));
+    if (lowest === 0 && !infinite.length) parts.push(this.kept("hint", () => html("span", { class: "hover-hint" }, " · hover or focus a layer for its factors")));
     this.say(infinite.length ? "diverged" : lowest > 0 ? "partial" : "summary", ...parts);
   }
 
@@ -320,12 +342,15 @@ export class GradientFlowView {
     if (!this.strip) return;
     const rows = historyGradNorms(state.history);
     const height = 46;
-    if (this.stripDrawn?.rows === rows && this.stripDrawn.width === width) return;
-    this.stripDrawn = { rows, width };
+    // The same series grow from one history to the next: the history is what is new.
+    const history = state.history;
+    if (this.stripDrawn?.history === history && this.stripDrawn.width === width) return;
+    this.stripDrawn = { history, width };
+    const steps = pointsOf(history);
     const context = this.strip.getContext("2d");
     if (this.strip.width !== width) this.strip.width = width;
     if (this.strip.height !== height) this.strip.height = height;
-    if (!rows || !rows.length || !rows[0]?.length) {
+    if (!rows || !rows.length || !steps) {
       context.clearRect(0, 0, width, height);
       setText(this.stripLabel, "log ‖dW‖ per layer over steps (appears once training runs)");
       return;
@@ -334,7 +359,8 @@ export class GradientFlowView {
     let smallest = Infinity;
     let largest = 0;
     for (const row of rows) {
-      for (const v of row) {
+      for (let k = 0; k < steps; k++) {
+        const v = row[k];
         if (v > 0 && v < Infinity) {
           if (v < smallest) smallest = v;
           if (v > largest) largest = v;
@@ -348,8 +374,8 @@ export class GradientFlowView {
     const low = Math.log10(smallest);
     let high = Math.log10(largest);
     if (high - low < 1e-9) high = low + 1;
-    const steps = rows[0].length;
-    const image = context.createImageData(width, height);
+    if (this.stripImage?.width !== width || this.stripImage.height !== height) this.stripImage = context.createImageData(width, height);
+    const image = this.stripImage; // every pixel is written below: reused, not allocated per frame
     const pixels = new Uint32Array(image.data.buffer);
     const colours = new Uint32Array(width);
     const rowHeight = height / rows.length;
@@ -373,7 +399,7 @@ export class GradientFlowView {
       pixels.set(colours, py * width);
     }
     context.putImageData(image, 0, 0);
-    const lastStep = state.history.step?.[state.history.step.length - 1] ?? steps;
+    const lastStep = history.step?.[steps - 1] ?? steps;
     setText(
       this.stripLabel,
       `log ‖dW‖ · rows ${layerName(rows.length - 1, rows.length, true)} (top) … L1 · steps 0–${lastStep} · 1e${low.toFixed(1)}` +

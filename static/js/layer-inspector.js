@@ -169,6 +169,7 @@ export class LayerInspector {
       const shown = histogram ? slot.chart.node : slot.empty;
       if (slot.node.firstChild !== shown) slot.node.replaceChildren(shown);
     });
+    setText(this.stepLabel, `· numbers of step ${state.trace.step}`);
     this.plot?.update(layerHistogram(layer, "z"));
     this.stats.forEach(({ row, stat }) => fillStat(row, state.trace, layer, stat));
   }
@@ -176,7 +177,11 @@ export class LayerInspector {
   build(state, layer, isOutput, rootWidth) {
     const l = state.selection.layer;
     const activationName = layer.activation;
-    const parts = [html("h3", { text: `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${displayName(activationName)} · ${layer.fan_in} → ${layer.fan_out}` })];
+    // The step its numbers are of: while playing, the page may show them a few frames behind
+    // the status line.
+    this.stepLabel = html("span", { class: "numbers-step" });
+    const title = `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${displayName(activationName)} · ${layer.fan_in} → ${layer.fan_out}`;
+    const parts = [html("h3", {}, title, " ", this.stepLabel)];
     const width = Math.max(120, Math.floor((rootWidth - 24) / 2));
     const grid = html("div", { class: "histograms" });
     this.slots = HISTOGRAMS.map(([, title, colour]) => {

@@ -10,12 +10,15 @@
 import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
 import { term } from "./glossary.js";
-import { linePath, reuseChildren } from "./charts.js";
+import { reuseChildren, seriesPath } from "./charts.js";
 import { unchanged } from "./store.js";
 import { cssPixels, sizeOf } from "./layout-cache.js";
 
 // Evaluated points get a dot of their own while they are few enough to tell apart.
 const MOST_DOTS = 60;
+
+/** Rows of a history (its series may run on past them: see history-rows.js). */
+const rowsOf = (history) => (history?.step ? (history.points ?? history.step.length) : 0);
 
 /** The run a single-session page draws: its history, state and setting changes. */
 function singleRun(state) {
@@ -74,10 +77,13 @@ export class LossChart {
     for (const run of runs) {
       const history = run.history;
       if (!history?.step?.length) continue;
+      const n = rowsOf(history);
       first = Math.min(first, history.step[0]);
-      last = Math.max(last, history.step[history.step.length - 1]);
+      last = Math.max(last, history.step[n - 1]);
       for (const key of ["batch_loss", "train_loss", "test_loss"]) {
-        for (const v of history[key] ?? []) {
+        const series = history[key] ?? [];
+        for (let k = 0; k < Math.min(n, series.length); k++) {
+          const v = series[k];
           if (!shown(v)) continue;
           if (v < low) low = v;
           if (v > high) high = v;
@@ -87,7 +93,8 @@ export class LossChart {
     clear(this.marks);
     // The last step drawn (of the run in focus), for anyone reading the chart's extent.
     const steps = runs[0]?.history?.step;
-    setAttrs(this.chart, { "data-runs": String(runs.length), "data-last-step": steps?.length ? String(steps[steps.length - 1]) : "" });
+    const shownRows = rowsOf(runs[0]?.history);
+    setAttrs(this.chart, { "data-runs": String(runs.length), "data-last-step": shownRows ? String(steps[shownRows - 1]) : "" });
     const groups = this.runGroups(runs);
     if (!Number.isFinite(first) || !Number.isFinite(low)) {
       this.x = null;
@@ -108,8 +115,7 @@ export class LossChart {
     const t = (v) => (log ? Math.log10(v) : v);
     this.x = (s) => pad.left + ((s - first) / (last - first)) * (width - pad.left - pad.right);
     this.y = (v) => pad.top + (1 - (t(v) - low) / (high - low)) * (height - pad.top - pad.bottom);
-    const safe = (series) => (series ?? []).map((v) => (shown(v) ? v : null));
-    runs.forEach((run, k) => this.drawRun(run, k, groups[k], safe, width - pad.left - pad.right));
+    runs.forEach((run, k) => this.drawRun(run, k, groups[k], shown, width - pad.left - pad.right));
     this.drawAxis({ low, high, log, first, last, width, height, tickSize });
     this.showLatest();
   }
@@ -162,7 +168,7 @@ export class LossChart {
   }
 
   /** One run's minibatch loss, evaluated train and test losses, and setting-change markers. */
-  drawRun(run, k, group, safe, plotWidth) {
+  drawRun(run, k, group, shown, plotWidth) {
     const history = run.history;
     if (!history?.step?.length) {
       group.node.remove();
@@ -170,37 +176,32 @@ export class LossChart {
     }
     if (group.node.parentNode !== this.lines) this.lines.append(group.node);
     const steps = history.step;
+    const n = rowsOf(history);
+    const line = (values, keep = null) => seriesPath(steps, values ?? [], { count: n, keep, shown, px: this.x, py: this.y, columns: plotWidth });
     // Every step has its minibatch loss; a null there (divergence, log of 0) breaks the line.
-    setAttrs(group.paths.batch, { d: linePath(steps, safe(history.batch_loss), this.x, this.y, plotWidth) });
+    setAttrs(group.paths.batch, { d: line(history.batch_loss) });
     // Full-data losses exist only at evaluated steps: join those points and nothing else.
-    const at = [];
-    const train = [];
-    const test = [];
-    const trainLoss = safe(history.train_loss);
-    const testLoss = safe(history.test_loss);
-    for (let i = 0; i < steps.length; i++) {
-      if (history.evaluated && !history.evaluated[i]) continue;
-      at.push(steps[i]);
-      train.push(trainLoss[i]);
-      test.push(testLoss[i]);
-    }
-    setAttrs(group.paths.train, { d: linePath(at, train, this.x, this.y, plotWidth) });
-    setAttrs(group.paths.test, { d: linePath(at, test, this.x, this.y, plotWidth) });
+    const evaluated = history.evaluated ?? null;
+    setAttrs(group.paths.train, { d: line(history.train_loss, evaluated) });
+    setAttrs(group.paths.test, { d: line(history.test_loss, evaluated) });
     // Dots on evaluated points while they are few, and always on the latest ones.
-    const dotted = at.length <= MOST_DOTS ? at.map((_, i) => i) : [at.length - 1];
+    const at = [];
+    for (let i = n - 1; i >= 0 && at.length <= MOST_DOTS; i--) if (!evaluated || evaluated[i]) at.push(i);
+    const dotted = at.length <= MOST_DOTS ? at.reverse() : at.slice(0, 1);
     const dots = [];
     for (const i of dotted) {
       for (const [series, cls] of [
-        [train, "dot-train"],
-        [test, "dot-test"],
+        [history.train_loss, "dot-train"],
+        [history.test_loss, "dot-test"],
       ]) {
-        if (series[i] !== null && series[i] !== undefined) dots.push({ class: cls, r: 2.5, cx: this.x(at[i]).toFixed(1), cy: this.y(series[i]).toFixed(1) });
+        const v = series?.[i];
+        if (shown(v)) dots.push({ class: cls, r: 2.5, cx: this.x(steps[i]).toFixed(1), cy: this.y(v).toFixed(1) });
       }
     }
     const circles = reuseChildren(group.dots, dots.length, "circle");
     dots.forEach((dot, i) => setAttrs(circles[i], dot));
     for (const marker of run.markers ?? []) {
-      if (marker.step < steps[0] || marker.step > steps[steps.length - 1] + 1) continue;
+      if (marker.step < steps[0] || marker.step > steps[n - 1] + 1) continue;
       const x = this.x(marker.step);
       const line = svg("line", { class: `marker run-${k}`, x1: x, x2: x, y1: this.pad.top - 2, y2: this.height - this.pad.bottom, "data-step": marker.step });
       const label = svg("text", { class: `marker-label tick run-${k}`, x: x + 3, y: this.pad.top - 3 }, "▾");
@@ -250,10 +251,11 @@ export class LossChart {
       const { spans } = this.values[k];
       const sim = run.sim;
       const batch = run.history?.batch_loss ?? [];
+      const rows = Math.min(rowsOf(run.history), batch.length);
       setText(spans.prefix, "");
       setText(spans.train, fmt(sim?.train_loss));
       setText(spans.test, fmt(sim?.test_loss));
-      setText(spans.batch, fmt(batch.length ? batch[batch.length - 1] : null));
+      setText(spans.batch, fmt(rows ? batch[rows - 1] : null));
       const accuracy = sim?.test_accuracy;
       // A single run shows its accuracy on a line of its own; compared runs in their line.
       setText(spans.acc, this.accuracy || accuracy === null || accuracy === undefined ? "" : ` · test acc ${percent(accuracy)}`);
@@ -261,7 +263,7 @@ export class LossChart {
     if (this.accuracy) {
       const sim = runs[0].sim;
       const classification = sim?.train_accuracy !== null && sim?.train_accuracy !== undefined;
-      this.accuracy.hidden = !classification;
+      if (this.accuracy.hidden !== !classification) this.accuracy.hidden = !classification;
       if (classification) {
         setText(this.accuracyValues.train, percent(sim.train_accuracy));
         setText(this.accuracyValues.test, percent(sim.test_accuracy));
@@ -280,7 +282,7 @@ export class LossChart {
       const steps = history?.step ?? [];
       // The nearest step whose full-data losses were evaluated.
       let best = -1;
-      for (let i = 0; i < steps.length; i++) {
+      for (let i = 0; i < Math.min(rowsOf(history), steps.length); i++) {
         if (history.evaluated && !history.evaluated[i]) continue;
         if (best < 0 || Math.abs(this.x(steps[i]) - px) < Math.abs(this.x(steps[best]) - px)) best = i;
       }

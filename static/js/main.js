@@ -59,6 +59,11 @@ const FIRST_LAYER = Object.freeze({ kind: "layer", layer: 0 });
 // The achieved speed shown while playing is measured over the last second and written at
 // most this often (a label that changed every frame could not be read anyway).
 const RATE_EVERY_MS = 500;
+// While playing, the detail panels (the gradient flow and the inspector) take a new frame's
+// numbers at most this often, one of them per animation frame; each names the step its
+// numbers are of. The diagram, the loss chart, the output and the status line take every
+// frame. Paused or stepping, every panel shows the newest numbers at once.
+const DETAIL_EVERY_MS = 80;
 
 // The server call behind each transport action (the stages state.next names, a whole step, a
 // reset), each resolving to the session state it leaves.
@@ -110,6 +115,9 @@ const store = createStore(
 );
 let views;
 let chromeDrawn = null; // what drawChrome last drew from
+// Per detail panel while playing: the frame's numbers it shows ({trace, sim, history}) and when
+// it took them.
+const detailShown = { flow: { at: -Infinity, frame: null }, inspector: { at: -Infinity, frame: null } };
 let stream = null;
 let busy = Promise.resolve();
 let pending = 0;
@@ -159,13 +167,37 @@ function render(state) {
     views.loss.update(state);
   } else {
     views.compare.clear();
-    for (const view of [views.flow, views.boundary, views.loss]) view.update(state);
+    const fresh = { took: false, now: performance.now() };
+    views.flow.update(detailState(state, "flow", fresh));
+    views.boundary.update(state);
+    views.loss.update(state);
+    if (!recurrent) updateInspector(detailState(state, "inspector", fresh));
   }
   views.lesson.update(state);
-  if (!recurrent) updateInspector(state);
+  if (!recurrent && comparing) updateInspector(state);
   if (state.sessionId && state.boundary && !performance.getEntriesByName(FIRST_RENDER).length) {
     performance.mark(FIRST_RENDER); // read by the benchmark: time to a fully drawn page
   }
+}
+
+/**
+ * `state` as detail panel `name` draws it. While a live stream plays, its frame numbers (the
+ * trace, the state and the history, which always go together) are the ones it last took until
+ * DETAIL_EVERY_MS have passed, and only one panel takes new ones per animation frame (`fresh`);
+ * anything else (a selection, a tab, the view) is always the newest.
+ */
+function detailState(state, name, fresh) {
+  const shown = detailShown[name];
+  const frame = { trace: state.trace, sim: state.sim, history: state.history };
+  const held = shown.frame;
+  const newest = !stream || !state.playing || !held || held.sim?.step > frame.sim?.step;
+  if (newest || (!fresh.took && fresh.now - shown.at >= DETAIL_EVERY_MS)) {
+    if (!newest && held.trace !== frame.trace) fresh.took = true;
+    shown.frame = frame;
+    shown.at = fresh.now;
+    return state;
+  }
+  return { ...state, ...held };
 }
 
 /** What shows where: presenter mode, compare mode, the panels hidden by a link, the buttons'
@@ -339,7 +371,7 @@ async function load(changes = {}, { boundary = false, history = false, data = fa
 async function fetchHistory(id, held, how) {
   if (!how) return null;
   if (how === "append" && held?.step?.length) {
-    const rows = await api.history(id, held.step[held.step.length - 1]);
+    const rows = await api.history(id, held.step[(held.points ?? held.step.length) - 1]);
     return appendHistory(held, rows) ?? held;
   }
   return api.history(id, 0);

@@ -1,9 +1,11 @@
 // Network diagram: SVG for labels, layer bands, dead-unit crosses, the selection and gradient
-// pulses; two canvases underneath, drawn afresh when what they show changes. One holds the
-// edges (coloured and sized by weight or gradient every frame), the other the neurons: each
-// one's heatmap, its outline coloured by its mean activation and its |dz| corner dot. On a
-// canvas these cost a few draw calls a frame instead of hundreds of SVG attributes restyled,
-// laid out and repainted. The SVG keeps every neuron, edge and dot as an element that stays
+// pulses; two canvases underneath, drawn afresh when what they show changes. The lower one
+// holds the neurons' heatmaps (new with each boundary); the upper one the edges (coloured and
+// sized by weight or gradient every frame) and over them each neuron's outline, coloured by
+// its mean activation, and its |dz| corner dot: everything a play frame changes, on one canvas
+// (each canvas drawn costs a copy of its pixels to the compositor). On a canvas these cost a
+// few draw calls a frame instead of hundreds of SVG attributes restyled, laid out and
+// repainted. The SVG keeps every neuron, edge and dot as an element that stays
 // where it was built: the geometry clicks, the keyboard and the selection use, and the dots'
 // numbers (data-dz) for anyone reading the page.
 //
@@ -13,14 +15,14 @@
 
 import { decodeGrid, paintScalarInto } from "./heatmap.js";
 import { clear, setAttrs, setText, svg } from "./dom.js";
-import { CLASS_COLOURS, diverging, NEGATIVE, POSITIVE } from "./palette.js";
+import { CLASS_COLOURS, diverging } from "./palette.js";
 import { fmt, layerName } from "./format.js";
 import { layerMatrix, neuronMeanAbsDz, neuronMeanActivation, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
 import { datasetInfo } from "./catalog.js";
 import { unchanged } from "./store.js";
 import { sizeOf } from "./layout-cache.js";
-import { EdgeCanvas } from "./edge-canvas.js";
+import { BLANK_EDGE, EdgeCanvas, MISSING_EDGE, edgeLook } from "./edge-canvas.js";
 
 const LABEL_SPACE = 36;
 // Column captions when columns are narrow (deep networks).
@@ -57,10 +59,6 @@ function activationCentre(catalog, name) {
   return Math.min(...finite) >= 0 && Math.max(...finite) <= 1 ? 0.5 : 0;
 }
 
-// An edge with no number to show (no trace yet, or all zero); dashed when its layer's matrix
-// is missing altogether.
-const BLANK_EDGE = { stroke: "#c5cbd3", width: "0.6", opacity: "0.6", dashed: false };
-const MISSING_EDGE = { ...BLANK_EDGE, dashed: true };
 
 export class NetworkView {
   constructor(element, { onSelect }) {
@@ -72,7 +70,9 @@ export class NetworkView {
     const edgeCanvas = document.createElement("canvas");
     edgeCanvas.className = "network-edges";
     edgeCanvas.setAttribute("aria-hidden", "true");
-    this.stage.insertBefore(edgeCanvas, this.canvas);
+    // Above the heatmaps: the edges end at the neurons' borders, and the outlines and |dz|
+    // dots drawn with them go over the heatmaps. A play frame redraws this canvas alone.
+    this.canvas.after(edgeCanvas);
     this.edgeCanvas = new EdgeCanvas(edgeCanvas);
     this.banner = element.querySelector(".divergence");
     this.tooltip = element.querySelector(".tooltip");
@@ -169,6 +169,7 @@ export class NetworkView {
       this.edgeGroups.push(group);
     }
     this.edgeSegments = segments;
+    this.edgeLooks = new Int32Array(segments.length / 4); // one look per edge, every frame
     // Geometry only (drawn on the edge canvas): hidden, and never touched again per frame.
     this.svg.append(svg("g", { class: "all-edges", visibility: "hidden" }, ...this.edgeGroups));
     this.selectedEdge = svg("line", { class: "edge-selected", visibility: "hidden" });
@@ -258,8 +259,8 @@ export class NetworkView {
     this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
     this.svg.dataset.edges = state.view.edges;
     this.drawLabels(state);
-    this.drawNeurons(state, this.neuronLooks(state, lit), lit);
-    this.drawEdges(state);
+    this.drawHeatmaps(state, lit);
+    this.drawEdges(state, this.neuronLooks(state, lit));
     this.drawSelection(state);
     this.drawDivergence(state);
     if (this.cursor && document.activeElement === this.svg) this.moveCursor(this.cursor, { announce: false });
@@ -412,13 +413,13 @@ export class NetworkView {
   }
 
   /**
-   * The neuron canvas: heatmaps (dimmed in columns not yet computed), outlines (dashed there,
-   * glowing in the column the forward pass is at) and |dz| dots. Redrawn only when the
-   * boundary, the lit columns or a neuron's look changed.
+   * The heatmap canvas: every neuron's heatmap, dimmed in columns not yet computed. Redrawn
+   * only when the boundary or the lit columns changed (a play frame brings a boundary now
+   * and then, not every frame).
    */
-  drawNeurons(state, looks, lit) {
+  drawHeatmaps(state, lit) {
     const atlas = this.atlasFor(state);
-    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width, looks: JSON.stringify(looks) };
+    const painted = { atlas, lit, layout: this.layout, canvas: this.canvas.width };
     if (unchanged(this.painted, painted)) return;
     this.painted = painted;
     const context = this.canvas.getContext("2d");
@@ -441,6 +442,15 @@ export class NetworkView {
       }
     }
     context.globalAlpha = 1;
+  }
+
+  /**
+   * Over the heatmaps, on the edge canvas after the edges: each neuron's outline (dashed in
+   * columns not yet computed, glowing in the column the forward pass is at) and |dz| dot.
+   */
+  drawOutlines(context, looks) {
+    const { positions, node } = this.layout;
+    const ratio = this.canvas.width / this.layout.width;
     looks.forEach((column, c) => {
       context.setLineDash(column.dim ? [3, 2] : []);
       context.shadowColor = column.current ? "rgba(33, 102, 172, 0.9)" : "transparent";
@@ -480,25 +490,33 @@ export class NetworkView {
     return this.edges.map((_, l) => layerMatrix(layers[l], mode));
   }
 
-  drawEdges(state) {
+  /** The edge canvas: every edge in its look, then the neurons' outlines and dots (`looks`). */
+  drawEdges(state, neuronLooks) {
     const matrices = this.edgeValues(state);
     const mode = state.view.edges;
     let maxAbs = 0;
     for (const matrix of matrices) {
       if (!matrix) continue;
-      for (const row of matrix) for (const v of row) if (v !== null && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+      for (const row of matrix) {
+        for (let j = 0; j < row.length; j++) {
+          const v = row[j];
+          if (v !== null && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+        }
+      }
     }
     // Dense layers get thinner strokes so the thickest edges do not hide the rest.
     const maxWidth = Math.min(3.6, Math.max(1.2, 40 / Math.max(...this.layout.sizes)));
-    const looks = [];
+    const looks = this.edgeLooks;
+    let n = 0;
     for (let l = 0; l < this.edges.length; l++) {
       const matrix = matrices[l];
       const rows = this.edges[l];
       for (let i = 0; i < rows.length; i++) {
+        const row = matrix?.[i];
         for (let j = 0; j < rows[i].length; j++) {
-          const v = matrix?.[i]?.[j];
+          const v = row?.[j];
           if (v === undefined || v === null || maxAbs === 0) {
-            looks.push(matrix ? BLANK_EDGE : MISSING_EDGE);
+            looks[n++] = matrix ? BLANK_EDGE : MISSING_EDGE;
             continue;
           }
           // Weights: linear in |w|. Gradients span decades, so a log scale over 4 decades —
@@ -507,18 +525,12 @@ export class NetworkView {
             mode === "dW"
               ? Math.max(0, 1 + Math.log10(Math.abs(v) / maxAbs + 1e-300) / 4)
               : Math.abs(v) / maxAbs;
-          // Widths in 0.1 px and opacities in 0.02 steps (finer than the eye tells apart): a
-          // frame whose edges all moved less than that leaves the canvas as it is.
-          looks.push({
-            stroke: v < 0 ? NEGATIVE : POSITIVE,
-            width: (0.4 + maxWidth * t).toFixed(1),
-            opacity: (0.25 + 0.74 * Math.round(t * 37) / 37).toFixed(2),
-            dashed: false,
-          });
+          looks[n++] = edgeLook(v, t, maxWidth);
         }
       }
     }
-    this.edgeCanvas.draw(this.edgeSegments, looks);
+    const overlay = { key: JSON.stringify(neuronLooks), paint: (context) => this.drawOutlines(context, neuronLooks) };
+    this.edgeCanvas.draw(this.edgeSegments, looks, overlay);
   }
 
   drawSelection(state) {
@@ -545,7 +557,7 @@ export class NetworkView {
   drawDivergence(state) {
     const sim = state.sim;
     const diverged = Boolean(sim?.diverged);
-    this.banner.hidden = !diverged;
+    if (this.banner.hidden !== !diverged) this.banner.hidden = !diverged; // an equal write restyles it
     this.root.classList.toggle("is-diverged", diverged);
     if (diverged) {
       const where = sim.divergence ?? {};

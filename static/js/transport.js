@@ -4,6 +4,7 @@
 import { setAttrs, setText } from "./dom.js";
 import { layerName } from "./format.js";
 import { displayName } from "./names.js";
+import { unchanged } from "./store.js";
 
 /**
  * Speed presets while playing: at most steps per frame × frames per second steps a second
@@ -73,6 +74,18 @@ export class Transport {
     const sim = state.sim;
     setText(this.status, state.sessionId ? describeStage(sim, state.playing) : this.status.textContent);
     setAttrs(this.status, { "data-step": sim ? String(sim.step) : "", "data-stage": sim ? sim.stage : "" });
+    // The buttons follow what runs next, not the step: while playing, a frame leaves them be.
+    const buttons = { playing: state.playing, sessionId: state.sessionId, next: sim?.next?.stage, at: sim?.next?.timestep, model: sim?.model, config: state.config, catalog: state.catalog };
+    if (!unchanged(this.buttonsDrawn, buttons)) {
+      this.buttonsDrawn = buttons;
+      this.drawButtons(state);
+    }
+    if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
+    this.drawSpeed(state);
+  }
+
+  drawButtons(state) {
+    const sim = state.sim;
     const play = this.buttons.play;
     setText(play, state.playing ? "❚❚ Pause" : "▶ Play");
     setAttrs(play, { "aria-pressed": String(state.playing) });
@@ -101,8 +114,6 @@ export class Transport {
     for (const [action, button] of Object.entries(this.buttons)) button.classList.toggle("is-next", action === ringed);
     const at = recurrent && sim.next.timestep !== null && sim.next.timestep !== undefined ? ` t = ${sim.next.timestep}` : "";
     setText(this.nextHint, ringed ? `next: ${STAGE_LABEL[next]}${at} (→)` : "");
-    if (this.speed.value !== String(state.view.speed)) this.speed.value = String(state.view.speed);
-    this.drawSpeed(state);
   }
 
   /** The preset's name, or while playing the speed reached, measured from the frames. */

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, Route, WebSocket, expect
 
 from app.schemas.binary import decode
@@ -229,4 +230,78 @@ def test_the_view_message_follows_what_the_page_draws(page: Page, watch: PageWat
     assert latest["trace"]["layers"][0]["W"] is None
     assert latest["trace"]["layers"][0]["dW"] is not None
     pause(page)
+    watch.assert_clean()
+
+
+SNAPSHOT_DETAIL = """() => ({
+  status: Number(document.querySelector("[role=status]").dataset.step),
+  flowStep: document.querySelector("#flow .numbers-step").textContent,
+  bars: [...document.querySelectorAll("#flow .flow-bar")].map((g) => g.dataset.gradNorm),
+  inspectorStep: document.querySelector("#inspector .numbers-step").textContent,
+  inspectorNorm: document.querySelector("#inspector [data-field=grad_norm]").dataset.value,
+})"""
+
+
+def history_row(page: Page, session: str, step: int) -> list[float]:
+    """‖dW‖ per layer at ``step`` in the history (asked for from the step before: not thinned)."""
+    rows = page.request.get(f"/api/sessions/{session}/history?since={step - 1}").json()
+    k = rows["step"].index(step)
+    return [series[k] for series in rows["grad_norm"]]
+
+
+def test_while_playing_the_detail_panels_show_the_numbers_of_the_step_they_name(
+    page: Page, watch: PageWatch
+) -> None:
+    # The "1000/s" preset: 20 steps a frame, frames faster than the detail panels take them.
+    session = open_page(page, TWO_TANH + "&speed=6")
+    play_until(page, 300)
+    shown = page.evaluate(SNAPSHOT_DETAIL)  # one task: every panel as the page shows it
+    pause(page)
+    flow = re.fullmatch(r"step (\d+)", shown["flowStep"])
+    inspector = re.fullmatch(r"· numbers of step (\d+)", shown["inspectorStep"])
+    assert flow and inspector, shown
+    flow_step, inspector_step = int(flow[1]), int(inspector[1])
+    # Never ahead of the status line; whatever step they trail it by, their numbers are that
+    # step's, as the server's history recorded them (to within float rounding, 1e-9).
+    assert 0 < flow_step <= shown["status"] and 0 < inspector_step <= shown["status"]
+    bars = [float(v) for v in shown["bars"]]
+    assert bars == pytest.approx(history_row(page, session, flow_step), rel=1e-9)
+    first_layer = history_row(page, session, inspector_step)[0]
+    assert float(shown["inspectorNorm"]) == pytest.approx(first_layer, rel=1e-9)
+    # Paused, every panel shows the newest numbers: the status line's step.
+    step = page.request.get(f"/api/sessions/{session}").json()["state"]["step"]
+    expect(page.locator("#flow .numbers-step")).to_have_text(f"step {step}")
+    expect(page.locator("#inspector .numbers-step")).to_have_text(f"· numbers of step {step}")
+    watch.assert_clean()
+
+
+APPEND_TWICE = """async () => {
+  const { appendHistory } = await import("/static/js/history-rows.js");
+  const rows = (since, steps) => ({
+    since, total: steps[steps.length - 1], step: steps, batch_loss: steps.map((s) => s / 10),
+    evaluated: steps.map(() => false), train_loss: steps.map(() => null),
+    test_loss: steps.map(() => null), train_accuracy: steps.map(() => null),
+    test_accuracy: steps.map(() => null), grad_norm: [steps.map((s) => s)],
+    mean_abs_dz: [steps.map((s) => s)], update_ratio: [steps.map((s) => s)],
+  });
+  const base = appendHistory(null, rows(0, [1, 2]));
+  const first = appendHistory(base, rows(2, [3, 4]));
+  const second = appendHistory(base, rows(2, [3, 5, 6])); // base again: must not see 3, 4
+  const overlap = appendHistory(second, rows(4, [5, 6, 7])); // 5 and 6 are held already
+  // An older history's own rows are its first `points` (its series may have grown since).
+  const own = (h) => [h.step.slice(0, h.points), h.grad_norm[0].slice(0, h.points), h.points];
+  return [base, first, second, overlap].map(own);
+}"""
+
+
+def test_a_history_extended_twice_keeps_each_extension_apart(page: Page, watch: PageWatch) -> None:
+    """Histories share their series and grow them in place: extending an older history again
+    copies it first (the newer extension is not disturbed), and rows already held are not
+    added twice."""
+    open_page(page, TWO_TANH)
+    base, first, second, overlap = page.evaluate(APPEND_TWICE)
+    assert base == [[1, 2], [1, 2], 2]
+    assert first == [[1, 2, 3, 4], [1, 2, 3, 4], 4]
+    assert second == [[1, 2, 3, 5, 6], [1, 2, 3, 5, 6], 5]
+    assert overlap == [[1, 2, 3, 5, 6, 7], [1, 2, 3, 5, 6, 7], 6]
     watch.assert_clean()
