@@ -3,7 +3,8 @@
 Command-line options win over the environment (``BACKPROP_LAB_*``), which wins over the
 defaults. Bad input from either ends in one line naming the option or variable and what it
 accepts, with exit code 2: never a traceback. ``--workers N`` starts N server processes that
-share the port and the session store. The Docker image runs this same command, so a
+share the port and the session store (on Linux each with a socket of its own, so that
+connections spread evenly: :mod:`app.workers`). The Docker image runs this same command, so a
 setting means the same inside and outside the image.
 """
 
@@ -19,6 +20,7 @@ from app import __version__
 from app.operations import load_lessons
 from app.settings import LogLevel, Settings, allowed_values, env_name
 from app.store import StoreStartupError, check_store, store_kind
+from app.workers import balanced_workers, serve_workers
 from engine.lessons import LessonError
 
 APP = "app.main:create_app"
@@ -159,5 +161,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "backprop-lab") -> int:
         settings = load_settings(overrides, f"{prog} serve")
         check_workers(settings, overrides, f"{prog} serve")
         check_lessons(settings, f"{prog} serve")
-        uvicorn.run(APP, **uvicorn_options(settings))
+        options = uvicorn_options(settings)
+        if settings.workers > 1 and balanced_workers():
+            return serve_workers(APP, options)
+        uvicorn.run(APP, **options)
     return 0

@@ -25,9 +25,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
-    """What ``serve`` hands to uvicorn.run, recorded instead of starting a server."""
+    """What ``serve`` hands to uvicorn.run (or, for several workers on Linux, to its own
+    worker supervisor), recorded instead of starting a server."""
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(cli, "serve_workers", lambda app, kw: calls.append((app, kw)) or 0)
     return calls
 
 
