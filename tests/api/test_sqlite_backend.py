@@ -8,6 +8,7 @@ test_store.py, test_shared_store.py and test_store_failures.py.)
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
@@ -141,26 +142,33 @@ def test_the_wal_is_checkpointed_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
 ) -> None:
     """The event loop's connection never checkpoints; every CHECKPOINT_EVERY calls the
-    store's thread copies the WAL into the database file (with a huge CHECKPOINT_EVERY
-    nothing reaches the file: the control)."""
+    store's thread copies the WAL into the database file and has the WAL start again from
+    its beginning, so that steady writes do not grow it without end (with a huge
+    CHECKPOINT_EVERY, the control, nothing reaches the file and the WAL holds every write)."""
     monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", every)
     path = tmp_path / "sessions.db"
-    big = Blob(trainer=bytes(range(256)) * 400, history=b"", replace=False)  # 100 KB
+    wal = tmp_path / "sessions.db-wal"
 
-    async def main() -> tuple[int, int]:
+    def big() -> Blob:  # 100 KB, new bytes every time (SQLite skips rewriting equal pages)
+        return Blob(trainer=os.urandom(100_000), history=b"", replace=False)
+
+    async def main() -> tuple[int, int, int]:
         backend = await opened(path)
         before = path.stat().st_size
-        for k in range(25):
-            record = NewRecord(f"{k:032d}", "client", 100, time.time(), big)
-            await backend.create(record, CAPS)
+        record = NewRecord(SESSION, "client", 100, time.time(), big())
+        await backend.create(record, CAPS)
+        for _ in range(300):  # 30 MB of saves
+            await backend.acquire(SESSION, "me", time.time(), 3600, 30)
+            await backend.save(SESSION, "me", big, 100, KEEP_CSV, time.time(), True)
         await asyncio.get_running_loop().run_in_executor(backend._thread, lambda: None)
-        after = path.stat().st_size
+        after, wal_size = path.stat().st_size, wal.stat().st_size
         await backend.close()
-        return before, after
+        return before, after, wal_size
 
-    before, after = asyncio.run(main())
-    if every == 10:  # (a checkpoint copies what was committed when it ran: at least the
-        # sessions before the tenth call, open() being the first)
-        assert after >= before + 8 * 100_000
+    before, after, wal_size = asyncio.run(main())
+    if every == 10:
+        assert after >= before + 100_000  # the trainer reached the database file
+        assert wal_size < 12 * 2**20  # (its largest size) a few checkpoints apart, not 30 MB
     else:
         assert after == before
+        assert wal_size > 30 * 10**6
