@@ -15,7 +15,8 @@ Then, per configuration:
    (the configurations take turns, ``--rounds`` times: min/median/max over rounds).
 2. **class** — ``--students`` students (default 100) each create a session and send
    one-step requests with ~``--think`` s between them for ``--seconds``: p50/p99 latency,
-   requests per second, errors (also for one SQLite process, the default deployment). With two replicas each student's requests go to one of
+   requests per second, errors (also, for reference, for one SQLite process: the default
+   deployment). With two replicas each student's requests go to one of
    them (as the proxy in docker-compose.yml routes by session id).
 3. **throughput** — ``--clients`` clients send one-step requests back to back for
    ``--seconds``: requests per second the configuration sustains.
@@ -299,10 +300,14 @@ def main() -> int:
             lat = result.latencies_ms
             p99 = percentile(lat, 99)
             good = p99 < 50 and not result.errors
-            ok &= good
+            # The targets are for the three configurations; one SQLite process, the
+            # default deployment, is shown beside them for reference.
+            judged = setup in main_setups
+            ok &= good or not judged
+            mark = f"{verdict(good)}: p99 < 50 ms" if judged else "(for reference)"
             print(
                 f"   {setup.name:18s} {result.rate:5.0f} req/s  p50 {percentile(lat, 50):5.1f} ms"
-                f"  p99 {p99:5.1f} ms  errors {len(result.errors)}  {verdict(good)}: p99 < 50 ms"
+                f"  p99 {p99:5.1f} ms  errors {len(result.errors)}  {mark}"
             )
             for error in result.errors[:3]:
                 print(f"      {error}")
