@@ -112,22 +112,15 @@ export class LossChart {
     let last = -Infinity;
     let low = Infinity;
     let high = -Infinity;
-    for (const run of runs) {
-      const history = run.history;
-      if (!history?.step?.length) continue;
-      const n = rowsOf(history);
-      first = Math.min(first, history.step[0]);
-      last = Math.max(last, history.step[n - 1]);
-      for (const { key } of SERIES) {
-        const series = history[key] ?? [];
-        for (let k = 0; k < Math.min(n, series.length); k++) {
-          const v = series[k];
-          if (!shown(v)) continue;
-          if (v < low) low = v;
-          if (v > high) high = v;
-        }
-      }
-    }
+    this.scans = runs.map((run, k) => scanRows(run.history, log, this.scans?.[k]));
+    runs.forEach((run, k) => {
+      const scan = this.scans[k];
+      if (!scan.rows) return;
+      first = Math.min(first, run.history.step[0]);
+      last = Math.max(last, run.history.step[scan.rows - 1]);
+      low = Math.min(low, scan.low);
+      high = Math.max(high, scan.high);
+    });
     // The last step drawn (of the run in focus), for anyone reading the chart's extent.
     const steps = runs[0]?.history?.step;
     const shownRows = rowsOf(runs[0]?.history);
@@ -342,12 +335,10 @@ export class LossChart {
       const n = rowsOf(history);
       if (!n) return;
       const steps = history.step;
-      const evaluated = history.evaluated ?? null;
       const log = this.plot.axes.log;
       const shown = (v) => Number.isFinite(v) && (!log || v > 0);
-      const at = [];
-      for (let i = n - 1; i >= 0 && at.length <= MOST_DOTS; i--) if (!evaluated || evaluated[i]) at.push(i);
-      const dotted = at.length <= MOST_DOTS ? at.reverse() : at.slice(0, 1);
+      const { evaluated } = this.scans[k];
+      const dotted = evaluated.length <= MOST_DOTS ? evaluated : evaluated.slice(-1);
       for (const i of dotted) {
         for (const [series, cls] of [
           [history.train_loss, "dot-train"],
@@ -457,6 +448,37 @@ export class LossChart {
     if (cursorAt === null) return;
     setAttrs(this.cursor, { x1: cursorAt, x2: cursorAt, y1: this.pad.top, y2: this.height - this.pad.bottom, visibility: "visible" });
   }
+}
+
+/**
+ * What the chart needs to know of a history's rows: how many, the lowest and highest loss that
+ * can be drawn on this scale (`log` or not), and which rows were evaluated (their indices,
+ * only the last once there are more than MOST_DOTS + 1). `held` (the last scan) is carried on
+ * over the rows added since while the history's series are the same arrays, grown.
+ */
+function scanRows(history, log, held) {
+  const rows = rowsOf(history);
+  const same = held && held.steps === history?.step && held.batch === history?.batch_loss && held.log === log && held.rows <= rows;
+  const scan = same ? { ...held, evaluated: held.evaluated.slice(-(MOST_DOTS + 1)) } : { steps: history?.step, batch: history?.batch_loss, log, rows: 0, low: Infinity, high: -Infinity, evaluated: [] };
+  if (!rows) return scan;
+  const shown = (v) => Number.isFinite(v) && (!log || v > 0);
+  for (const { key } of SERIES) {
+    const series = history[key] ?? [];
+    for (let k = scan.rows; k < Math.min(rows, series.length); k++) {
+      const v = series[k];
+      if (!shown(v)) continue;
+      if (v < scan.low) scan.low = v;
+      if (v > scan.high) scan.high = v;
+    }
+  }
+  const evaluated = history.evaluated;
+  for (let k = scan.rows; k < rows; k++) {
+    if (evaluated && !evaluated[k]) continue;
+    scan.evaluated.push(k);
+    if (scan.evaluated.length > 2 * (MOST_DOTS + 1)) scan.evaluated = scan.evaluated.slice(-(MOST_DOTS + 1));
+  }
+  scan.rows = rows;
+  return scan;
 }
 
 /**

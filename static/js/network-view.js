@@ -38,6 +38,9 @@ const SHORT_NAMES = {
   sine: "sin",
 };
 const MARGIN = 10;
+// Room round the neurons on the edge canvas: outline widths, the forward column's glow and
+// the |dz| dots centred on the neurons' corners (up to 1 + 0.24 × the neuron's size across).
+const OUTLINE_ROOM = 4;
 const MAX_PULSES_PER_LAYER = 160;
 // log10 |dz| mapped onto pulse size: 1e-7 is barely visible, 1e1 and beyond swells.
 const PULSE_LOG_MIN = -7;
@@ -224,7 +227,7 @@ export class NetworkView {
     this.focusLine = svg("line", { class: "focus-line", visibility: "hidden" });
     this.svg.append(this.pulseLayer, this.focusLine, this.focusRing);
     if (this.cursor && !this.validCursor(this.cursor)) this.cursor = null;
-    this.edgeCanvas.resize(width, height);
+    this.edgeCanvas.resize(drawnBox(layout));
     const ratio = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
@@ -254,10 +257,7 @@ export class NetworkView {
     if (!force && unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
     const lit = this.litColumns(sim, sizes.length);
-    this.svg.dataset.lit = String(lit);
-    this.svg.dataset.columns = String(sizes.length);
-    this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
-    this.svg.dataset.edges = state.view.edges;
+    setAttrs(this.svg, { "data-lit": String(lit), "data-columns": String(sizes.length), "data-stage": sim ? `${sim.stage}:${sim.layer ?? ""}` : "", "data-edges": state.view.edges });
     this.drawLabels(state);
     this.drawHeatmaps(state, lit);
     this.drawEdges(state, this.neuronLooks(state, lit));
@@ -809,4 +809,25 @@ export class NetworkView {
     const y = (Number(line.getAttribute("y1")) + Number(line.getAttribute("y2"))) / 2;
     return { x: box.left + x, y: box.top + y };
   }
+}
+
+/** The part of the diagram the edge canvas draws on: every neuron (with its outline, glow and
+ * |dz| dot) and so every edge between them, in whole CSS px. */
+function drawnBox({ positions, node, width, height }) {
+  const room = node / 2 + 1 + 0.24 * node + OUTLINE_ROOM;
+  let left = Infinity;
+  let right = -Infinity;
+  let top = Infinity;
+  let bottom = -Infinity;
+  for (const column of positions) {
+    for (const p of column) {
+      left = Math.min(left, p.x - room);
+      right = Math.max(right, p.x + room);
+      top = Math.min(top, p.y - room);
+      bottom = Math.max(bottom, p.y + room);
+    }
+  }
+  const x = Math.max(0, Math.floor(left));
+  const y = Math.max(0, Math.floor(top));
+  return { x, y, width: Math.max(1, Math.min(width, Math.ceil(right)) - x), height: Math.max(1, Math.min(height, Math.ceil(bottom)) - y) };
 }
