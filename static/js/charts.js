@@ -11,8 +11,9 @@ import { cssPixels, cssText } from "./layout-cache.js";
  * while playing the inspector redraws them every few frames, and one canvas costs the page a
  * single raster and no layout (SVG bars and tick labels were laid out and painted anew each
  * time). `specs`: [{title, colour}] in drawing order. A histogram not there yet (null) leaves
- * its cell to a note saying why (`missing`). The canvas's text alternative names each histogram's count
- * and range; `data-drawn` lists the ones drawn.
+ * its cell to a note saying why (`missing`). The canvas's text alternative names each
+ * histogram's count and range; `data-drawn` lists the ones drawn. Text sizes and colours come
+ * from the stylesheet (presenter mode makes them larger).
  */
 export class HistogramGrid {
   constructor({ specs, cellWidth, cellHeight, missing }) {
@@ -49,10 +50,13 @@ export class HistogramGrid {
     const ratio = this.canvas.width / this.width;
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.clearRect(0, 0, this.width, this.height);
-    const font = cssText(this.canvas, "font-family", "sans-serif");
-    const tickSize = cssPixels(this.canvas, "--tick-size", 12);
-    const ink = cssText(this.canvas, "--ink", "#1b1f24");
-    const muted = cssText(this.canvas, "--muted", "#5d6773");
+    const canvas = this.canvas;
+    const font = cssText(canvas, "font-family", "sans-serif");
+    const tickSize = cssPixels(canvas, "--tick-size", 12);
+    const titleSize = cssPixels(canvas, "--title-size", 12);
+    const ink = cssText(canvas, "--ink", "#1b1f24");
+    const muted = cssText(canvas, "--muted", "#5d6773");
+    const zero = cssText(canvas, "--zero-line", "#b5bec8");
     const labels = [];
     const drawn = [];
     histograms.forEach((histogram, k) => {
@@ -67,7 +71,7 @@ export class HistogramGrid {
       const { x, y } = this.origin(k);
       context.save();
       context.translate(x, y);
-      labels.push(this.drawOne(context, histogram, { title, colour, font, tickSize, ink, muted }));
+      labels.push(this.drawOne(context, histogram, { title, colour, font, tickSize, titleSize, ink, muted, zero }));
       context.restore();
       drawn.push(k);
     });
@@ -75,7 +79,7 @@ export class HistogramGrid {
   }
 
   /** One histogram in a cell at the origin: title, bars, zero line, first and last edge. */
-  drawOne(context, { counts, edges }, { title, colour, font, tickSize, ink, muted }) {
+  drawOne(context, { counts, edges }, { title, colour, font, tickSize, titleSize, ink, muted, zero }) {
     const { pad } = this;
     const { width, height } = this.cell;
     let max = 1;
@@ -98,7 +102,7 @@ export class HistogramGrid {
     }
     context.fill();
     if (first < 0 && last > 0) {
-      context.strokeStyle = "#b5bec8";
+      context.strokeStyle = zero;
       context.lineWidth = 0.8;
       context.beginPath();
       context.moveTo(x(0), pad.top);
@@ -106,7 +110,7 @@ export class HistogramGrid {
       context.stroke();
     }
     context.fillStyle = ink;
-    context.font = `12px ${font}`;
+    context.font = `${titleSize}px ${font}`;
     context.textAlign = "left";
     context.fillText(title, pad.left, 11);
     context.fillStyle = muted;

@@ -38,6 +38,10 @@ const SERIES = [
   { name: "test", key: "test_loss", evaluated: true },
 ];
 
+/** Whether a loss can be drawn on a linear (`log` false) or log axis: a number, > 0 on a log
+ * axis (null marks a value not computed, or not finite after divergence). */
+const drawable = (log) => (log ? (v) => Number.isFinite(v) && v > 0 : (v) => Number.isFinite(v));
+
 /** Rows of a history (its series may run on past them: see history-rows.js). */
 const rowsOf = (history) => (history?.step ? (history.points ?? history.step.length) : 0);
 
@@ -106,7 +110,6 @@ export class LossChart {
     setAttrs(this.chart, { width, height, viewBox: `0 0 ${width} ${height}` });
     for (const button of this.scaleButtons) setAttrs(button, { "aria-pressed": String(button.dataset.scale === state.view.scale) });
     const log = state.view.scale === "log";
-    const shown = (v) => Number.isFinite(v) && (!log || v > 0);
     // The data's ranges: every step, and every loss that can be drawn on this scale.
     let first = Infinity;
     let last = -Infinity;
@@ -303,8 +306,7 @@ export class LossChart {
     const from = this.plot.runs[k]?.rows ?? 0;
     this.plot.runs[k] = { steps: history.step, batch: history.batch_loss, rows: n };
     if (from === n) return;
-    const log = this.plot.axes.log;
-    const shown = (v) => Number.isFinite(v) && (!log || v > 0);
+    const shown = drawable(this.plot.axes.log);
     const steps = history.step;
     const evaluated = history.evaluated ?? null;
     const lines = this.plot.lines[k];
@@ -335,8 +337,7 @@ export class LossChart {
       const n = rowsOf(history);
       if (!n) return;
       const steps = history.step;
-      const log = this.plot.axes.log;
-      const shown = (v) => Number.isFinite(v) && (!log || v > 0);
+      const shown = drawable(this.plot.axes.log);
       const { evaluated } = this.scans[k];
       const dotted = evaluated.length <= MOST_DOTS ? evaluated : evaluated.slice(-1);
       for (const i of dotted) {
@@ -461,7 +462,7 @@ function scanRows(history, log, held) {
   const same = held && held.steps === history?.step && held.batch === history?.batch_loss && held.log === log && held.rows <= rows;
   const scan = same ? { ...held, evaluated: held.evaluated.slice(-(MOST_DOTS + 1)) } : { steps: history?.step, batch: history?.batch_loss, log, rows: 0, low: Infinity, high: -Infinity, evaluated: [] };
   if (!rows) return scan;
-  const shown = (v) => Number.isFinite(v) && (!log || v > 0);
+  const shown = drawable(log);
   for (const { key } of SERIES) {
     const series = history[key] ?? [];
     for (let k = scan.rows; k < Math.min(rows, series.length); k++) {
