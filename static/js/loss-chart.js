@@ -109,8 +109,13 @@ export class LossChart {
     this.height = height;
     const pad = { left: Math.round(tickSize * 4.5), right: 8, top: Math.round(tickSize * 1.3), bottom: Math.round(tickSize * 1.5) };
     this.pad = pad;
-    setAttrs(this.chart, { width, height, viewBox: `0 0 ${width} ${height}` });
-    for (const button of this.scaleButtons) setAttrs(button, { "aria-pressed": String(button.dataset.scale === state.view.scale) });
+    // The frame of the chart (its size, the scale buttons) changes seldom: written only then.
+    const frame = `${width}|${height}|${state.view.scale}`;
+    if (this.frameDrawn !== frame) {
+      this.frameDrawn = frame;
+      setAttrs(this.chart, { width, height, viewBox: `0 0 ${width} ${height}` });
+      for (const button of this.scaleButtons) setAttrs(button, { "aria-pressed": String(button.dataset.scale === state.view.scale) });
+    }
     const log = state.view.scale === "log";
     // The data's ranges: every step, and every loss that can be drawn on this scale.
     let first = Infinity;
@@ -147,16 +152,16 @@ export class LossChart {
     const markers = runs.map((run) => run.markers);
     const plot = this.plot;
     const same = plot && unchanged(plot.axes, axes) && plot.style === style && plot.keys === runs.map((r) => r.key).join(",") && markers.every((m, k) => m === plot.markers[k]);
-    // A history whose series are other arrays than the ones drawn, or shorter, was replaced (a
-    // reset, a rewind, a long one thinned out): the canvas starts again, as for new axes.
-    const replaced = (run, k) => {
-      const held = plot.runs[k];
-      const history = run.history;
-      return held !== null && (held.steps !== history?.step || held.batch !== history?.batch_loss || held.rows > rowsOf(history));
-    };
-    if (!same || runs.some(replaced)) this.startPlot(runs, axes, style, markers);
-    // Each run's lines: only the rows added since the canvas last drew them.
-    runs.forEach((run, k) => this.drawRun(run, k));
+    // Where each run's lines go on from: the rows added since the canvas last drew them. A
+    // history thinned out (history-rows.js halves a long one) is the same run with fewer rows:
+    // the canvas keeps what it drew and goes on after the row it stopped at. Any other history
+    // (a reset, a rewind, another run) starts the canvas again, as new axes do.
+    const from = runs.map((run, k) => (same ? resumeRow(plot.runs[k], run.history) : 0));
+    if (!same || from.some((row) => row < 0)) {
+      this.startPlot(runs, axes, style, markers);
+      from.fill(0);
+    }
+    runs.forEach((run, k) => this.drawRun(run, k, from[k]));
     this.drawDots(runs);
     this.countRows(this.plot.lines);
     this.showLatest();
@@ -182,6 +187,11 @@ export class LossChart {
 
   /** Colours of the lines, from the stylesheet (comparisons draw each run in its colour). */
   lineStyles(count) {
+    // Read again when the page's mode (presenter, compare: the classes of body and #app) or
+    // the number of runs changed.
+    const mode = `${count}|${document.body.className}|${document.getElementById("app")?.className ?? ""}`;
+    if (this.styleMode === mode) return this.style;
+    this.styleMode = mode;
     const canvas = this.canvas;
     const colour = (name, fallback) => cssText(canvas, name, fallback);
     const key = [colour("--loss-train", "#2166ac"), colour("--loss-test", "#e08214"), colour("--loss-batch", "#6fa8d6"), colour("--loss-batch-opacity", "0.7"), ...Array.from({ length: count }, (_, k) => colour(`--run-${k}`, "#555"))].join("|");
@@ -299,15 +309,15 @@ export class LossChart {
     }
   }
 
-  /** Stroke run `k`'s rows that the canvas does not hold yet: each line continues from the
-   * point it stopped at. */
-  drawRun(run, k) {
+  /** Stroke run `k`'s rows from row `from` on (those the canvas does not hold yet): each line
+   * continues from the point it stopped at. */
+  drawRun(run, k, from) {
     const history = run.history;
     const n = rowsOf(history);
     if (!n) return;
-    const from = this.plot.runs[k]?.rows ?? 0;
-    this.plot.runs[k] = { steps: history.step, batch: history.batch_loss, rows: n };
-    if (from === n) return;
+    const batch = history.batch_loss ?? [];
+    this.plot.runs[k] = { steps: history.step, batch: history.batch_loss, rows: n, first: history.step[0], lastStep: history.step[n - 1], lastBatch: batch[n - 1] };
+    if (from >= n) return;
     const shown = drawable(this.plot.axes.log);
     const steps = history.step;
     const evaluated = history.evaluated ?? null;
@@ -369,7 +379,8 @@ export class LossChart {
     });
   }
 
-  /** How many rows of its history each line of the run in focus was drawn through. */
+  /** How many rows each line of the run in focus was drawn through since its axes were set
+   * (rows a long history has thinned out since included: the canvas still shows them). */
   countRows(lines) {
     const line = lines[0] ?? {};
     setAttrs(this.chart, { "data-batch-rows": String(line.batch?.rows ?? 0), "data-train-rows": String(line.train?.rows ?? 0), "data-test-rows": String(line.test?.rows ?? 0) });
@@ -464,6 +475,28 @@ export class LossChart {
     if (cursorAt === null) return;
     setAttrs(this.cursor, { x1: cursorAt, x2: cursorAt, y1: this.pad.top, y2: this.height - this.pad.bottom, visibility: "visible" });
   }
+}
+
+/**
+ * The row of `history` after the one the canvas stopped at (`held`: what it drew of the run,
+ * null for nothing yet): the rows it has not drawn. -1 when `history` is not the run the canvas
+ * holds, grown (the same series, longer) or thinned out (the same first step, and the row it
+ * stopped at with the same minibatch loss).
+ */
+function resumeRow(held, history) {
+  if (held === null) return 0;
+  const n = rowsOf(history);
+  if (held.steps === history?.step && held.batch === history?.batch_loss && held.rows <= n) return held.rows;
+  if (!n || history.step[0] !== held.first) return -1;
+  // Steps increase down the rows: find the one the canvas stopped at by halving.
+  let low = 0;
+  let high = n - 1;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (history.step[middle] < held.lastStep) low = middle + 1;
+    else high = middle;
+  }
+  return history.step[low] === held.lastStep && history.batch_loss?.[low] === held.lastBatch ? low + 1 : -1;
 }
 
 /**
