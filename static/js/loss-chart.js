@@ -8,8 +8,8 @@
 // - a marker at every step where a setting changed during the run.
 //
 // The lines are drawn on a canvas under an SVG that holds what a reader points at or reads:
-// the tick labels, the markers (each with its title) and the hover cursor; the evaluated
-// points' dots go over both. While playing, every frame adds a few hundred rows to series thousands of rows long;
+// the tick labels, the markers (each with its title), the evaluated points' dots and the hover
+// cursor. While playing, every frame adds a few hundred rows to series thousands of rows long;
 // the axes end on round numbers (`niceUp`), so they stay put for many frames, and a frame whose
 // axes did not move strokes only its new rows, continuing each line from where it stopped.
 // Rows are drawn through per pixel column (the column's first, lowest, highest and last point:
@@ -20,6 +20,7 @@
 import { clear, html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent, tick } from "./format.js";
 import { term } from "./glossary.js";
+import { reuseChildren } from "./charts.js";
 import { unchanged } from "./store.js";
 import { cssPixels, cssText, sizeOf } from "./layout-cache.js";
 
@@ -82,12 +83,9 @@ export class LossChart {
     this.scaleButtons = element.querySelectorAll("[data-scale]");
     this.axis = svg("g", { class: "axis" });
     this.marks = svg("g", { class: "markers" });
+    this.dots = svg("g", { class: "dots" });
     this.cursor = svg("line", { class: "cursor", visibility: "hidden" });
-    this.chart.append(this.axis, this.marks, this.cursor);
-    // The evaluated points' dots, over the chart: moved by a transform each frame (the latest
-    // ones move with every evaluation), which needs no layout and repaints only this layer.
-    this.dots = html("div", { class: "loss-dots", "aria-hidden": "true" });
-    this.chart.after(this.dots);
+    this.chart.append(this.axis, this.marks, this.dots, this.cursor);
     this.chart.addEventListener("pointermove", (event) => this.hover(event));
     this.chart.addEventListener("pointerleave", () => {
       setAttrs(this.cursor, { visibility: "hidden" });
@@ -141,7 +139,7 @@ export class LossChart {
       this.sizeCanvas(width, height);
       this.context.clearRect(0, 0, this.canvas.width, this.canvas.height);
       clear(this.marks);
-      this.placeDots([]);
+      reuseChildren(this.dots, 0, "circle");
       this.drawAxis(null);
       this.countRows([]);
       this.showLatest();
@@ -358,25 +356,14 @@ export class LossChart {
           [history.test_loss, "dot-test"],
         ]) {
           const v = series?.[i];
-          if (shown(v)) dots.push({ kind: `loss-dot ${cls} run-${k}`, x: this.x(steps[i]).toFixed(1), y: this.y(v).toFixed(1) });
+          if (shown(v)) dots.push({ class: `${cls} run-${k}`, r: 2.5, cx: this.x(steps[i]).toFixed(1), cy: this.y(v).toFixed(1) });
         }
       }
     });
-    this.placeDots(dots);
-  }
-
-  /** One element per dot ({kind: its classes, x, y in px}), made or removed to fit, each
-   * written only where it changed. */
-  placeDots(dots) {
-    const nodes = this.dots.children;
-    while (nodes.length < dots.length) this.dots.append(html("span"));
-    while (nodes.length > dots.length) this.dots.lastElementChild.remove();
-    dots.forEach(({ kind, x, y }, i) => {
-      const node = nodes[i];
-      if (node.className !== kind) node.className = kind;
-      const transform = `translate(${x}px, ${y}px)`;
-      if (node.style.transform !== transform) node.style.transform = transform;
-    });
+    // (Moved by attributes: as elements moved by a transform they made the browser work out
+    // the page's layers again every frame, which cost more than the SVG's small relayout.)
+    const circles = reuseChildren(this.dots, dots.length, "circle");
+    dots.forEach((dot, i) => setAttrs(circles[i], dot));
   }
 
   /** How many rows each line of the run in focus was drawn through since its axes were set

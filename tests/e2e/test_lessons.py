@@ -349,7 +349,7 @@ def test_the_loss_chart_draws_every_minibatch_and_only_evaluated_points(
     assert chart.get_attribute("data-train-rows") == str(sum(history["evaluated"]))
     assert chart.get_attribute("data-test-rows") == str(sum(history["evaluated"]))
     # Evaluated points are few here: each has a dot of its own.
-    assert page.locator("#output .loss-dot.dot-train").count() == sum(history["evaluated"])
+    assert chart.locator("circle.dot-train").count() == sum(history["evaluated"])
     # A setting changed during the run is marked at the step it took effect.
     page.get_by_label("Learning rate", exact=True).select_option("0.1")
     settled(page)
