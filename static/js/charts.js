@@ -1,29 +1,87 @@
-// Small SVG chart pieces shared by the views: histograms and line paths. Each chart is built
-// once and then updated in place (attributes of the same elements), so redrawing it for a new
-// step creates no nodes. A histogram's bars are one <path> (one attribute per frame instead of
-// four per bar).
+// Small chart pieces shared by the views: histograms (on a canvas) and SVG line paths. Each
+// chart is built once and then updated in place, so redrawing it for a new step creates no
+// nodes.
 
-import { setAttrs, setText, svg } from "./dom.js";
+import { html, setAttrs, svg } from "./dom.js";
 import { fmt } from "./format.js";
+import { cssPixels, cssText } from "./layout-cache.js";
 
-/** `{counts, edges}` as bars in an <svg> of a fixed size; `update()` draws new numbers. */
-export class HistogramChart {
-  constructor({ width, height, colour, title }) {
-    this.width = width;
-    this.height = height;
-    this.colour = colour;
-    this.title = title;
+/**
+ * Histograms (`{counts, edges}`) side by side, two to a row, on one canvas of a fixed size:
+ * while playing the inspector redraws them every few frames, and one canvas costs the page a
+ * single raster and no layout (SVG bars and tick labels were laid out and painted anew each
+ * time). `specs`: [{title, colour}] in drawing order. A histogram not there yet (null) leaves
+ * its cell to a note saying why (`missing`). The canvas's text alternative names each
+ * histogram's count and range; `data-drawn` lists the ones drawn. Text sizes and colours come
+ * from the stylesheet (presenter mode makes them larger).
+ */
+export class HistogramGrid {
+  constructor({ specs, cellWidth, cellHeight, missing }) {
+    this.specs = specs;
+    this.cell = { width: cellWidth, height: cellHeight, gapX: 8, gapY: 4 };
     this.pad = { left: 4, right: 4, top: 16, bottom: 15 };
-    this.node = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "histogram", role: "img" });
-    this.bars = svg("path", { fill: colour, class: "bars" });
-    this.low = svg("text", { x: this.pad.left, y: height - 2, class: "tick" });
-    this.high = svg("text", { x: width - this.pad.right, y: height - 2, class: "tick", "text-anchor": "end" });
-    this.zero = svg("line", { class: "zero", y1: this.pad.top, y2: height - this.pad.bottom, visibility: "hidden" });
-    this.node.append(svg("text", { x: this.pad.left, y: 11, class: "chart-title" }, title), this.bars, this.low, this.high, this.zero);
+    const rows = Math.ceil(specs.length / 2);
+    this.width = 2 * cellWidth + this.cell.gapX;
+    this.height = rows * cellHeight + (rows - 1) * this.cell.gapY;
+    this.canvas = html("canvas", { class: "histogram-canvas", role: "img" });
+    const ratio = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(this.width * ratio);
+    this.canvas.height = Math.round(this.height * ratio);
+    Object.assign(this.canvas.style, { width: `${this.width}px`, height: `${this.height}px` });
+    this.notes = specs.map(({ title }, k) => {
+      const { x, y } = this.origin(k);
+      const note = html("p", { class: "histogram empty", text: `${title}: ${missing}` });
+      Object.assign(note.style, { left: `${x}px`, top: `${y}px`, width: `${cellWidth}px` });
+      return note;
+    });
+    this.node = html("div", { class: "histograms" }, this.canvas); // notes go in while needed
+    Object.assign(this.node.style, { width: `${this.width}px`, height: `${this.height}px` });
   }
 
-  update({ counts, edges }) {
-    const { pad, width, height } = this;
+  /** Top-left corner of cell `k`, in CSS px. */
+  origin(k) {
+    const { width, height, gapX, gapY } = this.cell;
+    return { x: (k % 2) * (width + gapX), y: Math.floor(k / 2) * (height + gapY) };
+  }
+
+  /** Draw `histograms` (one per spec, each `{counts, edges}` or null). */
+  update(histograms) {
+    const context = this.canvas.getContext("2d");
+    const ratio = this.canvas.width / this.width;
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, this.width, this.height);
+    const canvas = this.canvas;
+    const font = cssText(canvas, "font-family", "sans-serif");
+    const tickSize = cssPixels(canvas, "--tick-size", 12);
+    const titleSize = cssPixels(canvas, "--title-size", 12);
+    const ink = cssText(canvas, "--ink", "#1b1f24");
+    const muted = cssText(canvas, "--muted", "#5d6773");
+    const zero = cssText(canvas, "--zero-line", "#b5bec8");
+    const labels = [];
+    const drawn = [];
+    histograms.forEach((histogram, k) => {
+      const { title, colour } = this.specs[k];
+      const note = this.notes[k];
+      if (histogram && note.isConnected) note.remove();
+      if (!histogram && !note.isConnected) this.node.append(note);
+      if (!histogram) {
+        labels.push(note.textContent);
+        return;
+      }
+      const { x, y } = this.origin(k);
+      context.save();
+      context.translate(x, y);
+      labels.push(this.drawOne(context, histogram, { title, colour, font, tickSize, titleSize, ink, muted, zero }));
+      context.restore();
+      drawn.push(k);
+    });
+    setAttrs(this.canvas, { "aria-label": labels.join("; "), "data-drawn": drawn.join(",") });
+  }
+
+  /** One histogram in a cell at the origin: title, bars, zero line, first and last edge. */
+  drawOne(context, { counts, edges }, { title, colour, font, tickSize, titleSize, ink, muted, zero }) {
+    const { pad } = this;
+    const { width, height } = this.cell;
     let max = 1;
     let total = 0;
     for (const count of counts) {
@@ -35,18 +93,32 @@ export class HistogramChart {
     const span = last - first || 1;
     const x = (v) => pad.left + ((v - first) / span) * (width - pad.left - pad.right);
     const plotHeight = height - pad.top - pad.bottom;
-    const bars = [];
+    context.fillStyle = colour;
+    context.beginPath();
     for (let k = 0; k < counts.length; k++) {
       const barHeight = (counts[k] / max) * plotHeight;
-      const width = Math.max(0.5, x(edges[k + 1]) - x(edges[k]) - 0.5);
-      bars.push(barPath(x(edges[k]), pad.top + plotHeight - barHeight, width, barHeight));
+      if (barHeight <= 0) continue;
+      context.rect(x(edges[k]), pad.top + plotHeight - barHeight, Math.max(0.5, x(edges[k + 1]) - x(edges[k]) - 0.5), barHeight);
     }
-    setAttrs(this.bars, { d: bars.join("") });
-    setText(this.low, fmt(first));
-    setText(this.high, fmt(last));
-    const zero = first < 0 && last > 0;
-    setAttrs(this.zero, zero ? { x1: x(0).toFixed(2), x2: x(0).toFixed(2), visibility: "visible" } : { visibility: "hidden" });
-    setAttrs(this.node, { "aria-label": `${this.title}: ${total} values from ${fmt(first)} to ${fmt(last)}` });
+    context.fill();
+    if (first < 0 && last > 0) {
+      context.strokeStyle = zero;
+      context.lineWidth = 0.8;
+      context.beginPath();
+      context.moveTo(x(0), pad.top);
+      context.lineTo(x(0), height - pad.bottom);
+      context.stroke();
+    }
+    context.fillStyle = ink;
+    context.font = `${titleSize}px ${font}`;
+    context.textAlign = "left";
+    context.fillText(title, pad.left, 11);
+    context.fillStyle = muted;
+    context.font = `${tickSize}px ${font}`;
+    context.fillText(fmt(first), pad.left, height - 2);
+    context.textAlign = "right";
+    context.fillText(fmt(last), width - pad.right, height - 2);
+    return `${title}: ${total} values from ${fmt(first)} to ${fmt(last)}`;
   }
 }
 
@@ -128,68 +200,3 @@ function m4Path(xs, ys, x, y) {
   flush();
   return path;
 }
-
-/**
- * The path of one series of a chart over steps, built in one pass without copying it:
- * `values[k]` at `steps[k]` for the first `count` rows, skipping rows whose `keep[k]` is
- * false (when given) and breaking the line at values that cannot be drawn (`shown(v)` false).
- * `px(step)` and `py(value)` give pixels; `py` must order values monotonically (a linear or
- * log axis). With many more points than the plot's `columns`, the same M4 aggregation as
- * `linePath`, with each pixel column's lowest and highest point chosen by value (so only the
- * kept points are transformed).
- */
-export function seriesPath(steps, values, { count = Infinity, keep = null, shown, px, py, columns = 0 }) {
-  const n = Math.min(count, steps.length, values.length);
-  let path = "";
-  let pen = false;
-  const point = (k) => {
-    path += `${pen ? "L" : "M"}${px(steps[k]).toFixed(1)},${py(values[k]).toFixed(1)}`;
-    pen = true;
-  };
-  if (!(columns > 0 && n > 4 * columns)) {
-    for (let k = 0; k < n; k++) {
-      if (keep && !keep[k]) continue;
-      if (shown(values[k])) point(k);
-      else pen = false;
-    }
-    return path;
-  }
-  let column = 0;
-  let first = -1; // the column's first, lowest, highest and last row (indices)
-  let low = -1;
-  let high = -1;
-  let last = -1;
-  const flush = () => {
-    if (first < 0) return;
-    // In drawing order, each row once (first ≤ both extremes ≤ last).
-    const early = Math.min(low, high);
-    const late = Math.max(low, high);
-    point(first);
-    if (early > first) point(early);
-    if (late > early) point(late);
-    if (last > late) point(last);
-    first = -1;
-  };
-  for (let k = 0; k < n; k++) {
-    if (keep && !keep[k]) continue;
-    const v = values[k];
-    if (!shown(v)) {
-      flush();
-      pen = false;
-      continue;
-    }
-    const at = Math.round(px(steps[k]));
-    if (first < 0 || at !== column) {
-      flush();
-      column = at;
-      first = low = high = last = k;
-      continue;
-    }
-    if (v < values[low]) low = k;
-    if (v > values[high]) high = k;
-    last = k;
-  }
-  flush();
-  return path;
-}
-

@@ -75,8 +75,13 @@ export class CompareView {
           " — train, ‐ ‐ test, thin: minibatch",
         ),
       ),
-      svg("svg", { class: "loss-chart", role: "img", "aria-label": "Loss of both setups over steps" }),
-      html("p", { class: "loss-readout readout" }),
+      html(
+        "div",
+        { class: "loss-plot" },
+        html("canvas", { class: "loss-lines", "aria-hidden": "true" }),
+        svg("svg", { class: "loss-chart", role: "img", "aria-label": "Loss of both setups over steps", "aria-describedby": "compare-loss-readout" }),
+      ),
+      html("p", { class: "loss-readout readout", id: "compare-loss-readout" }),
     );
     this.root.replaceChildren(this.head, this.differences, this.columnsRoot, this.lossRoot);
     this.loss = new LossChart(this.lossRoot, {

@@ -34,15 +34,18 @@ export class EdgeCanvas {
     this.drawn = null;
   }
 
-  /** Size the canvas to the diagram (CSS px), sharp on high-density screens. */
-  resize(width, height) {
+  /**
+   * Size the canvas to the part of the diagram it draws on, `box` ({x, y, width, height} in
+   * the diagram's CSS px), sharp on high-density screens. Every frame that draws hands all of
+   * the canvas's pixels to the compositor, so it covers the edges and neurons, not the
+   * diagram's labels and margins.
+   */
+  resize(box) {
     const ratio = window.devicePixelRatio || 1;
-    this.width = width;
-    this.height = height;
-    this.canvas.width = Math.round(width * ratio);
-    this.canvas.height = Math.round(height * ratio);
-    this.canvas.style.width = `${width}px`;
-    this.canvas.style.height = `${height}px`;
+    this.box = box;
+    this.canvas.width = Math.round(box.width * ratio);
+    this.canvas.height = Math.round(box.height * ratio);
+    Object.assign(this.canvas.style, { left: `${box.x}px`, top: `${box.y}px`, width: `${box.width}px`, height: `${box.height}px` });
     this.drawn = null;
   }
 
@@ -58,9 +61,10 @@ export class EdgeCanvas {
     this.drawn = looks.slice();
     this.drawnKey = key;
     const context = this.context;
-    const ratio = this.canvas.width / this.width;
-    context.setTransform(ratio, 0, 0, ratio, 0, 0);
-    context.clearRect(0, 0, this.width, this.height);
+    const box = this.box;
+    const ratio = this.canvas.width / box.width;
+    context.setTransform(ratio, 0, 0, ratio, -box.x * ratio, -box.y * ratio); // diagram px
+    context.clearRect(box.x, box.y, box.width, box.height);
     // Square ends at the neurons' borders: the edges lie over the heatmaps now, and a round
     // end would reach into them.
     context.lineCap = "butt";

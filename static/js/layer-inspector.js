@@ -4,7 +4,7 @@
 
 import { html, setAttrs, setText, svg } from "./dom.js";
 import { fmt, percent } from "./format.js";
-import { barPath, HistogramChart, linePath } from "./charts.js";
+import { barPath, HistogramGrid, linePath } from "./charts.js";
 import { sizeOf } from "./layout-cache.js";
 import { layerHistogram, layerStat, NOT_YET, traceText } from "./trace-fields.js";
 import { displayName } from "./names.js";
@@ -161,14 +161,8 @@ export class LayerInspector {
       this.shape = shape;
       this.build(state, layer, isOutput, width);
     }
-    HISTOGRAMS.forEach(([name], k) => {
-      const histogram = layerHistogram(layer, name);
-      const slot = this.slots[k];
-      if (histogram) slot.chart.update(histogram);
-      // The chart, or in its place a note saying why there is none yet.
-      const shown = histogram ? slot.chart.node : slot.empty;
-      if (slot.node.firstChild !== shown) slot.node.replaceChildren(shown);
-    });
+    // Each histogram, or in its place a note saying why there is none yet.
+    this.histograms.update(HISTOGRAMS.map(([name]) => layerHistogram(layer, name)));
     setText(this.stepLabel, `· numbers of step ${state.trace.step}`);
     this.plot?.update(layerHistogram(layer, "z"));
     this.stats.forEach(({ row, stat }) => fillStat(row, state.trace, layer, stat));
@@ -183,15 +177,9 @@ export class LayerInspector {
     const title = `${isOutput ? "Output layer" : `Layer ${l + 1}`} · ${displayName(activationName)} · ${layer.fan_in} → ${layer.fan_out}`;
     const parts = [html("h3", {}, title, " ", this.stepLabel)];
     const width = Math.max(120, Math.floor((rootWidth - 24) / 2));
-    const grid = html("div", { class: "histograms" });
-    this.slots = HISTOGRAMS.map(([, title, colour]) => {
-      const chart = new HistogramChart({ width, height: 66, colour, title });
-      const empty = html("div", { class: "histogram empty", text: `${title}: ${NOT_YET}` });
-      const node = html("div", { class: "histogram-slot" }, empty);
-      grid.append(node);
-      return { chart, empty, node };
-    });
-    parts.push(grid);
+    const specs = HISTOGRAMS.map(([, title, colour]) => ({ title, colour }));
+    this.histograms = new HistogramGrid({ specs, cellWidth: width, cellHeight: 66, missing: NOT_YET });
+    parts.push(this.histograms.node);
     const activation = state.catalog.activationByName[activationName];
     this.plot = activation?.curve ? new ActivationPlot(activation.curve, { width: width * 2 + 8, height: 110, name: activationName }) : null;
     if (this.plot) parts.push(this.plot.node);

@@ -43,15 +43,19 @@ export function sizeOf(element) {
 /** A length the stylesheet sets in a custom property (presenter mode makes charts and their
  * text larger), in px; read once per element and page mode (the classes of body and #app). */
 export function cssPixels(element, name, fallback) {
+  const value = Number.parseFloat(cssText(element, name, ""));
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** A custom property's value as the stylesheet sets it for `element` (a colour, say), cached
+ * as `cssPixels` caches lengths; `fallback` when it is not set. */
+export function cssText(element, name, fallback) {
   const mode = `${document.body.className}|${document.getElementById("app")?.className ?? ""}`;
   let cached = styles.get(element);
   if (!cached || cached.mode !== mode) {
     cached = { mode, values: {} };
     styles.set(element, cached);
   }
-  if (!(name in cached.values)) {
-    const value = Number.parseFloat(getComputedStyle(element).getPropertyValue(name));
-    cached.values[name] = Number.isFinite(value) && value > 0 ? value : fallback;
-  }
-  return cached.values[name];
+  if (!(name in cached.values)) cached.values[name] = getComputedStyle(element).getPropertyValue(name).trim();
+  return cached.values[name] || fallback;
 }

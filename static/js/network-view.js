@@ -38,6 +38,9 @@ const SHORT_NAMES = {
   sine: "sin",
 };
 const MARGIN = 10;
+// Room round the neurons on the edge canvas for outline widths and the forward column's glow
+// (beside the |dz| dots centred on the neurons' corners: up to 1 + 0.24 × the neuron's size).
+const OUTLINE_ROOM = 4;
 const MAX_PULSES_PER_LAYER = 160;
 // log10 |dz| mapped onto pulse size: 1e-7 is barely visible, 1e1 and beyond swells.
 const PULSE_LOG_MIN = -7;
@@ -224,12 +227,16 @@ export class NetworkView {
     this.focusLine = svg("line", { class: "focus-line", visibility: "hidden" });
     this.svg.append(this.pulseLayer, this.focusLine, this.focusRing);
     if (this.cursor && !this.validCursor(this.cursor)) this.cursor = null;
-    this.edgeCanvas.resize(width, height);
-    const ratio = window.devicePixelRatio || 1;
-    this.canvas.width = Math.round(width * ratio);
-    this.canvas.height = Math.round(height * ratio);
-    this.canvas.style.width = `${width}px`;
-    this.canvas.style.height = `${height}px`;
+    // Both canvases cover only the neurons' part of the diagram: every frame that draws on one
+    // hands all its pixels to the compositor.
+    const room = OUTLINE_ROOM + 1 + 0.24 * node; // outlines, the glow, the |dz| dots
+    this.edgeCanvas.resize(neuronBox(layout, room));
+    const box = neuronBox(layout, 1);
+    this.ratio = window.devicePixelRatio || 1;
+    this.heatmapBox = box;
+    this.canvas.width = Math.round(box.width * this.ratio);
+    this.canvas.height = Math.round(box.height * this.ratio);
+    Object.assign(this.canvas.style, { left: `${box.x}px`, top: `${box.y}px`, width: `${box.width}px`, height: `${box.height}px` });
   }
 
   /** Idempotent: draws `state` as it is; animations start only when the stage moves. */
@@ -254,10 +261,7 @@ export class NetworkView {
     if (!force && unchanged(this.drawn, drawn)) return;
     this.drawn = drawn;
     const lit = this.litColumns(sim, sizes.length);
-    this.svg.dataset.lit = String(lit);
-    this.svg.dataset.columns = String(sizes.length);
-    this.svg.dataset.stage = sim ? `${sim.stage}:${sim.layer ?? ""}` : "";
-    this.svg.dataset.edges = state.view.edges;
+    setAttrs(this.svg, { "data-lit": String(lit), "data-columns": String(sizes.length), "data-stage": sim ? `${sim.stage}:${sim.layer ?? ""}` : "", "data-edges": state.view.edges });
     this.drawLabels(state);
     this.drawHeatmaps(state, lit);
     this.drawEdges(state, this.neuronLooks(state, lit));
@@ -423,9 +427,9 @@ export class NetworkView {
     if (unchanged(this.painted, painted)) return;
     this.painted = painted;
     const context = this.canvas.getContext("2d");
-    const ratio = this.canvas.width / this.layout.width;
-    context.setTransform(ratio, 0, 0, ratio, 0, 0);
-    context.clearRect(0, 0, this.layout.width, this.layout.height);
+    const { ratio, heatmapBox: box } = this;
+    context.setTransform(ratio, 0, 0, ratio, -box.x * ratio, -box.y * ratio); // diagram px
+    context.clearRect(box.x, box.y, box.width, box.height);
     const { positions, node, sizes } = this.layout;
     let n = 0;
     for (let c = 0; c < sizes.length; c++) {
@@ -450,7 +454,7 @@ export class NetworkView {
    */
   drawOutlines(context, looks) {
     const { positions, node } = this.layout;
-    const ratio = this.canvas.width / this.layout.width;
+    const ratio = this.ratio;
     looks.forEach((column, c) => {
       context.setLineDash(column.dim ? [3, 2] : []);
       context.shadowColor = column.current ? "rgba(33, 102, 172, 0.9)" : "transparent";
@@ -809,4 +813,25 @@ export class NetworkView {
     const y = (Number(line.getAttribute("y1")) + Number(line.getAttribute("y2"))) / 2;
     return { x: box.left + x, y: box.top + y };
   }
+}
+
+/** The part of the diagram round its neurons, `room` CSS px beyond each neuron's square (and
+ * so every edge between them), in whole CSS px. */
+function neuronBox({ positions, node, width, height }, room) {
+  const reach = node / 2 + room;
+  let left = Infinity;
+  let right = -Infinity;
+  let top = Infinity;
+  let bottom = -Infinity;
+  for (const column of positions) {
+    for (const p of column) {
+      left = Math.min(left, p.x - reach);
+      right = Math.max(right, p.x + reach);
+      top = Math.min(top, p.y - reach);
+      bottom = Math.max(bottom, p.y + reach);
+    }
+  }
+  const x = Math.max(0, Math.floor(left));
+  const y = Math.max(0, Math.floor(top));
+  return { x, y, width: Math.max(1, Math.min(width, Math.ceil(right)) - x), height: Math.max(1, Math.min(height, Math.ceil(bottom)) - y) };
 }

@@ -122,7 +122,7 @@ export class Transport {
     const rate = state.playing ? state.rate : null;
     setText(this.rateSteps, rate ? `${Math.round(rate.steps)} steps/s` : preset?.label ?? "");
     setText(this.rateFrames, rate ? `${Math.round(rate.frames)} frames/s` : "");
-    this.speedLabel.dataset.measured = String(Boolean(rate));
+    setAttrs(this.speedLabel, { "data-measured": String(Boolean(rate)) });
     if (preset && this.speed.dataset.preset !== preset.label) {
       this.speed.dataset.preset = preset.label;
       this.speed.setAttribute("aria-valuetext", presetText(preset));

@@ -170,6 +170,33 @@ def test_play_streams_binary_frames_and_paused_numbers_equal_the_api(
     watch.assert_clean()
 
 
+def test_after_pause_the_loss_chart_describes_the_latest_losses_of_the_api(
+    page: Page, watch: PageWatch
+) -> None:
+    session = open_page(page, TWO_TANH)
+    choose_speed(page, "End")
+    play_until(page, 50)
+    pause(page)
+    history = page.request.get(f"/api/sessions/{session}/history?since=0").json()
+    state = page.request.get(f"/api/sessions/{session}").json()["state"]
+    # The lines are on a canvas: the chart says how far it drew, and its text alternative (the
+    # readout it is described by) gives the latest losses, formatted as the page formats them.
+    chart = page.locator("#output svg.loss-chart")
+    expect(chart).to_have_attribute("data-last-step", str(history["step"][-1]))
+    assert int(chart.get_attribute("data-batch-rows") or 0) > 0
+    assert int(chart.get_attribute("data-train-rows") or 0) > 0
+    described = page.locator(f"#{chart.get_attribute('aria-describedby')}")
+    batch, train, test = page.evaluate(
+        """async (values) => {
+             const { fmt } = await import("/static/js/format.js");
+             return values.map((value) => fmt(value));
+           }""",
+        [history["batch_loss"][-1], state["train_loss"], state["test_loss"]],
+    )
+    expect(described).to_have_text(f"train {train} · test {test} · minibatch {batch}")
+    watch.assert_clean()
+
+
 def test_the_speed_label_shows_the_rate_measured_from_the_frames(
     page: Page, watch: PageWatch
 ) -> None:

@@ -30,13 +30,16 @@ async ([layer, i, j]) => {
   const line = svg.querySelectorAll(`g.edges[data-layer='${layer}'] line`)[i * fanOut + j];
   const [x1, y1, x2, y2] = ["x1", "y1", "x2", "y2"].map((a) => Number(line.getAttribute(a)));
   const canvas = document.querySelector("canvas.network-edges");
-  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  // The canvas covers the neurons' part of the diagram: where it starts, in diagram px.
+  const box = canvas.getBoundingClientRect();
+  const origin = svg.getBoundingClientRect();
+  const ratio = canvas.width / box.width;
   const context = canvas.getContext("2d");
   const near = (pixel, colour) => Math.hypot(...colour.map((c, k) => c - pixel[k])) < 60;
   const counts = { positive: 0, negative: 0 };
   for (let f = 0.15; f <= 0.851; f += 0.05) {
-    const x = Math.round((x1 + f * (x2 - x1)) * ratio);
-    const y = Math.round((y1 + f * (y2 - y1)) * ratio);
+    const x = Math.round((x1 + f * (x2 - x1) - (box.left - origin.left)) * ratio);
+    const y = Math.round((y1 + f * (y2 - y1) - (box.top - origin.top)) * ratio);
     const pixel = context.getImageData(x, y, 1, 1).data;
     if (pixel[3] < 200) continue;
     if (near(pixel, rgb(POSITIVE))) counts.positive += 1;

@@ -222,7 +222,16 @@ def test_layer_inspector_shows_histograms_and_activation(page: Page, watch: Page
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     inspector = page.locator("#inspector .inspector-body")
     expect(inspector).to_have_attribute("data-kind", "layer")
-    expect(inspector.locator("svg.histogram")).to_have_count(4)
+    # The four histograms on one canvas, each named in its text alternative with the number
+    # of values it counts, which is the server's histogram of layer 1.
+    histograms = inspector.locator("canvas.histogram-canvas")
+    expect(histograms).to_have_attribute("data-drawn", "0,1,2,3")
+    expect(inspector.locator(".histogram.empty")).to_have_count(0)  # no "not computed yet"
+    label = histograms.get_attribute("aria-label") or ""
+    summaries = server_trace(page)["layers"][0]["summaries"]
+    for name, title in (("z", "z (pre-activation)"), ("dW", "dW = ∂L/∂W")):
+        total = sum(summaries[name]["histogram"]["counts"])
+        assert f"{title}: {total} values from " in label, (label, total)
     expect(inspector.locator("svg.activation-plot path.curve-fprime")).to_have_count(1)
     expect(inspector.locator("[data-field=dead_fraction] dd")).to_have_text(re.compile(r"%$"))
     watch.assert_clean()

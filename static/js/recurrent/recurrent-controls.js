@@ -2,7 +2,7 @@
 // range comes from the catalog's `recurrent` part; changes flow up as config patches whose
 // values are whole top-level fields (the whole dataset object), as the dense controls emit.
 
-import { html } from "../dom.js";
+import { html, setAttrs } from "../dom.js";
 import { displayName } from "../names.js";
 
 const LEARNING_RATES = [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
@@ -46,9 +46,10 @@ export class ModelSwitch {
   }
 
   update(state, available) {
-    this.root.hidden = !available;
+    // Runs every frame while playing: equal writes would restyle the switch all the same.
+    if (this.root.hidden !== !available) this.root.hidden = !available;
     const model = state.config?.model === "recurrent" ? "recurrent" : "dense";
-    for (const button of this.buttons) button.setAttribute("aria-checked", String(button.dataset.model === model));
+    for (const button of this.buttons) setAttrs(button, { "aria-checked": String(button.dataset.model === model) });
   }
 }
 
