@@ -419,3 +419,27 @@ def test_screenshot_rnn_vs_lstm_lesson_mid_backward_and_playing(
     expect(play).to_have_attribute("aria-pressed", "false")
     settled(page)
     watch.assert_clean()
+
+
+def test_loss_chart_and_readout_follow_play(page: Page, watch: PageWatch) -> None:
+    """After playing, the loss chart holds every step played and its readout gives the API's
+    losses of the last step (the minibatch loss included, read from the chart's own rows)."""
+    session = open_recurrent(page)
+    page.locator(".transport [data-control=play]").first.click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('[role=status]').dataset.step) >= 20"
+    )
+    page.locator(".transport [data-action=play]").click()  # pause
+    expect(page.locator(".transport [data-action=play]")).to_have_attribute("aria-pressed", "false")
+    settled(page)
+    state = api(page, f"/api/sessions/{session}")["state"]
+    step = str(state["step"])
+    chart = page.locator("svg.loss-chart").first
+    expect(chart).to_have_attribute("data-last-step", step)
+    expect(chart).to_have_attribute("data-batch-rows", step)
+    readout = page.locator(".loss-readout").inner_text()
+    train, test, batch = re.findall(r"(?:train|test|minibatch) ([0-9.e+-]+)", readout)
+    assert_shown(train, state["train_loss"])
+    assert_shown(test, state["test_loss"])
+    assert_shown(batch, state["loss"])
+    watch.assert_clean()
