@@ -129,5 +129,12 @@ class Supervisor:
 def serve_workers(app: str, options: dict[str, Any]) -> int:
     """Run ``options["workers"]`` balanced worker processes of ``app``."""
     single = {k: v for k, v in options.items() if k != "workers"}
-    uvicorn.Config(app, **single)  # (sets up uvicorn's logging in this process too)
+    config = uvicorn.Config(app, **single)  # (sets up uvicorn's logging in this process too)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    logger.info(
+        "Backprop Lab running on http://%s:%d with %d worker processes (Press CTRL+C to quit)",
+        host,
+        config.port,
+        options["workers"],
+    )
     return Supervisor(app, single, options["workers"]).run()
