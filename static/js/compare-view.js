@@ -193,6 +193,13 @@ export class CompareView {
   }
 
   updateColumn(column, run, state, k) {
+    this.updateColumnHead(column, run, state, k);
+    this.updateColumnViews(column, run, state);
+    setText(column.accuracy, accuracyText(run.sim));
+  }
+
+  /** A column's name, focus, status line and divergence notice: the same for every kind. */
+  updateColumnHead(column, run, state, k) {
     column.root.dataset.sessionId = run.sessionId ?? "";
     column.root.classList.toggle("is-focus", run.name === state.focus);
     column.root.classList.toggle(`run-${k}`, true);
@@ -206,14 +213,17 @@ export class CompareView {
     const divergence = sim?.divergence;
     column.divergence.hidden = !divergence;
     if (divergence) {
-      const where = divergence.layer === null ? divergence.stage : `${divergence.stage}, layer ${divergence.layer + 1}`;
+      // (A recurrent network's divergence names no layer.)
+      const where = divergence.layer == null ? divergence.stage : `${divergence.stage}, layer ${divergence.layer + 1}`;
       setText(column.divergence, `Diverged at step ${divergence.step} (${where}): numbers became infinite.`);
     }
-    // The views draw from a state shaped like the page's own, for this run.
-    const view = { ...state, config: run.config, sim, trace: run.trace, history: run.history, boundary: run.boundary, data: run.data };
+  }
+
+  /** The column's views, drawn from a state shaped like the page's own, for this run. */
+  updateColumnViews(column, run, state) {
+    const view = { ...state, config: run.config, sim: run.sim, trace: run.trace, history: run.history, boundary: run.boundary, data: run.data };
     if (run.config) column.flow.update(view);
     column.boundary.update(view);
-    setText(column.accuracy, accuracyText(sim));
   }
 
   /** What differs between two setups' configs ({field, a, b} per difference). */

@@ -6,9 +6,8 @@
 // only widens during the comparison, so RNN's 1e-8 beside LSTM's 1e-2 at t = 0 reads as the
 // eight decades it is. Below, a few of the training sequences.
 
-import { html, setText } from "../dom.js";
-import { CompareView, accuracyText } from "../compare-view.js";
-import { describeStage } from "../transport.js";
+import { html } from "../dom.js";
+import { CompareView } from "../compare-view.js";
 import { HeatStrip } from "./heat-strip.js";
 import { ReachView } from "./reach-view.js";
 import { SequenceView } from "./sequence-view.js";
@@ -143,29 +142,19 @@ export class RecurrentCompareView extends CompareView {
     return node;
   }
 
-  updateColumn(column, run, state, k) {
-    column.root.dataset.sessionId = run.sessionId ?? "";
-    column.root.classList.toggle("is-focus", run.name === state.focus);
-    column.root.classList.toggle(`run-${k}`, true);
-    column.focus.setAttribute("aria-pressed", String(run.name === state.focus));
-    setText(column.label, run.label);
-    column.label.title = run.label;
-    const sim = run.sim;
-    setText(column.status, sim ? describeStage(sim, state.playing) : "Loading…");
-    column.status.dataset.step = sim ? String(sim.step) : "";
-    column.status.dataset.stage = sim ? sim.stage : "";
-    column.status.dataset.timestep = sim?.stage_timestep ?? "";
-    const divergence = sim?.divergence;
-    column.divergence.hidden = !divergence;
-    if (divergence) setText(column.divergence, `Diverged at step ${divergence.step} (${divergence.stage}): numbers became infinite.`);
+  updateColumnHead(column, run, state, k) {
+    super.updateColumnHead(column, run, state, k);
+    column.status.dataset.timestep = run.sim?.stage_timestep ?? "";
+  }
+
+  updateColumnViews(column, run, state) {
     if (run.trace?.model !== "recurrent") return;
     const T = run.trace.n_timesteps;
-    const view = { ...state, config: run.config, sim, trace: run.trace, history: run.history, timestep: Math.max(0, Math.min(T - 1, state.timestep ?? T - 1)) };
+    const view = { ...state, config: run.config, sim: run.sim, trace: run.trace, history: run.history, timestep: Math.max(0, Math.min(T - 1, state.timestep ?? T - 1)) };
     column.unrolled.update(view);
     column.reach.update(view);
     column.strip.update(view);
     column.root.dataset.scale = scaleKey(this.shared.scale);
-    setText(column.accuracy, accuracyText(sim));
   }
 
   differencesOf(a, b) {
