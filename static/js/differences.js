@@ -15,19 +15,29 @@ export function describeLayers(layers) {
   return groups.map((g) => `${g.count > 1 ? `${g.count} × ` : ""}${g.units} ${displayName(g.activation)}`).join(", ");
 }
 
-function describeInit(init) {
+export function describeInit(init) {
   const scale = init.scale === null || init.scale === undefined ? "" : ` (scale ${init.scale})`;
   return `${displayName(init.name)}${scale}`;
 }
 
-function describeOptimizer(optimizer) {
+export function describeOptimizer(optimizer) {
   const params = Object.entries(optimizer)
     .filter(([key, value]) => key !== "name" && value !== null && value !== undefined)
     .map(([key, value]) => `${key} ${value}`);
   return `${displayName(optimizer.name)}${params.length ? ` (${params.join(", ")})` : ""}`;
 }
 
-const or = (value, none) => (value === null || value === undefined ? none : String(value));
+export const or = (value, none) => (value === null || value === undefined ? none : String(value));
+
+// The training fields every kind of network has, in the setup panels' order.
+export const TRAINING_FIELDS = [
+  ["optimiser", (c) => describeOptimizer(c.optimizer)],
+  ["learning rate η", (c) => String(c.learning_rate)],
+  ["batch size", (c) => String(c.batch_size)],
+  ["L1", (c) => String(c.l1)],
+  ["L2", (c) => String(c.l2)],
+  ["gradient clipping", (c) => or(c.grad_clip, "off")],
+];
 
 // [label, read(config) → text]: the order a reader meets them in the setup panel.
 const FIELDS = [
@@ -41,19 +51,19 @@ const FIELDS = [
   ["initialiser", (c) => describeInit(c.init)],
   ["weight seed", (c) => String(c.seed)],
   ["loss", (c) => (c.loss ? displayName(c.loss) : "the data's default")],
-  ["optimiser", (c) => describeOptimizer(c.optimizer)],
-  ["learning rate η", (c) => String(c.learning_rate)],
-  ["batch size", (c) => String(c.batch_size)],
-  ["L1", (c) => String(c.l1)],
-  ["L2", (c) => String(c.l2)],
-  ["gradient clipping", (c) => or(c.grad_clip, "off")],
+  ...TRAINING_FIELDS,
 ];
 
 /** [{field, a, b}] for every field whose value differs between configs `a` and `b`. */
 export function configDifferences(a, b) {
   if (!a || !b) return [];
+  return differencesBy(FIELDS, a, b);
+}
+
+/** [{field, a, b}] for every one of `fields` ([label, read]) that reads differently. */
+export function differencesBy(fields, a, b) {
   const out = [];
-  for (const [field, read] of FIELDS) {
+  for (const [field, read] of fields) {
     const left = read(a);
     const right = read(b);
     if (left !== right) out.push({ field, a: left, b: right });
