@@ -72,6 +72,10 @@ CHECKPOINT_EVERY = 100  # calls between WAL checkpoints (a save adds about 17 pa
 # WAL file grows for as long as the server runs).
 CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE); PRAGMA wal_checkpoint(RESTART);"
 BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+# A burst of writes that outruns a checkpoint (its disk sync) grows the WAL file, and SQLite
+# keeps a WAL file at its largest size; the write that next starts the WAL from its beginning
+# cuts it back to this.
+WAL_LIMIT_BYTES = 8 * 2**20
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -198,6 +202,7 @@ class SqliteBackend(SharedBackend):
             self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
         )
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
         return conn
 
     def close_now(self) -> None:
