@@ -4,7 +4,9 @@ Starts a server on a free loopback port, opens the page in the same Chromium (sa
 the end-to-end tests, and measures inside the page with performance.now():
 
 - one frame of the network diagram for 6 hidden layers × 8 neurons with every neuron's
-  heatmap repainted (fresh trace and boundary objects each frame, so no cache helps);
+  heatmap repainted (fresh trace and boundary objects each frame, so no cache helps): the
+  main thread's part (the edge canvas is painted by the edge painter's worker, off this
+  thread, and is not timed here);
 - the page's own JavaScript and CSS, as loaded (uncompressed bytes);
 - first render: navigation start → the page fully drawn from the API (performance mark).
 

@@ -1,104 +1,159 @@
-// The network's edges on one canvas under the SVG neurons (and over their heatmaps). Hundreds
-// of SVG lines whose stroke attributes change every frame cost the page style, layout and
-// paint work per line; one canvas redrawn in a single pass costs a few hundred stroke calls
-// and one layer's raster.
+// The network's edges, the neurons' outlines and their |dz| dots on one canvas over the
+// heatmaps. Hundreds of SVG lines whose stroke attributes change every frame cost the page
+// style, layout and paint work per line; one canvas redrawn in a single pass costs a few
+// hundred stroke calls and one layer's raster. Where the browser can hand a canvas to a
+// worker (OffscreenCanvas), the edge painter's worker pays even that: a play frame's main
+// thread then only posts the edges' looks (one integer each) and the neurons' looks.
+// Elsewhere, or if the worker cannot start, the same painting runs on the main thread.
 //
-// Each edge is stroked on its own, in the order the SVG drew them (weight layer, then source,
-// then target), with its colour, width and opacity: the same picture as one <line> per edge
-// with stroke, stroke-width and stroke-opacity.
-//
-// An edge's look is one small integer (`edgeLook`), so a frame compares the whole diagram's
-// looks with the last ones drawn without building a string or an object per edge.
+// The worker paints asynchronously: at most one draw per canvas is in flight, and a frame
+// that arrives meanwhile replaces the one waiting (never a queue). `allPainted()` settles
+// once every canvas shows the last frame it was given (the page's aria-busy waits for it).
 
-import { NEGATIVE, POSITIVE } from "./palette.js";
+import { paintDiagram } from "./edge-painting.js";
 
-const OPACITY_STEPS = 37; // opacity 0.25 + 0.74·k/37: finer than the eye tells apart
-/** An edge with no number to show (no trace yet, or all zero): thin and grey. */
-export const BLANK_EDGE = 0;
-/** … and dashed when its layer's matrix is missing altogether. */
-export const MISSING_EDGE = 1;
-const GREY = "#c5cbd3";
+export { BLANK_EDGE, MISSING_EDGE, edgeLook } from "./edge-painting.js";
 
-/** The look of an edge of value `sign` (< 0 or > 0) and strength `t` in [0, 1] drawn up to
- * `maxWidth` px wide: its sign, its width in 0.1 px and its opacity step, packed. */
-export function edgeLook(sign, t, maxWidth) {
-  const tenths = Math.round((0.4 + maxWidth * t) * 10);
-  const opacity = Math.round(t * OPACITY_STEPS);
-  return 2 + (sign < 0 ? 1 : 0) + 4 * (tenths + 1000 * opacity);
+let painter = null; // one worker for every edge canvas on the page, started on first use
+let painterFailed = false;
+const inWorker = new Map(); // id → the EdgeCanvas the worker paints for
+let nextId = 1;
+let whenIdle = []; // allPainted()'s resolvers
+
+function thePainter() {
+  if (painter || painterFailed) return painter;
+  try {
+    painter = new Worker(new URL("./edge-painter.js", import.meta.url), { type: "module" });
+  } catch {
+    painterFailed = true;
+    return null;
+  }
+  painter.addEventListener("message", ({ data }) => inWorker.get(data.id)?.painted(data.painted));
+  // A worker that cannot load (an old browser without module workers) or fails: every canvas
+  // it had goes back to the main thread, on a fresh element (a handed-over canvas stays so).
+  painter.addEventListener("error", (event) => {
+    event.preventDefault();
+    painterFailed = true;
+    painter = null;
+    for (const canvas of inWorker.values()) canvas.paintHere();
+    inWorker.clear();
+    settle();
+  });
+  return painter;
+}
+
+// Started as the page's modules load, so that the worker boots while the page fetches its
+// session rather than after (its first painted frame is part of the first render).
+if (typeof HTMLCanvasElement === "function" && "transferControlToOffscreen" in HTMLCanvasElement.prototype) thePainter();
+
+function settle() {
+  for (const canvas of inWorker.values()) if (canvas.inFlight !== null) return;
+  const resolvers = whenIdle;
+  whenIdle = [];
+  resolvers.forEach((resolve) => resolve());
+}
+
+/** Settles once every edge canvas shows the last frame it was given. */
+export function allPainted() {
+  return new Promise((resolve) => {
+    whenIdle.push(resolve);
+    settle();
+  });
 }
 
 export class EdgeCanvas {
   constructor(canvas) {
     this.canvas = canvas;
-    this.context = canvas.getContext("2d");
+    this.scene = null;
     this.drawn = null;
+    this.drawnKey = null;
+    this.inFlight = null; // the seq of the draw the worker is painting
+    this.waiting = null; // a newer frame for after it
+    this.seq = 0;
+    const worker = typeof canvas.transferControlToOffscreen === "function" ? thePainter() : null;
+    if (worker) {
+      this.id = nextId++;
+      inWorker.set(this.id, this);
+      const offscreen = canvas.transferControlToOffscreen();
+      worker.postMessage({ kind: "canvas", id: this.id, canvas: offscreen }, [offscreen]);
+    } else {
+      this.context = canvas.getContext("2d");
+    }
+  }
+
+  get worker() {
+    return this.context === undefined ? painter : null;
   }
 
   /**
    * Size the canvas to the part of the diagram it draws on, `box` ({x, y, width, height} in
-   * the diagram's CSS px), sharp on high-density screens. Every frame that draws hands all of
-   * the canvas's pixels to the compositor, so it covers the edges and neurons, not the
-   * diagram's labels and margins.
+   * the diagram's CSS px), sharp on high-density screens, and take the diagram's geometry:
+   * `segments` (x1, y1, x2, y2 per edge), the neurons' `positions` and size `node`, and the
+   * dots' colour `dzColour`. Every frame that draws hands all of the canvas's pixels to the
+   * compositor, so it covers the edges and neurons, not the diagram's labels and margins.
    */
-  resize(box) {
+  resize(box, { segments, positions, node, dzColour }) {
     const ratio = window.devicePixelRatio || 1;
-    this.box = box;
-    this.canvas.width = Math.round(box.width * ratio);
-    this.canvas.height = Math.round(box.height * ratio);
+    this.scene = { box, ratio, segments: Float64Array.from(segments), positions, node, dzColour };
     Object.assign(this.canvas.style, { left: `${box.x}px`, top: `${box.y}px`, width: `${box.width}px`, height: `${box.height}px` });
     this.drawn = null;
+    this.sizeCanvas();
+    this.worker?.postMessage({ kind: "scene", id: this.id, scene: this.scene });
+  }
+
+  sizeCanvas() {
+    if (!this.context || !this.scene) return;
+    this.canvas.width = Math.round(this.scene.box.width * this.scene.ratio);
+    this.canvas.height = Math.round(this.scene.box.height * this.scene.ratio);
   }
 
   /**
-   * Draw `segments` (a flat array x1, y1, x2, y2 per edge) with `looks` (an Int32Array, one
-   * `edgeLook` per edge), then what `overlay.paint(context)` draws over them (`overlay.key`
-   * says what that is); a frame whose edges and overlay look as they did last time leaves the
-   * canvas alone. Returns whether it drew.
+   * Draw the edges in `looks` (an Int32Array, one `edgeLook` per edge), then the neurons'
+   * outlines and dots in `columns` (see paintDiagram), which `key` identifies; a frame whose
+   * edges and neurons look as they did last time leaves the canvas alone. Returns whether it
+   * drew (or had the worker draw).
    */
-  draw(segments, looks, overlay = null) {
-    const key = overlay?.key ?? null;
+  draw(looks, columns, key) {
     if (this.drawn && sameLooks(this.drawn, looks) && this.drawnKey === key) return false;
     this.drawn = looks.slice();
     this.drawnKey = key;
-    const context = this.context;
-    const box = this.box;
-    const ratio = this.canvas.width / box.width;
-    context.setTransform(ratio, 0, 0, ratio, -box.x * ratio, -box.y * ratio); // diagram px
-    context.clearRect(box.x, box.y, box.width, box.height);
-    // Square ends at the neurons' borders: the edges lie over the heatmaps now, and a round
-    // end would reach into them.
-    context.lineCap = "butt";
-    let dashed = false;
-    let colour = null; // what the context holds: a colour string is parsed on every write
-    let width = -1;
-    let alpha = -1;
-    for (let n = 0; n < looks.length; n++) {
-      const look = looks[n];
-      let nextColour = GREY;
-      let nextWidth = 0.6;
-      let nextAlpha = 0.6;
-      if (look >= 2) {
-        const packed = (look - 2) >> 2;
-        nextColour = (look - 2) % 4 === 1 ? NEGATIVE : POSITIVE;
-        nextWidth = (packed % 1000) / 10;
-        nextAlpha = 0.25 + (0.74 * Math.floor(packed / 1000)) / OPACITY_STEPS;
-      }
-      if (nextColour !== colour) context.strokeStyle = colour = nextColour;
-      if (nextWidth !== width) context.lineWidth = width = nextWidth;
-      if (nextAlpha !== alpha) context.globalAlpha = alpha = nextAlpha;
-      if ((look === MISSING_EDGE) !== dashed) {
-        dashed = look === MISSING_EDGE;
-        context.setLineDash(dashed ? [2, 3] : []);
-      }
-      context.beginPath();
-      context.moveTo(segments[4 * n], segments[4 * n + 1]);
-      context.lineTo(segments[4 * n + 2], segments[4 * n + 3]);
-      context.stroke();
+    this.columns = columns;
+    const worker = this.worker;
+    if (!worker) {
+      paintDiagram(this.context, this.scene, this.drawn, columns);
+      return true;
     }
-    context.globalAlpha = 1;
-    context.setLineDash([]);
-    overlay?.paint(context);
+    const frame = { kind: "draw", id: this.id, seq: ++this.seq, looks: this.drawn.slice(), columns };
+    if (this.inFlight === null) this.post(frame);
+    else this.waiting = frame; // replaces an older one that was waiting
     return true;
+  }
+
+  post(frame) {
+    this.inFlight = frame.seq;
+    this.worker.postMessage(frame, [frame.looks.buffer]);
+  }
+
+  /** The worker has painted draw `seq`. */
+  painted(seq) {
+    if (seq !== this.inFlight) return;
+    this.inFlight = null;
+    if (this.waiting) {
+      const frame = this.waiting;
+      this.waiting = null;
+      this.post(frame);
+    } else settle();
+  }
+
+  /** The worker failed: paint on the main thread from now on, on a fresh canvas element. */
+  paintHere() {
+    const fresh = this.canvas.cloneNode(false);
+    this.canvas.replaceWith(fresh);
+    this.canvas = fresh;
+    this.context = fresh.getContext("2d");
+    this.inFlight = this.waiting = null;
+    this.sizeCanvas();
+    if (this.drawn && this.scene) paintDiagram(this.context, this.scene, this.drawn, this.columns);
   }
 }
 

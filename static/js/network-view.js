@@ -230,7 +230,8 @@ export class NetworkView {
     // Both canvases cover only the neurons' part of the diagram: every frame that draws on one
     // hands all its pixels to the compositor.
     const room = OUTLINE_ROOM + 1 + 0.24 * node; // outlines, the glow, the |dz| dots
-    this.edgeCanvas.resize(neuronBox(layout, room));
+    const geometry = { segments: this.edgeSegments, positions: layout.positions, node, dzColour: this.dzColour };
+    this.edgeCanvas.resize(neuronBox(layout, room), geometry);
     const box = neuronBox(layout, 1);
     this.ratio = window.devicePixelRatio || 1;
     this.heatmapBox = box;
@@ -448,46 +449,6 @@ export class NetworkView {
     context.globalAlpha = 1;
   }
 
-  /**
-   * Over the heatmaps, on the edge canvas after the edges: each neuron's outline (dashed in
-   * columns not yet computed, glowing in the column the forward pass is at) and |dz| dot.
-   */
-  drawOutlines(context, looks) {
-    const { positions, node } = this.layout;
-    const ratio = this.ratio;
-    looks.forEach((column, c) => {
-      context.setLineDash(column.dim ? [3, 2] : []);
-      context.shadowColor = column.current ? "rgba(33, 102, 172, 0.9)" : "transparent";
-      context.shadowBlur = column.current ? 3 * ratio : 0;
-      column.cells.forEach((look, k) => {
-        const p = positions[c][k];
-        context.strokeStyle = look.outline;
-        context.lineWidth = look.width;
-        context.beginPath();
-        context.roundRect(p.x - node / 2, p.y - node / 2, node, node, 3);
-        context.stroke();
-      });
-    });
-    context.setLineDash([]);
-    context.shadowColor = "transparent";
-    context.shadowBlur = 0;
-    looks.forEach((column, c) => {
-      column.cells.forEach((look, k) => {
-        if (!(look.radius > 0)) return;
-        const p = positions[c][k];
-        context.globalAlpha = look.opacity;
-        context.beginPath();
-        context.arc(p.x - node / 2, p.y - node / 2, look.radius, 0, 2 * Math.PI);
-        context.fillStyle = this.dzColour;
-        context.fill();
-        context.strokeStyle = "#fff";
-        context.lineWidth = 0.8;
-        context.stroke();
-      });
-    });
-    context.globalAlpha = 1;
-  }
-
   edgeValues(state) {
     const mode = state.view.edges;
     const layers = state.trace?.layers ?? [];
@@ -533,8 +494,7 @@ export class NetworkView {
         }
       }
     }
-    const overlay = { key: JSON.stringify(neuronLooks), paint: (context) => this.drawOutlines(context, neuronLooks) };
-    this.edgeCanvas.draw(this.edgeSegments, looks, overlay);
+    this.edgeCanvas.draw(looks, neuronLooks, JSON.stringify(neuronLooks));
   }
 
   drawSelection(state) {

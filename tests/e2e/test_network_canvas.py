@@ -1,11 +1,14 @@
 """The network's edges on their canvas: each drawn in its sign's colour, from the numbers the
-server has (weights, or gradients once the view says dW). Pixels are read back from the canvas."""
+server has (weights, or gradients once the view says dW). Pixels are read back from the canvas
+(which the edge painter's worker paints: once it has painted the last frame, the canvas is
+copied onto a probe canvas of the page's own and read there)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PageWatch
@@ -19,6 +22,8 @@ TWO_TANH = "/?layers=8:tanh,8:tanh&data=circle"
 SAMPLE_EDGE = """
 async ([layer, i, j]) => {
   const { POSITIVE, NEGATIVE } = await import("/static/js/palette.js");
+  await (await import("/static/js/edge-canvas.js")).allPainted();
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
   const rgb = (colour) => {
     const probe = document.createElement("canvas").getContext("2d");
     probe.fillStyle = colour;
@@ -34,7 +39,10 @@ async ([layer, i, j]) => {
   const box = canvas.getBoundingClientRect();
   const origin = svg.getBoundingClientRect();
   const ratio = canvas.width / box.width;
-  const context = canvas.getContext("2d");
+  const copy = document.createElement("canvas");
+  [copy.width, copy.height] = [canvas.width, canvas.height];
+  const context = copy.getContext("2d");
+  context.drawImage(canvas, 0, 0);
   const near = (pixel, colour) => Math.hypot(...colour.map((c, k) => c - pixel[k])) < 60;
   const counts = { positive: 0, negative: 0 };
   for (let f = 0.15; f <= 0.851; f += 0.05) {
@@ -68,9 +76,30 @@ def assert_edge_drawn_in_its_sign(page: Page, trace: dict[str, Any], field: str)
     assert counts[same] >= 5 and counts[same] > counts[other], (field, value, counts)
 
 
+# How the edge canvas is painted: by the edge painter's worker (every current browser), on
+# the main thread where a canvas cannot be handed to a worker, and on the main thread again,
+# on a fresh canvas element, when the worker cannot load.
+NO_OFFSCREEN = "delete HTMLCanvasElement.prototype.transferControlToOffscreen;"
+PAINTERS = ["worker", "main thread", "worker fails to load"]
+# A canvas handed to a worker refuses a context of its own.
+PAINTED_BY_WORKER = """() => {
+  try {
+    document.querySelector("canvas.network-edges").getContext("2d");
+    return false;
+  } catch (error) {
+    return error.name === "InvalidStateError";
+  }
+}"""
+
+
+@pytest.mark.parametrize("painter", PAINTERS)
 def test_canvas_edges_show_the_sign_of_weights_then_of_gradients(
-    page: Page, watch: PageWatch
+    page: Page, watch: PageWatch, painter: str
 ) -> None:
+    if painter == "main thread":
+        page.add_init_script(NO_OFFSCREEN)
+    if painter == "worker fails to load":
+        page.route("**/static/js/edge-painter.js", lambda route: route.fulfill(status=404))
     page.goto(TWO_TANH)
     expect(page.locator(STATUS)).to_have_text(re.compile(r"^step 0 · ready"))
     page.get_by_role("button", name="Step").click()
@@ -84,4 +113,10 @@ def test_canvas_edges_show_the_sign_of_weights_then_of_gradients(
     expect(page.locator("svg.network-svg")).to_have_attribute("data-edges", "dW")
     assert_edge_drawn_in_its_sign(page, trace, "dW")
     assert page.locator("canvas.network-edges").screenshot() != before  # redrawn for dW
-    watch.assert_clean()
+    assert page.locator("canvas.network-edges").count() == 1
+    assert page.evaluate(PAINTED_BY_WORKER) == (painter == "worker")
+    if painter == "worker fails to load":  # the browser reports the 404; nothing else
+        assert not watch.page_errors and not watch.foreign_requests
+        assert all("404" in message for message in watch.console_errors), watch.console_errors
+    else:
+        watch.assert_clean()
