@@ -23,7 +23,6 @@ SAMPLE_EDGE = """
 async ([layer, i, j]) => {
   const { POSITIVE, NEGATIVE } = await import("/static/js/palette.js");
   await (await import("/static/js/edge-canvas.js")).allPainted();
-  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
   const rgb = (colour) => {
     const probe = document.createElement("canvas").getContext("2d");
     probe.fillStyle = colour;
@@ -70,10 +69,16 @@ def strongest_edge(trace: dict[str, Any], field: str) -> tuple[int, int, int, fl
 
 
 def assert_edge_drawn_in_its_sign(page: Page, trace: dict[str, Any], field: str) -> None:
+    """The edge's colour, read until it shows (up to about 5 s): the worker's picture reaches
+    the page's copy of the canvas in a task of its own, just after the worker says it painted."""
     layer, i, j, value = strongest_edge(trace, field)
-    counts = page.evaluate(SAMPLE_EDGE, [layer, i, j])
     same, other = ("positive", "negative") if value > 0 else ("negative", "positive")
-    assert counts[same] >= 5 and counts[same] > counts[other], (field, value, counts)
+    for _ in range(100):
+        counts = page.evaluate(SAMPLE_EDGE, [layer, i, j])
+        if counts[same] >= 5 and counts[same] > counts[other]:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError((field, value, counts))
 
 
 # How the edge canvas is painted: by the edge painter's worker (every current browser), on
