@@ -8,13 +8,13 @@
 //
 // The worker paints asynchronously: at most one draw per canvas is in flight, and a frame
 // that arrives meanwhile replaces the one waiting (never a queue). `allPainted()` settles
-// once every canvas shows the last frame it was given (the page's aria-busy waits for it).
+// once the last frame given to every canvas is painted (the page's aria-busy waits for it).
 
 import { paintDiagram } from "./edge-painting.js";
 
 export { BLANK_EDGE, MISSING_EDGE, edgeLook } from "./edge-painting.js";
 
-let painter = null; // one worker for every edge canvas on the page, started on first use
+let painter = null; // one worker for every edge canvas on the page
 let painterFailed = false;
 const inWorker = new Map(); // id → the EdgeCanvas the worker paints for
 let nextId = 1;
@@ -53,7 +53,7 @@ function settle() {
   resolvers.forEach((resolve) => resolve());
 }
 
-/** Settles once every edge canvas shows the last frame it was given. */
+/** Settles once the last frame given to every edge canvas is painted. */
 export function allPainted() {
   return new Promise((resolve) => {
     whenIdle.push(resolve);
