@@ -17,15 +17,13 @@ self.addEventListener("message", ({ data }) => {
     return;
   }
   const entry = canvases.get(data.id);
-  if (!entry) return;
-  if (data.kind === "scene") {
+  if (data.kind === "scene" && entry) {
     entry.scene = data.scene;
     entry.canvas.width = Math.round(data.scene.box.width * data.scene.ratio);
     entry.canvas.height = Math.round(data.scene.box.height * data.scene.ratio);
-  } else if (data.kind === "draw" && entry.scene) {
-    paintDiagram(entry.context, entry.scene, data.looks, data.columns);
-    self.postMessage({ id: data.id, painted: data.seq });
   } else if (data.kind === "draw") {
-    self.postMessage({ id: data.id, painted: data.seq }); // nothing to paint on yet
+    if (entry?.scene) paintDiagram(entry.context, entry.scene, data.looks, data.columns);
+    // Every draw is answered, even one with nothing to paint on yet: the page waits for it.
+    self.postMessage({ id: data.id, painted: data.seq });
   }
 });
