@@ -53,6 +53,16 @@ def other_process_writing(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def big_blob() -> Blob:
+    """A 100 KB trainer, new bytes every time (SQLite skips rewriting equal pages)."""
+    return Blob(trainer=os.urandom(100_000), history=b"", replace=False)
+
+
+async def thread_caught_up(backend: SqliteBackend) -> None:
+    """Wait until the store's thread has done what it was given (checkpoints included)."""
+    await asyncio.get_running_loop().run_in_executor(backend._thread, lambda: None)
+
+
 def test_a_held_write_lock_is_waited_for_without_blocking_the_event_loop(
     tmp_path: Path,
 ) -> None:
@@ -153,18 +163,15 @@ def test_the_wal_is_checkpointed_in_the_background(
     path = tmp_path / "sessions.db"
     wal = tmp_path / "sessions.db-wal"
 
-    def big() -> Blob:  # 100 KB, new bytes every time (SQLite skips rewriting equal pages)
-        return Blob(trainer=os.urandom(100_000), history=b"", replace=False)
-
     async def main() -> tuple[int, int, int]:
         backend = await opened(path)
         before = path.stat().st_size
-        record = NewRecord(SESSION, "client", 100, time.time(), big())
+        record = NewRecord(SESSION, "client", 100, time.time(), big_blob())
         await backend.create(record, CAPS)
         for _ in range(300):  # 30 MB of saves
             await backend.acquire(SESSION, "me", time.time(), 3600, 30)
-            await backend.save(SESSION, "me", big, 100, KEEP_CSV, time.time(), True)
-            await asyncio.get_running_loop().run_in_executor(backend._thread, lambda: None)
+            await backend.save(SESSION, "me", big_blob, 100, KEEP_CSV, time.time(), True)
+            await thread_caught_up(backend)
         after, wal_size = path.stat().st_size, wal.stat().st_size
         await backend.close()
         return before, after, wal_size
@@ -188,18 +195,15 @@ def test_a_burst_that_outruns_the_checkpoints_leaves_no_large_wal_behind(
     monkeypatch.setattr(sqlite_store, "WAL_LIMIT_BYTES", 2 * 2**20)
     wal = tmp_path / "sessions.db-wal"
 
-    def big() -> Blob:
-        return Blob(trainer=os.urandom(100_000), history=b"", replace=False)
-
     async def main() -> tuple[int, int]:
         backend = await opened(tmp_path / "sessions.db")
-        await backend.create(NewRecord(SESSION, "client", 100, time.time(), big()), CAPS)
+        await backend.create(NewRecord(SESSION, "client", 100, time.time(), big_blob()), CAPS)
         largest = 0
         for paced in [False] * 300 + [True] * 30:
             await backend.acquire(SESSION, "me", time.time(), 3600, 30)
-            await backend.save(SESSION, "me", big, 100, KEEP_CSV, time.time(), True)
+            await backend.save(SESSION, "me", big_blob, 100, KEEP_CSV, time.time(), True)
             if paced:
-                await asyncio.get_running_loop().run_in_executor(backend._thread, lambda: None)
+                await thread_caught_up(backend)
             largest = max(largest, wal.stat().st_size)
         size = wal.stat().st_size
         await backend.close()
