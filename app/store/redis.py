@@ -14,16 +14,18 @@ whatever the other replicas do. Keys (``bpl:`` + kind + ``:`` + session id):
   the caps work on, cleaned of sessions Redis expired as soon as a script meets them.
 - ``bpl:b:CLIENT`` a client's creation bucket, expiring once it would be full again.
 
-Timeouts: every command answers within ``timeout`` seconds or the request gets a 503 naming
-Redis (a dead connection is retried once, on a new connection: a restarted Redis is used
-again at once). A single Redis server (or a primary with its replicas) — not Redis Cluster.
+Timeouts: every round trip (connecting included) is over within ``timeout`` seconds or the
+request gets a 503 naming Redis (a dead connection is retried once, on a new connection,
+within the same time: a restarted Redis is used again at once). A single Redis server (or
+a primary with its replicas) — not Redis Cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -327,30 +329,37 @@ class RedisBackend(SharedBackend):
         closing = getattr(self.redis, "aclose", None) or self.redis.close
         await closing()
 
-    async def _call(self, script: str, *args: str | bytes | int) -> Any:
-        """Run one of the scripts; a Redis that does not answer becomes a 503."""
+    @contextlib.asynccontextmanager
+    async def _answered(self) -> AsyncIterator[None]:
+        """One round trip, over within ``timeout`` seconds all told (the client's socket
+        timeouts bound each read, not a connect, a retry and a read together); a Redis
+        that does not answer, or fails, becomes a 503."""
         try:
-            return await self._scripts[script](args=[PREFIX, *args])
+            async with asyncio.timeout(self.timeout):
+                yield
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"{self.where} did not answer within {self.timeout:g} s; try again shortly"
+            ) from None
         except (RedisError, OSError) as exc:
             raise StoreUnavailableError(
                 f"{self.where} is unreachable or failing ({type(exc).__name__}: {exc}); "
                 "try again shortly"
             ) from None
+
+    async def _call(self, script: str, *args: str | bytes | int) -> Any:
+        """Run one of the scripts (a 503 when Redis does not answer in time)."""
+        async with self._answered():
+            return await self._scripts[script](args=[PREFIX, *args])
 
     # --- bookkeeping --------------------------------------------------------------------------
 
     async def usage(self, client: str) -> Usage:
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zcard(PREFIX + "lru")
-                pipe.get(PREFIX + "total")
-                pipe.scard(f"{PREFIX}owned:{client}")
-                sessions, total, owned = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailableError(
-                f"{self.where} is unreachable or failing ({type(exc).__name__}: {exc}); "
-                "try again shortly"
-            ) from None
+        async with self._answered(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(PREFIX + "lru")
+            pipe.get(PREFIX + "total")
+            pipe.scard(f"{PREFIX}owned:{client}")
+            sessions, total, owned = await pipe.execute()
         return Usage(int(sessions), int(total or 0), int(owned))
 
     async def bucket(self, client: str, now: float, rate: float, burst: int, take: bool) -> float:
@@ -465,10 +474,8 @@ class RedisBackend(SharedBackend):
         await self._call("release", session_id, owner, repr(now), self.expire_ms)
 
     async def wanted(self, session_id: str, owner: str) -> bool:
-        try:
+        async with self._answered():
             waiter = await self.redis.get(f"{PREFIX}w:{session_id}")
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailableError(f"{self.where} is unreachable ({exc})") from None
         return waiter is not None and waiter != owner.encode()
 
     async def renew(
