@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import secrets
 import time
@@ -756,8 +757,20 @@ class SessionStore:
 def release_free_memory() -> None:
     """Ask the C allocator to hand freed memory back to the system (glibc keeps freed heap
     pages otherwise, and a server's RSS would never go down after sessions expire)."""
+    libc = _c_library()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):  # not glibc: nothing to ask
+            libc.malloc_trim(0)
+
+
+@functools.cache
+def _c_library() -> ctypes.CDLL | None:
+    """The C library, looked up once: finding it runs ``ldconfig`` in a subprocess (a few
+    milliseconds of the event loop, and a fork of the whole server, every time)."""
     name = ctypes.util.find_library("c")
     if name is None:  # pragma: no cover - no C library to ask
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:  # pragma: no cover - listed but not loadable
+        return None

@@ -4,6 +4,7 @@ per-client quotas — the same with every backend (memory, a SQLite file, a real
 from __future__ import annotations
 
 import asyncio
+import ctypes.util
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from app import sessions
 from app.lanes import Lanes
 from app.sessions import (
     QuotaError,
@@ -242,6 +244,26 @@ def test_expired_sessions_are_purged_without_any_request(store_url: str) -> None
         assert (await s.backend.usage("c")).sessions == 0
 
     in_store(store_url, scenario, purge_every=0.01)
+
+
+def test_memory_is_handed_back_without_looking_the_c_library_up_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a purge the server asks the C allocator to return freed memory. Finding the C
+    library runs ``ldconfig`` in a subprocess (milliseconds of the event loop and a fork of
+    the server), so it is found once, not on every purge."""
+    lookups: list[str] = []
+    find = ctypes.util.find_library
+
+    def counted(name: str) -> str | None:
+        lookups.append(name)
+        return find(name)
+
+    monkeypatch.setattr(ctypes.util, "find_library", counted)
+    sessions._c_library.cache_clear()
+    for _ in range(3):
+        sessions.release_free_memory()
+    assert lookups == ["c"]
 
 
 # --- the same through the API ------------------------------------------------------------------
