@@ -6,7 +6,12 @@ of the largest network is heavy, a trace of the default network is quick.
 
 - **Quick lane**: a thread of its own for work estimated below ``quick_seconds``. Session
   creation, reads and one-step requests of ordinary networks run here and never queue
-  behind a long computation.
+  behind a long computation. Work estimated below ``inline_seconds`` (a step, a trace or
+  the creation of a small network) runs on the event loop itself instead: handing it to the
+  thread and back costs more than the work. Under load it costs far more: the thread, done,
+  waits for the interpreter lock while the busy event loop holds it, up to a switch interval
+  each time (``python -m benchmarks.store_bench``, memory store, 16 clients sending one-step
+  requests back to back on 2 cores: 1.5–1.7× the requests per second with the work here).
 - **Heavy lane**: a few threads serving *jobs* in turns. A job is a generator that yields
   between chunks of work (a few training steps, one grid row block…); after each chunk the
   job goes to the back of the queue, so two students' long jobs share the threads fairly
@@ -66,6 +71,7 @@ class _Entry(Generic[T]):
 class LaneStats:
     """Counters for benchmarks and tests."""
 
+    inline_jobs: int = 0
     quick_jobs: int = 0
     heavy_jobs: int = 0
     heavy_chunks: int = 0
@@ -74,8 +80,15 @@ class LaneStats:
 class Lanes:
     """The quick thread, the heavy threads and the fair queue in front of the latter."""
 
-    def __init__(self, quick_threads: int, heavy_threads: int, quick_seconds: float) -> None:
+    def __init__(
+        self,
+        quick_threads: int,
+        heavy_threads: int,
+        quick_seconds: float,
+        inline_seconds: float = 0.0,
+    ) -> None:
         self.quick_seconds = quick_seconds
+        self.inline_seconds = inline_seconds
         self._quick = ThreadPoolExecutor(quick_threads, thread_name_prefix="quick")
         self._heavy = ThreadPoolExecutor(
             heavy_threads, thread_name_prefix="heavy", initializer=_lower_priority
@@ -108,8 +121,13 @@ class Lanes:
 
     # --- quick lane -----------------------------------------------------------------------------
 
-    async def quick(self, work: Callable[..., T], *args: Any) -> T:
-        """Run ``work(*args)`` on the quick thread; waits for it to finish even if cancelled."""
+    async def quick(self, work: Callable[..., T], *args: Any, estimate: float | None = None) -> T:
+        """Run ``work(*args)`` on the quick thread; waits for it to finish even if cancelled.
+        Work whose ``estimate`` (CPU seconds) is at most ``inline_seconds`` runs here, on the
+        event loop, at once."""
+        if estimate is not None and estimate <= self.inline_seconds:
+            self.stats.inline_jobs += 1
+            return work(*args)
         self.stats.quick_jobs += 1
         loop = asyncio.get_running_loop()
         return await _finish(loop.run_in_executor(self._quick, work, *args), None)

@@ -51,7 +51,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = SessionStore(
             store_limits(chosen),
-            Lanes(chosen.engine_threads, chosen.heavy_engine_threads, chosen.quick_seconds),
+            Lanes(
+                chosen.engine_threads,
+                chosen.heavy_engine_threads,
+                chosen.quick_seconds,
+                chosen.inline_seconds,
+            ),
             backend=open_backend(
                 chosen.store,
                 ttl_seconds=chosen.session_ttl_seconds,

@@ -62,7 +62,7 @@ from engine.config import (
     merge_config,
     structural_fields_changed,
 )
-from engine.cost import run_bytes, shape_of
+from engine.cost import NetworkShape, run_bytes, shape_of, training_cost
 from engine.datasets import DATASETS, Dataset, load_csv
 from engine.errors import ConfigError
 from engine.lessons import Lesson, read_checkpoint
@@ -153,6 +153,23 @@ def build(config: NetworkConfig | RecurrentConfig, limits: Limits) -> AnyTrainer
 def estimated_bytes(config: NetworkConfig, dataset: Dataset | None = None) -> int:
     """Memory a session of ``config`` will hold at most (its data, network, optimiser state,
     history and a staged step in progress): known before anything is built."""
+    shape, n, n_train = _planned(config, dataset)
+    return run_bytes(shape, n, min(config.batch_size, n_train))
+
+
+def build_cost(config: NetworkConfig | RecurrentConfig) -> float | None:
+    """Estimated seconds of :func:`build` (None for a recurrent config: not estimated, so it
+    runs on the quick lane's thread)."""
+    if isinstance(config, RecurrentConfig):
+        return None
+    shape, n, n_train = _planned(config)
+    return training_cost(shape, min(config.batch_size, n_train), n).build_seconds
+
+
+def _planned(
+    config: NetworkConfig, dataset: Dataset | None = None
+) -> tuple[NetworkShape, int, int]:
+    """The shape of the network ``config`` makes, its rows and its training rows."""
     task, classes = (dataset.task, dataset.n_classes) if dataset else _task_of(config)
     head = output_head(task, classes, config.loss)
     shape = shape_of(
@@ -163,7 +180,7 @@ def estimated_bytes(config: NetworkConfig, dataset: Dataset | None = None) -> in
         n_train = min(max(round(n * config.dataset.train_fraction), 1), n - 1)
     else:
         n, n_train = dataset.n_train + dataset.n_test, dataset.n_train
-    return run_bytes(shape, n, min(config.batch_size, n_train))
+    return shape, n, n_train
 
 
 def _task_of(config: NetworkConfig) -> tuple[str, int]:
@@ -194,6 +211,11 @@ def import_job(body: bytes, limits: Limits, most: int) -> Job[AnyTrainer]:
 
 def session(s: Session) -> SessionModel:
     return SessionModel.from_engine(s.id, s.trainer.config, s.trainer.state())
+
+
+def session_cost(trainer: AnyTrainer) -> float:
+    """A session's config and state as an answer: a few hundred values at most."""
+    return ANSWER_OVERHEAD
 
 
 START_GRID, START_NEURON_GRID = 64, 24  # what the page draws first
@@ -430,6 +452,7 @@ def train(s: Session, steps: int, budget: float, cancel: Cancel) -> Job[AnyState
 # ----------------------------------------------------------------------------- work estimates
 
 CHUNK_SECONDS = 0.05  # the heavy lane switches sessions at least this often
+ANSWER_OVERHEAD = 100e-6  # building and rendering a small answer model
 
 
 def _duration(seconds: float) -> str:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from app.lanes import Lanes
 from app.store.base import (
     KEEP_CSV,
+    LARGE_BYTES,
     MB,
     SESSION_ID,
     Acquired,
@@ -484,7 +485,11 @@ class SessionStore:
         session = Session(session_id, trainer, now, client)
         blob = None
         if self.shared:
-            blob, session.history_saved = await self.lanes.quick(encode_trainer, trainer)
+            # As a save: a small session is encoded here (a thread hop would cost more).
+            if session.bytes < LARGE_BYTES:
+                blob, session.history_saved = encode_trainer(trainer)
+            else:
+                blob, session.history_saved = await self.lanes.quick(encode_trainer, trainer)
         record = NewRecord(session_id, client, session.bytes, now, blob, None, live=session)
         limits = self.limits
         caps = Caps(limits.max_sessions, limits.memory_bytes, limits.max_per_client)

@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         le=10,
         description="Work estimated below this runs on the quick lane, never behind long work.",
     )
+    inline_seconds: float = Field(
+        0.001,
+        ge=0,
+        le=0.01,
+        description="Work estimated below this runs on the event loop itself (handing it to "
+        "the quick lane's thread and back costs more than the work); 0 sends it all there.",
+    )
     engine_threads: int = Field(
         1, ge=1, le=64, description="Threads of the quick lane (one step, reads)."
     )

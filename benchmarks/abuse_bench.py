@@ -1,10 +1,11 @@
 """Abuse benchmark: a classroom stepping while three hostile clients push every limit.
 
-Starts ``python -m app serve`` (one worker) on a free loopback port, trusting forwarded
-addresses from loopback so each simulated client has an address of its own
-(``X-Forwarded-For``). The **students** (default 100) each create a session with the default
-config, then send one-step requests with ``--think`` seconds between them, fetching the trace
-every 5th step; a newcomer arrives every half second, creates a session and leaves.
+Starts ``python -m app serve`` (one worker, on a new SQLite file of its own; ``--store``
+picks another) on a free loopback port, trusting forwarded addresses from loopback so each
+simulated client has an address of its own (``X-Forwarded-For``). The **students** (default
+100) each create a session with the default config, then send one-step requests with
+``--think`` seconds between them, fetching the trace every 5th step; a newcomer arrives every
+half second, creates a session and leaves.
 
 The run has two halves of ``--seconds`` / 2 each, measured side by side: the class alone,
 then the class while three attackers join:
@@ -22,7 +23,7 @@ be 0: they are never evicted) and the server's resident memory over time against
 Targets (2 cores, the load generator on the same machine): under attack, students' one-step
 p99 < 100 ms and creation p99 < 200 ms, zero 404s for active students, RSS below the budget.
 
-Run: python -m benchmarks.abuse_bench [--students 100] [--seconds 30] [--think 0.2]
+Run: python -m benchmarks.abuse_bench [--students 100] [--seconds 30] [--think 0.2] [--store URL]
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load_bench import Http, free_port, percentile, verdict
+from benchmarks.load_bench import (
+    Http,
+    add_store_option,
+    free_port,
+    percentile,
+    store_for_run,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LARGEST = {
@@ -271,26 +279,30 @@ def main() -> int:
     parser.add_argument(
         "--attackers", default="heavy,flood,stepper", help="which attackers (comma-separated)"
     )
+    add_store_option(parser)
     args = parser.parse_args()
     port = free_port()
-    env = {
-        **os.environ,
-        "BACKPROP_LAB_LOG_LEVEL": "warning",
-        "BACKPROP_LAB_FORWARDED_ALLOW_IPS": "127.0.0.1",
-        "BACKPROP_LAB_MEMORY_BUDGET_MB": str(MEMORY_BUDGET_MB),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        _wait_until_up(port, server)
-        return 0 if asyncio.run(run(args, port, server.pid)) else 1
-    finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=10)
+    with store_for_run(args.store) as store:
+        print(f"store: {store}")
+        env = {
+            **os.environ,
+            "BACKPROP_LAB_STORE": store,
+            "BACKPROP_LAB_LOG_LEVEL": "warning",
+            "BACKPROP_LAB_FORWARDED_ALLOW_IPS": "127.0.0.1",
+            "BACKPROP_LAB_MEMORY_BUDGET_MB": str(MEMORY_BUDGET_MB),
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            _wait_until_up(port, server)
+            return 0 if asyncio.run(run(args, port, server.pid)) else 1
+        finally:
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=10)
 
 
 def _wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:

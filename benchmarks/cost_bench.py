@@ -3,8 +3,9 @@
 The server refuses or splits work by its estimated cost (:mod:`engine.cost`) before running
 it. This prints, for a spread of networks from the smallest to the largest the limits allow,
 the estimate and the measured time of a training step (with its full-data evaluation), of a
-64×64 grid and of a gradient check, and their ratio (measured ÷ estimated; min/median/max
-over repeats). A ratio between 0.5 and 2 is what a budget needs.
+64×64 grid and of building the run (data, network, first evaluation), and their ratio
+(measured ÷ estimated; min/median/max over repeats). A ratio between 0.5 and 2 is what a
+budget needs.
 
 Run: python -m benchmarks.cost_bench [--quick]
 """
@@ -56,7 +57,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
-    print(f"{'case':30} {'step est':>10} {'meas÷est':>16} {'grid est':>10} {'meas÷est':>16}")
+    head = f"{'case':30} {'step est':>10} {'meas÷est':>16} {'grid est':>10} {'meas÷est':>16}"
+    print(f"{head} {'build est':>10} {'meas÷est':>16}")
     for name, depth, width, act, n, batch in CASES:
         config = NetworkConfig.from_dict(
             {
@@ -72,9 +74,11 @@ def main() -> None:
         estimate = cost.steps_seconds(steps) / steps  # evaluations as train() runs them
         step = [s / steps for s in timed(lambda: trainer.train(steps), repeats)]  # noqa: B023
         grid = timed(lambda: trainer.boundary(64), repeats)  # noqa: B023
+        build = timed(lambda: Trainer(config), repeats)  # noqa: B023
         print(
             f"{name:30} {estimate * 1e3:8.2f}ms {ratios(step, estimate):>16}"
             f" {cost.grid_seconds(64) * 1e3:8.2f}ms {ratios(grid, cost.grid_seconds(64)):>16}"
+            f" {cost.build_seconds * 1e3:8.2f}ms {ratios(build, cost.build_seconds):>16}"
         )
 
 

@@ -1,6 +1,7 @@
 """Load benchmark: a classroom of simulated students against one server on loopback.
 
-Starts ``python -m app serve`` (one worker, as deployed) on a free loopback port, then runs:
+Starts ``python -m app serve`` (one worker, as deployed, on a new SQLite file of its own;
+``--store`` picks another) on a free loopback port, then runs:
 
 1. **step** — N students (default 100) each create a session with the default config and
    then, for ``--seconds``, send one-step ``POST /step`` requests with a think time of
@@ -16,7 +17,7 @@ Targets (2 cores): one-step p99 < 50 ms with 100 students and zero errors; ≥ 3
 one client; ≥ 20 frames/s each to 20 clients; a frame of the default network ≤ 32 KB.
 
 Run: python -m benchmarks.load_bench [--students 100] [--seconds 10] [--think 0.2]
-     [--streams 20] [--stream-seconds 5]
+     [--streams 20] [--stream-seconds 5] [--store URL]
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,9 +193,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def store_for_run(choice: str | None) -> Iterator[str]:
+    """The store a benchmark's server uses: ``choice`` as given, or by default a new SQLite
+    file — the default deployment, without the sessions earlier runs left in the user's own
+    (they would count against the session cap, and the file grows run after run)."""
+    if choice:
+        yield choice
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
+        yield f"sqlite:///{folder}/sessions.db"
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        help="BACKPROP_LAB_STORE of the server (default: a new SQLite file for this run)",
+    )
+
+
+def start_server(port: int, store: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "BACKPROP_LAB_STORE": store,
         "BACKPROP_LAB_LOG_LEVEL": "warning",
         # The simulated class connects from one address: lift the per-address quotas.
         "BACKPROP_LAB_MAX_SESSIONS_PER_CLIENT": "100000",
@@ -313,18 +336,21 @@ def main() -> int:
     )
     parser.add_argument("--streams", type=int, default=20)
     parser.add_argument("--stream-seconds", type=float, default=5.0)
+    add_store_option(parser)
     args = parser.parse_args()
     port = free_port()
-    server = start_server(port)
     started = time.perf_counter()
-    try:
-        ok = asyncio.run(run(args, port, server.pid))
-    finally:
-        server.terminate()
+    with store_for_run(args.store) as store:
+        print(f"store: {store}")
+        server = start_server(port, store)
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            ok = asyncio.run(run(args, port, server.pid))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
     outcome = "all targets met" if ok else "some targets missed"
     print(f"\n{outcome} ({time.perf_counter() - started:.0f} s)")
     return 0 if ok else 1

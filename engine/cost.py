@@ -11,10 +11,11 @@ good to a factor of about two, which is what a budget needs, never shown as a me
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 # Seconds per unit of work on the reference machine.
@@ -23,6 +24,7 @@ STAGE_OVERHEAD = 6e-6  # one stage (forward or backward through one layer): call
 MULTIPLY_ADD = 0.04e-9  # one multiply-add inside a matrix product (BLAS, one thread)
 ELEMENT = 0.5e-9  # one elementwise operation on one value (adds, products, copies)
 GRID_OVERHEAD = 300e-6  # laying out a grid, its features, the per-neuron copies' setup
+BUILD_OVERHEAD = 150e-6  # making a run: its data, network, optimiser state, batches
 # f(z) and f′(z) together, per value, by activation (transcendental ones cost more).
 ACTIVATION = {
     "linear": 0.3e-9,
@@ -113,33 +115,31 @@ class TrainingCost(Generic[ShapeT]):
 
     Fast training evaluates the full data every :attr:`evaluation_interval` steps and after
     the last step of every call (see ``Trainer.train``); the costs of training below count
-    those evaluations.
+    those evaluations. The per-step figures are worked out once, when the object is made
+    (a request asks for them several times; see :func:`training_cost`).
     """
 
     shape: ShapeT  # a NetworkShape or a RecurrentCostShape
     batch: int  # effective batch size
     n_eval: int  # rows of the full-data evaluation (train + test)
+    # One training step without the evaluation.
+    train_seconds: float = field(init=False)
+    # Loss and accuracy on the full training and test sets.
+    evaluation_seconds: float = field(init=False)
+    # Steps between full-data evaluations: the fewest that keep the evaluation at most a
+    # quarter of training (so at most a fifth of the total), 1 when it is cheap.
+    evaluation_interval: int = field(init=False)
+    # One step of fast training, its share of the evaluations included.
+    step_seconds: float = field(init=False)
 
-    @property
-    def train_seconds(self) -> float:
-        """One training step without the evaluation."""
-        return self.shape.step_seconds(self.batch)
-
-    @property
-    def evaluation_seconds(self) -> float:
-        """Loss and accuracy on the full training and test sets."""
-        return self.shape.forward_seconds(self.n_eval)
-
-    @property
-    def evaluation_interval(self) -> int:
-        """Steps between full-data evaluations: the fewest that keep the evaluation at most a
-        quarter of training (so at most a fifth of the total), 1 when it is cheap."""
-        return max(1, math.ceil(self.evaluation_seconds / (0.25 * self.train_seconds)))
-
-    @property
-    def step_seconds(self) -> float:
-        """One step of fast training, its share of the evaluations included."""
-        return self.train_seconds + self.evaluation_seconds / self.evaluation_interval
+    def __post_init__(self) -> None:
+        train = self.shape.step_seconds(self.batch)
+        evaluation = self.shape.forward_seconds(self.n_eval)
+        interval = max(1, math.ceil(evaluation / (0.25 * train)))
+        object.__setattr__(self, "train_seconds", train)
+        object.__setattr__(self, "evaluation_seconds", evaluation)
+        object.__setattr__(self, "evaluation_interval", interval)
+        object.__setattr__(self, "step_seconds", train + evaluation / interval)
 
     def steps_seconds(self, steps: int) -> float:
         """``steps`` steps in one call: every interval's evaluation and the one at the end."""
@@ -148,11 +148,16 @@ class TrainingCost(Generic[ShapeT]):
 
     def steps_within(self, seconds: float) -> int:
         """How many whole steps one call can run in ``seconds`` (at least 0)."""
-        per_step = self.train_seconds + self.evaluation_seconds / self.evaluation_interval
-        n = max(int((seconds - self.evaluation_seconds) / per_step), 0)
+        n = max(int((seconds - self.evaluation_seconds) / self.step_seconds), 0)
         while n > 0 and self.steps_seconds(n) > seconds:
             n -= 1
         return n
+
+    @property
+    def build_seconds(self) -> float:
+        """Making the run (data, network, optimiser state) and its first evaluation: about
+        one step's work besides the setup (measured 1.0–1.5 steps, default to largest)."""
+        return BUILD_OVERHEAD + self.steps_seconds(1)
 
     def gradcheck_seconds(self, entries: int) -> float:
         """Central differences: two forward passes of the batch per checked entry."""
@@ -167,6 +172,13 @@ class TrainingCost(Generic[ShapeT]):
         points = grid if one_dimensional else grid * grid
         hidden = sum(self.shape.sizes[1:-1])
         return GRID_OVERHEAD + self.shape.forward_seconds(points) + points * hidden * 4 * ELEMENT
+
+
+@functools.lru_cache(maxsize=1024)
+def training_cost(shape: ShapeT, batch: int, n_eval: int) -> TrainingCost[ShapeT]:
+    """The :class:`TrainingCost` of ``shape`` at ``batch`` over ``n_eval`` rows, remembered:
+    every request asks for it (to pick a lane, to size chunks), and a run keeps its shape."""
+    return TrainingCost(shape, batch, n_eval)
 
 
 def shape_of(n_features: int, hidden: Sequence[tuple[int, str]], outputs: int) -> NetworkShape:

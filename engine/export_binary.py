@@ -89,10 +89,7 @@ def _config_text(config: NetworkConfig) -> str:
 
 def history_row(history: History, row: int) -> bytes:
     """The raw bytes of one row of ``history`` (to tell cheaply whether it has changed)."""
-    columns = history.to_dict(_same, _same)
-    return b"".join(
-        np.asarray(values)[row].tobytes() for name, values in columns.items() if name != "n_layers"
-    )
+    return history.row_bytes(row)
 
 
 def history_bytes(history: History, start: int, stop: int | None = None) -> bytes:

@@ -204,6 +204,20 @@ class History:
             self._n,
         )
 
+    def row_bytes(self, row: int) -> bytes:
+        """The raw bytes of every column's value in row ``row`` (``0 <= row < len(self)``):
+        to tell cheaply whether a row has changed (a session store asks on every save)."""
+        if not 0 <= row < self._n:
+            raise IndexError(f"history row {row} of {self._n}")
+        return b"".join(
+            (
+                self._step[row].tobytes(),
+                self._evaluated[row].tobytes(),
+                self._scalars[:, row].tobytes(),
+                self._layers[:, row].tobytes(),
+            )
+        )
+
     def to_dict(
         self,
         floats: Callable[[FloatArray], Any] = json_list,

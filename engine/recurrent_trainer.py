@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from engine.batches import MinibatchOrder
 from engine.config import Limits, OptimizerConfig, RecurrentConfig
-from engine.cost import RecurrentCostShape, TrainingCost
+from engine.cost import RecurrentCostShape, TrainingCost, training_cost
 from engine.errors import ConfigError
 from engine.evaluation import Evaluation
 from engine.export import RecurrentExport
@@ -276,7 +276,7 @@ class RecurrentTrainer(StagedRun[SequenceRecord]):
         shape = RecurrentCostShape(
             s.cell, s.n_inputs, s.hidden, s.n_outputs, s.length, s.head == "every"
         )
-        return TrainingCost(shape, self.batch_size, int(self.eval_set.x.shape[1]))
+        return training_cost(shape, self.batch_size, int(self.eval_set.x.shape[1]))
 
     @property
     def evaluation_interval(self) -> int:

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from engine.batches import MinibatchOrder
 from engine.boundary import BoundaryGrid, evaluate_boundary
 from engine.config import Limits, NetworkConfig, OptimizerConfig
-from engine.cost import NetworkShape, TrainingCost
+from engine.cost import NetworkShape, TrainingCost, training_cost
 from engine.datasets import Dataset, make_dataset, transform
 from engine.diagnostics import (
     ChainRule,
@@ -309,7 +309,7 @@ class Trainer(StagedRun[StepRecord]):
         """Estimates of this run's work (see :mod:`engine.cost`)."""
         net = self.network
         shape = NetworkShape(tuple(net.sizes), tuple(act.name for act in net.activations))
-        return TrainingCost(shape, self.batch_size, int(self.eval_set.x.shape[0]))
+        return training_cost(shape, self.batch_size, int(self.eval_set.x.shape[0]))
 
     def _new_record(self, idx: NDArray[np.intp]) -> StepRecord:
         return StepRecord.start(

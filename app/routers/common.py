@@ -126,7 +126,8 @@ async def run_work(
 ) -> T:
     """Run ``job`` on ``session`` under its lock, on the lane its estimated cost picks.
 
-    Work estimated under ``quick_seconds`` runs on the quick lane in one go; anything longer
+    Work estimated under ``quick_seconds`` runs on the quick lane in one go (under
+    ``inline_seconds``, on the event loop: see :mod:`app.lanes`); anything longer
     runs on the heavy lane chunk by chunk, taking turns with other sessions, and stops at its
     next chunk boundary when the client goes away. Requests to one session wait for its lock
     in order, so the heavy lane never holds more than one job of a session: a session cannot
@@ -140,9 +141,10 @@ async def run_work(
     async with store.hold(session, durable):
         if reserve is not None:
             await store.make_room(0, reserve(session.trainer), keep=session)
-        if cost is None or cost(session.trainer) <= lanes.quick_seconds:
+        estimate = None if cost is None else cost(session.trainer)
+        if estimate is None or estimate <= lanes.quick_seconds:
             # Quick work ends in milliseconds: nothing to watch or to cancel.
-            return await lanes.quick(_run_to_end, job(session, Cancel()))
+            return await lanes.quick(_run_to_end, job(session, Cancel()), estimate=estimate)
         async with cancel_on_disconnect(request) as cancel:
             return await lanes.heavy(session.id, lambda token: job(session, token), cancel)
 

@@ -89,7 +89,7 @@ async def create_session(
     may hold (422), when this address holds too many sessions or creates them too fast (429),
     or when the server is full of sessions in recent use (503)."""
     session = await new_session(request, store, settings, config)
-    return await answer(store, session, ops.session, status=201)
+    return await answer(store, session, ops.session, status=201, cost=ops.session_cost)
 
 
 async def new_session(
@@ -101,7 +101,7 @@ async def new_session(
     checked, needed = ops.creation(config, limits)
     client = client_of(request)
     await store.admit(client, needed)
-    trainer = await store.lanes.quick(ops.build, checked, limits)
+    trainer = await store.lanes.quick(ops.build, checked, limits, estimate=ops.build_cost(checked))
     return await store.add(trainer, client)
 
 
@@ -172,13 +172,13 @@ async def import_session(request: Request, store: StoreDep, settings: SettingsDe
         )
     await store.make_room(0, trainer.memory_bytes())
     session = await store.add(trainer, client)
-    return await answer(store, session, ops.session, status=201)
+    return await answer(store, session, ops.session, status=201, cost=ops.session_cost)
 
 
 @router.get("/{session_id}", response_model=SessionModel, responses=NOT_FOUND)
 async def get_session(session: SessionDep, store: StoreDep) -> Response:
     """The session's config and state."""
-    return await answer(store, session, ops.session)
+    return await answer(store, session, ops.session, cost=ops.session_cost)
 
 
 @router.patch(

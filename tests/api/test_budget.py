@@ -122,16 +122,51 @@ def test_posts_that_a_foreign_page_could_send_unasked_are_refused(
         assert ok.status_code == 201
 
 
-def test_the_quick_lane_serves_small_work_and_the_heavy_lane_large(client: TestClient) -> None:
-    store = client.app.state.store
+def _lane_counts(client: TestClient) -> tuple[int, int, int]:
+    stats = client.app.state.store.lanes.stats
+    return stats.inline_jobs, stats.quick_jobs, stats.heavy_jobs
+
+
+def _moved(before: tuple[int, int, int], client: TestClient) -> tuple[int, int, int]:
+    after = _lane_counts(client)
+    return (after[0] - before[0], after[1] - before[1], after[2] - before[2])
+
+
+def test_each_lane_serves_the_work_its_estimate_picks(client: TestClient) -> None:
+    """(inline, quick, heavy) jobs: the default network's step and trace are estimated
+    under ``inline_seconds`` (1 ms) and run on the event loop; one step of an 8×64 network on
+    2,000 rows (about 12 ms) on the quick lane; twenty of them on the heavy lane."""
     small, big = create(client), create(client, BIG)
-    before = (store.lanes.stats.quick_jobs, store.lanes.stats.heavy_jobs)
-    client.post(f"/api/sessions/{small}/step", json={"steps": 1})
-    client.get(f"/api/sessions/{small}/trace")
-    mid = (store.lanes.stats.quick_jobs, store.lanes.stats.heavy_jobs)
-    assert mid[0] - before[0] == 2 and mid[1] == before[1]
+    before = _lane_counts(client)
+    assert client.post(f"/api/sessions/{small}/step", json={"steps": 1}).status_code == 200
+    assert client.get(f"/api/sessions/{small}/trace").status_code == 200
+    assert _moved(before, client) == (2, 0, 0)
+    before = _lane_counts(client)
+    assert client.post(f"/api/sessions/{big}/step", json={"steps": 1}).status_code == 200
+    assert _moved(before, client) == (0, 1, 0)
+    before = _lane_counts(client)
     client.post(f"/api/sessions/{big}/step", json={"steps": 20})  # ~0.2 s of work
-    assert store.lanes.stats.heavy_jobs == mid[1] + 1
+    assert _moved(before, client) == (0, 0, 1)
+
+
+def test_a_small_session_is_made_on_the_event_loop(client: TestClient) -> None:
+    """(inline, quick, heavy) jobs of a creation: building the default network (estimated
+    under 1 ms) and its answer run on the event loop; building the 8×64 network on 2,000 rows
+    (about 13 ms) on the quick lane."""
+    before = _lane_counts(client)
+    create(client)
+    assert _moved(before, client) == (2, 0, 0)
+    before = _lane_counts(client)
+    create(client, BIG)
+    assert _moved(before, client) == (1, 1, 0)
+
+
+def test_inline_work_can_be_turned_off() -> None:
+    with make_client(inline_seconds=0) as client:
+        small = create(client)
+        before = _lane_counts(client)
+        assert client.post(f"/api/sessions/{small}/step", json={"steps": 1}).status_code == 200
+        assert _moved(before, client) == (0, 1, 0)
 
 
 def test_quick_requests_are_answered_while_long_work_holds_the_heavy_lane(

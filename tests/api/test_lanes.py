@@ -127,6 +127,24 @@ def test_quick_work_does_not_wait_for_heavy_work() -> None:
     asyncio.run(main())
 
 
+def test_work_estimated_under_the_inline_threshold_runs_on_the_event_loop() -> None:
+    """At most ``inline_seconds`` estimated: on the loop's own thread; above it, or with no
+    estimate: on the quick thread."""
+
+    async def main() -> tuple[int, int, int, int]:
+        lanes = Lanes(1, 1, quick_seconds=0.02, inline_seconds=0.001)
+        lanes.start()
+        here = await lanes.quick(threading.get_ident, estimate=0.001)
+        there = await lanes.quick(threading.get_ident, estimate=0.0011)
+        unknown = await lanes.quick(threading.get_ident)
+        await lanes.stop()
+        return threading.get_ident(), here, there, unknown
+
+    loop_thread, here, there, unknown = asyncio.run(main())
+    assert here == loop_thread
+    assert there != loop_thread and unknown != loop_thread
+
+
 def test_a_job_error_reaches_its_waiter_and_the_lane_goes_on() -> None:
     async def main() -> None:
         lanes = Lanes(1, 1, 0.01)

@@ -283,6 +283,25 @@ def test_a_stream_waiting_for_its_client_hands_the_session_over(shared_url: str)
         assert two.get(f"/api/sessions/{session}").json()["state"] == frame["state"]
 
 
+def test_a_save_after_a_stored_row_changed_writes_every_row_again() -> None:
+    """Only the new rows are written while the stored ones are unchanged; once the last
+    stored row changes (its evaluation filled in again), the next save writes them all."""
+    from app.sessions import encode_trainer
+    from engine.config import NetworkConfig
+    from engine.trainer import Trainer
+
+    trainer = Trainer(NetworkConfig())
+    trainer.train(5)
+    _, saved = encode_trainer(trainer)
+    trainer.train(1)
+    appended, saved = encode_trainer(trainer, saved)
+    assert not appended.replace and saved.rows == 6
+    trainer.history.evaluate_last((9.0, 0.5, 9.0, 0.5))
+    trainer.train(1)
+    again, _ = encode_trainer(trainer, saved)
+    assert again.replace
+
+
 def test_a_save_writes_the_new_history_rows_not_all_of_them(tmp_path: Path) -> None:
     """Each step appends one history piece (a few hundred bytes) instead of rewriting every
     row; past 64 pieces they are written as one again; a rebuild replaces them."""

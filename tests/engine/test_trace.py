@@ -322,6 +322,21 @@ def test_history_rows_and_since(stepped: Trainer) -> None:
     assert h.since(10).step.tolist() == []
 
 
+def test_a_rows_bytes_tell_whether_it_changed(stepped: Trainer) -> None:
+    """A session store compares a saved row's bytes with the row now: equal for an unchanged
+    row (and its copy), different once the row's evaluation is filled in again."""
+    h = stepped.history
+    last = len(h) - 1
+    before = h.row_bytes(last)
+    assert h.copy().row_bytes(last) == before and h.row_bytes(last - 1) != before
+    h.evaluate_last((9.0, 0.5, 9.0, 0.5))
+    assert h.row_bytes(last) != before
+    with pytest.raises(IndexError):
+        h.row_bytes(len(h))
+    with pytest.raises(IndexError):
+        h.row_bytes(-1)
+
+
 def test_evaluation_every_k_steps_and_a_minibatch_loss_every_step() -> None:
     every, sparse = Trainer(CFG), Trainer(CFG)
     every.train(12, evaluate_every=1)
