@@ -21,8 +21,8 @@ let root;
 let catalog;
 let emit;
 let upload;
+let latest; // () => the page's state now: its config holds every change made, answered or not
 let current = null; // last config drawn, to rebuild only the parts whose shape changed
-let currentInfo = null; // what the catalog says about the data of that config
 const inputs = {};
 
 function group(control, title, ...children) {
@@ -116,9 +116,18 @@ function drawThumbnail(canvas, dataset) {
   }
 }
 
+/**
+ * The config a new change builds on: the last one chosen, not the last one drawn. The controls
+ * are drawn at the next animation frame, and a second change made before it (two quick clicks)
+ * must not undo the first.
+ */
+function chosen() {
+  return latest().config;
+}
+
 /** A change to one dataset field, sent as the whole dataset object. */
 function datasetChange(fields) {
-  return { dataset: { ...current.dataset, ...fields } };
+  return { dataset: { ...chosen().dataset, ...fields } };
 }
 
 /**
@@ -128,12 +137,12 @@ function datasetChange(fields) {
  */
 function datasetPatch(dataset) {
   const usable = dataset.features;
-  const kept = current.features.filter((name) => usable.includes(name));
-  const richer = usable.length > (currentInfo?.features.length ?? 0);
+  const kept = chosen().features.filter((name) => usable.includes(name));
+  const richer = usable.length > (datasetInfo(latest())?.features.length ?? 0);
   const fallback = catalog.defaults.features.filter((name) => usable.includes(name));
   const features = kept.length && !richer ? kept : fallback.length ? fallback : usable.slice(0, 1);
   // Leaving uploaded data: its row count (as few as 4) is no sample count for a generator.
-  const samples = current.dataset.name === "csv" ? { n_samples: catalog.defaults.dataset.n_samples } : {};
+  const samples = chosen().dataset.name === "csv" ? { n_samples: catalog.defaults.dataset.n_samples } : {};
   return { ...datasetChange({ name: dataset.name, ...samples }), loss: null, features };
 }
 
@@ -222,7 +231,7 @@ function buildDataGroup() {
 }
 
 function layersPatch(mutate) {
-  const layers = current.layers.map((layer) => ({ ...layer }));
+  const layers = chosen().layers.map((layer) => ({ ...layer }));
   mutate(layers);
   return { layers };
 }
@@ -231,9 +240,9 @@ function buildNetworkGroup() {
   const activationOptions = catalog.activations.map((a) => ({ value: a.name, label: displayName(a.name) }));
   const depth = stepper(
     "Hidden layers",
-    () => current.layers.length > 0 && emit(layersPatch((layers) => layers.pop())),
+    () => chosen().layers.length > 0 && emit(layersPatch((layers) => layers.pop())),
     () =>
-      current.layers.length < catalog.limits.max_depth &&
+      chosen().layers.length < catalog.limits.max_depth &&
       emit(
         layersPatch((layers) => {
           const last = layers[layers.length - 1] ?? { units: 4, activation: "tanh" };
@@ -260,7 +269,7 @@ function buildNetworkGroup() {
     step: "any",
     ariaLabel: "Initialiser scale",
     placeholder: "default",
-    onChange: (v) => emit({ init: { name: current.init.name, scale: v === "" ? null : Number(v) } }),
+    onChange: (v) => emit({ init: { name: chosen().init.name, scale: v === "" ? null : Number(v) } }),
   });
   // What the chosen initialiser draws, right under the scale: "σ = scale", "gain g = scale"
   // or "s = scale" says what the number multiplies.
@@ -304,7 +313,7 @@ function buildLayerRows(config) {
     });
     typed.classList.add("stepper-value");
     typed.setAttribute("inputmode", "numeric");
-    const units = () => current.layers[index].units;
+    const units = () => chosen().layers[index].units;
     const width = stepper(
       `Neurons in layer ${index + 1}`,
       () => units() > 1 && emit(layersPatch((layers) => (layers[index].units -= 1))),
@@ -381,7 +390,7 @@ function buildOptimizerParams(config) {
     const input = numberInput({
       step: "any",
       ariaLabel: `Optimiser ${key}`,
-      onChange: (v) => v !== "" && emit({ optimizer: { ...current.optimizer, [key]: Number(v) } }),
+      onChange: (v) => v !== "" && emit({ optimizer: { ...chosen().optimizer, [key]: Number(v) } }),
     });
     inputs.optimizerParamInputs[key] = input;
     inputs.optimizerParams.append(labelled(key, input, "optimizer"));
@@ -396,8 +405,9 @@ function buildLossOptions(task) {
   for (const loss of options) inputs.loss.append(html("option", { value: loss.name, text: displayName(loss.name) }));
 }
 
-export function mountControls(element, normalisedCatalog, onChange, onUpload) {
+export function mountControls(element, normalisedCatalog, onChange, onUpload, getState) {
   root = element;
+  latest = getState;
   upload = onUpload;
   catalog = normalisedCatalog;
   emit = onChange;
@@ -418,7 +428,7 @@ export function updateControls(state) {
   controlsDrawn = drawn;
   const previous = current;
   current = config;
-  currentInfo = datasetInfo(state);
+  const currentInfo = datasetInfo(state); // what the catalog says about the data drawn
   // A change the server has not answered yet: the controls show it, the server's config follows.
   root.setAttribute("aria-busy", String(state.configPending > 0));
   for (const [name, button] of Object.entries(inputs.datasetButtons)) {

@@ -1117,10 +1117,11 @@ function mountViews(catalog) {
       isUploaded: () => store.state.config.dataset.name === "csv",
     }),
   };
-  mountControls($("#controls"), catalog, changeConfig, uploadCsv);
+  mountControls($("#controls"), catalog, changeConfig, uploadCsv, () => store.state);
   views.recurrent = mountRecurrent($, catalog, {
     onTimestep: selectTimestep,
     onChange: changeConfig,
+    latestConfig: () => store.state.config,
     onModel: switchModel,
     onCompare: compareWith,
     compare: { runsOf, onFocus: focusRun, onEnd: endCompare, onPair: setPair, onScale: (scale) => setView({ scale }) },

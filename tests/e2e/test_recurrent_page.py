@@ -195,6 +195,33 @@ def test_a_recurrent_setup_survives_the_link(page: Page, watch: PageWatch) -> No
     watch.assert_clean()
 
 
+def test_a_task_chosen_before_the_next_frame_keeps_the_new_length(
+    page: Page, watch: PageWatch
+) -> None:
+    """The controls are redrawn at the next animation frame: a task chosen before it keeps the
+    length typed just before, not the length last drawn."""
+    session = open_recurrent(page)
+    length = page.get_by_label("Length T")
+    task = page.locator("#recurrent-controls select").first  # task, head, cell
+    # Both changes in one task of the page: no frame runs between them.
+    length.evaluate(
+        """(input, select) => {
+        input.value = "20";
+        input.dispatchEvent(new Event("change"));
+        select.value = "adding";
+        select.dispatchEvent(new Event("change"));
+    }""",
+        task.element_handle(),
+    )
+    expect(page).to_have_url(re.compile(r"task=adding"))
+    assert parse_qs(urlsplit(page.url).query)["len"] == ["20"]
+    settled(page)
+    config = api(page, f"/api/sessions/{session}")["config"]
+    assert (config["dataset"]["name"], config["dataset"]["length"]) == ("adding", 20)
+    expect(page.locator(".rnn-cell")).to_have_count(20)
+    watch.assert_clean()
+
+
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_screenshot_recurrent_mid_backward_and_playing(
     page: Page, watch: PageWatch, screenshot_dir: Path, width: int, height: int

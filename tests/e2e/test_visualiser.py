@@ -184,6 +184,35 @@ def test_url_reproduces_the_setup_in_a_new_browser(
     watch.assert_clean()
 
 
+def test_changes_made_before_the_next_frame_all_stand(page: Page, watch: PageWatch) -> None:
+    """Controls are redrawn at the next animation frame; a change made before it (two quick
+    clicks, or a click while the browser is busy) builds on the one before, never undoes it."""
+    open_page(page, TWO_TANH)
+    # Four changes in one task: no frame, so no redraw of the controls, runs between them.
+    page.evaluate(
+        """() => {
+        const change = (label, value) => {
+          const node = document.querySelector(`[aria-label="${label}"]`);
+          node.value = value;
+          node.dispatchEvent(new Event("change", { bubbles: true }));
+        };
+        document.querySelector('[aria-label="Fewer neurons in layer 2"]').click();
+        change("Activation of layer 1", "relu");
+        change("Data seed", "7");
+        change("Noise", "0.25");
+    }"""
+    )
+    expect(page).to_have_url(re.compile(r"layers=8:relu,7:tanh"))
+    query = parse_qs(urlsplit(page.url).query)
+    assert (query["dseed"], query["noise"]) == (["7"], ["0.25"])
+    settled(page)
+    # The server's answer to the last change holds all four: the controls show it.
+    expect(page.get_by_label("Neurons in layer 2", exact=True)).to_have_value("7")
+    expect(page.get_by_label("Activation of layer 1")).to_have_value("relu")
+    expect(page.get_by_label("Data seed")).to_have_value("7")
+    watch.assert_clean()
+
+
 def test_clicking_an_edge_shows_the_chain_rule_numbers_of_the_api(
     page: Page, watch: PageWatch
 ) -> None:

@@ -54,17 +54,18 @@ export class ModelSwitch {
 }
 
 export class RecurrentControls {
-  constructor(root, rc, { onChange }) {
+  constructor(root, rc, { onChange, latestConfig }) {
     this.root = root;
     this.rc = rc;
     this.emit = onChange;
-    this.config = null;
     const emit = (patch) => this.emit(patch);
-    const dataset = (fields) => ({ dataset: { ...this.config.dataset, ...fields } });
+    // A change builds on the config last chosen, not the one last drawn (drawn at the next
+    // frame): a second change made before it must not undo the first.
+    const dataset = (fields) => ({ dataset: { ...latestConfig().dataset, ...fields } });
     this.inputs = {
       task: select(rc.tasks.map((t) => ({ value: t.name, label: displayName(t.name) })), (name) => {
         const task = rc.taskByName[name];
-        const length = Math.max(task.length.min, Math.min(task.length.max, this.config.dataset.length));
+        const length = Math.max(task.length.min, Math.min(task.length.max, latestConfig().dataset.length));
         emit({ ...dataset({ name, length }), head: null, loss: null });
       }),
       length: number({ step: 1, "aria-describedby": "rnn-length-hint" }, (v) => emit(dataset({ length: Number(v) }))),
@@ -121,7 +122,6 @@ export class RecurrentControls {
   update(state) {
     const config = state.config;
     if (!config || config.model !== "recurrent") return;
-    this.config = config;
     const i = this.inputs;
     const task = this.rc.taskByName[config.dataset.name];
     setValue(i.task, config.dataset.name);

@@ -24,7 +24,7 @@ export const RECURRENT_COMPARE_HIGHLIGHTS = { network: [".rnn-compare-unrolled"]
 
 /** Mount the recurrent views and controls; `onTimestep(t)`, `onChange(patch)`, `onModel(kind)`,
  * `onCompare(patch)` (Compare with…), `compare`: the dense compare panel's callbacks. */
-export function mountRecurrent($, catalog, { onTimestep, onChange, onModel, onCompare, compare }) {
+export function mountRecurrent($, catalog, { onTimestep, onChange, latestConfig, onModel, onCompare, compare }) {
   const rc = recurrentCatalog(catalog);
   return {
     compare: new RecurrentCompareView($("#compare"), { ...compare, onTimestep, rc }),
@@ -32,7 +32,7 @@ export function mountRecurrent($, catalog, { onTimestep, onChange, onModel, onCo
     sequences: new SequenceView($("#sequences"), rc),
     catalog: rc,
     modelSwitch: new ModelSwitch($("#model-switch"), { onModel }),
-    controls: rc ? new RecurrentControls($("#recurrent-controls"), rc, { onChange }) : null,
+    controls: rc ? new RecurrentControls($("#recurrent-controls"), rc, { onChange, latestConfig }) : null,
     unrolled: new UnrolledView($("#unrolled"), { onSelectTimestep: onTimestep }),
     reach: new ReachView($("#time-flow")),
     strip: new HeatStrip($("#time-flow")),
