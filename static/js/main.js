@@ -1117,11 +1117,12 @@ function mountViews(catalog) {
       isUploaded: () => store.state.config.dataset.name === "csv",
     }),
   };
-  mountControls($("#controls"), catalog, changeConfig, uploadCsv, () => store.state);
+  const latest = () => store.state; // what a change builds on (the controls draw a frame later)
+  mountControls($("#controls"), catalog, changeConfig, uploadCsv, latest);
   views.recurrent = mountRecurrent($, catalog, {
     onTimestep: selectTimestep,
     onChange: changeConfig,
-    latestConfig: () => store.state.config,
+    latest,
     onModel: switchModel,
     onCompare: compareWith,
     compare: { runsOf, onFocus: focusRun, onEnd: endCompare, onPair: setPair, onScale: (scale) => setView({ scale }) },

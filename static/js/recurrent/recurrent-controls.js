@@ -54,18 +54,19 @@ export class ModelSwitch {
 }
 
 export class RecurrentControls {
-  constructor(root, rc, { onChange, latestConfig }) {
+  constructor(root, rc, { onChange, latest }) {
     this.root = root;
     this.rc = rc;
     this.emit = onChange;
     const emit = (patch) => this.emit(patch);
     // A change builds on the config last chosen, not the one last drawn (drawn at the next
     // frame): a second change made before it must not undo the first.
-    const dataset = (fields) => ({ dataset: { ...latestConfig().dataset, ...fields } });
+    const chosen = () => latest().config;
+    const dataset = (fields) => ({ dataset: { ...chosen().dataset, ...fields } });
     this.inputs = {
       task: select(rc.tasks.map((t) => ({ value: t.name, label: displayName(t.name) })), (name) => {
         const task = rc.taskByName[name];
-        const length = Math.max(task.length.min, Math.min(task.length.max, latestConfig().dataset.length));
+        const length = Math.max(task.length.min, Math.min(task.length.max, chosen().dataset.length));
         emit({ ...dataset({ name, length }), head: null, loss: null });
       }),
       length: number({ step: 1, "aria-describedby": "rnn-length-hint" }, (v) => emit(dataset({ length: Number(v) }))),

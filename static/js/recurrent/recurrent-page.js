@@ -22,9 +22,10 @@ export const RECURRENT_HIGHLIGHTS = { network: ["#unrolled"], flow: ["#time-flow
 // …and in compare mode, both columns' copies.
 export const RECURRENT_COMPARE_HIGHLIGHTS = { network: [".rnn-compare-unrolled"], flow: [".rnn-compare-time"], loss: [".compare-loss"], inspector: ["#timestep"] };
 
-/** Mount the recurrent views and controls; `onTimestep(t)`, `onChange(patch)`, `onModel(kind)`,
- * `onCompare(patch)` (Compare with…), `compare`: the dense compare panel's callbacks. */
-export function mountRecurrent($, catalog, { onTimestep, onChange, latestConfig, onModel, onCompare, compare }) {
+/** Mount the recurrent views and controls; `onTimestep(t)`, `onChange(patch)`, `latest()` (the
+ * page's state now), `onModel(kind)`, `onCompare(patch)` (Compare with…), `compare`: the dense
+ * compare panel's callbacks. */
+export function mountRecurrent($, catalog, { onTimestep, onChange, latest, onModel, onCompare, compare }) {
   const rc = recurrentCatalog(catalog);
   return {
     compare: new RecurrentCompareView($("#compare"), { ...compare, onTimestep, rc }),
@@ -32,7 +33,7 @@ export function mountRecurrent($, catalog, { onTimestep, onChange, latestConfig,
     sequences: new SequenceView($("#sequences"), rc),
     catalog: rc,
     modelSwitch: new ModelSwitch($("#model-switch"), { onModel }),
-    controls: rc ? new RecurrentControls($("#recurrent-controls"), rc, { onChange, latestConfig }) : null,
+    controls: rc ? new RecurrentControls($("#recurrent-controls"), rc, { onChange, latest }) : null,
     unrolled: new UnrolledView($("#unrolled"), { onSelectTimestep: onTimestep }),
     reach: new ReachView($("#time-flow")),
     strip: new HeatStrip($("#time-flow")),
