@@ -283,13 +283,20 @@ def start_server(port: int, store: str) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start within 30 s")
 
 
+def process_stat(stat: Path) -> tuple[int, float] | None:
+    """From a ``/proc/PID/stat`` file: the process's group and its user + system CPU time so
+    far (None once it is gone, or off Linux)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    found = process_stat(Path(f"/proc/{pid}/stat"))
+    return float("nan") if found is None else found[1]
 
 
 def verdict(ok: bool) -> str:

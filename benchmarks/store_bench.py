@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.load_bench import Http, cpu_seconds, free_port, percentile
+from benchmarks.load_bench import Http, cpu_seconds, free_port, percentile, process_stat
 
 try:  # the servers run on uvloop (uvicorn[standard]); the load generator too, to cost less
     from uvloop import run as drive
@@ -108,15 +108,8 @@ class Pids:
 
 def group_cpu_seconds(group: int) -> float:
     """User + system CPU time so far of every process in process group ``group`` (Linux)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[2]) == group:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    found = (process_stat(stat) for stat in Path("/proc").glob("[0-9]*/stat"))
+    return sum(cpu for (pgrp, cpu) in filter(None, found) if pgrp == group)
 
 
 @contextlib.contextmanager
