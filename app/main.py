@@ -172,6 +172,7 @@ def store_limits(settings: Settings) -> StoreLimits:
         create_per_minute=settings.create_rate_per_minute,
         create_burst=settings.create_burst,
         lease_seconds=settings.store_lease_seconds,
+        keep_seconds=settings.store_keep_seconds,
         lock_wait_seconds=settings.store_wait_seconds,
         checkpoint_seconds=settings.checkpoint_seconds,
     )

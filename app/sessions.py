@@ -21,7 +21,11 @@ memory (a cache: loading one per request would be slow) with the version it last
 wrote. Holding a session takes its lease; if the stored version is newer than the cached one
 (another process wrote it), the trainer is loaded again first. After the work, a trainer that
 changed is saved before the answer is sent, so **every 2xx answer is stored**: kill the
-server right after, start it again, and the session continues bit for bit. A playing stream
+server right after, start it again, and the session continues bit for bit. When this process
+wrote the stored version last (its requests come here: a proxy routing by session), it
+*keeps* the lease for ``keep_seconds`` after the request, so that the student's next request
+takes nothing from the store (a step costs one call, its save; a read none); the hand-over
+task lets go of a kept lease when its window passes or another process asks. A playing stream
 keeps the lease between its frames (its work is not answered request by request) and saves a
 checkpoint at least every ``checkpoint_seconds``; when a request from another process asks for
 the session, the stream saves and hands the lease over after its current frame, then takes it
@@ -99,6 +103,7 @@ __all__ = [
 Clock = Callable[[], float]
 log = logging.getLogger("backprop_lab.sessions")
 ASK_EVERY = 0.1  # seconds between checks, while a stream plays, whether another process waits
+HAND_OVER_EVERY = 0.05  # seconds between checks whether another process waits for a held lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,14 @@ class StoreLimits:
     lease_seconds: float = 10.0  # a dead process's sessions are free again after this
     lock_wait_seconds: float = 30.0  # the longest a request waits for another process
     checkpoint_seconds: float = 1.0  # a playing stream saves at least this often
+    # After a request, a process keeps the session's lease this long (at most half the
+    # lease), so that the student's next request needs no round trip to take it; a process
+    # that asks for the session gets it within about HAND_OVER_EVERY. 0: let go at once.
+    keep_seconds: float = 3.0
+
+    @property
+    def keep_window(self) -> float:
+        return min(self.keep_seconds, self.lease_seconds / 2)
 
 
 class Session:
@@ -142,6 +155,8 @@ class Session:
         self.dirty = False  # changed since it was last saved (frames between checkpoints)
         self.saved_at = 0.0  # when it was last saved (the store's real clock)
         self.asked_at = 0.0  # when this process last asked whether another one waits
+        self.sticky = False  # this process wrote the stored version last: keep the lease
+        self.kept_until = 0.0  # a lease kept between requests is used again until then
         self.csv_saved: str | None = None  # csv_text as last saved
         self.history_saved: SavedHistory | None = None  # the history as last saved
 
@@ -297,6 +312,10 @@ class SessionStore:
         else:
             self._live = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
+        # The background tasks end when this is set, even if a cancellation was lost (on
+        # Python 3.11 a cancel that arrives as a Redis reply does may be swallowed inside
+        # the client library, and the task would go on for ever).
+        self._stopping = False
         self.imports = asyncio.Semaphore(1)  # a large export takes much memory to read
         self.evictions = 0
 
@@ -326,6 +345,7 @@ class SessionStore:
             self._tasks.append(asyncio.create_task(self._hand_over_forever()))
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -339,7 +359,7 @@ class SessionStore:
         await self.backend.close()
 
     async def _purge_forever(self, every_seconds: float) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(every_seconds)
             try:
                 gone = await self.purge_expired()
@@ -352,7 +372,7 @@ class SessionStore:
     async def _renew_forever(self) -> None:
         backend = self.backend
         assert isinstance(backend, SharedBackend)
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.limits.lease_seconds / 3)
             leases = [s.id for s in self._live.values() if s.leased]
             attached = [s.id for s in self._live.values() if s.streams]
@@ -364,21 +384,48 @@ class SessionStore:
                 log.warning("renewing session leases failed: %s", exc.message)
 
     async def _hand_over_forever(self) -> None:
-        """A stream that waits between frames (for its client's ack, or its frame rate)
-        still holds its session's lease: hand it over when another process asks for it, as
-        a frame would, so that process never waits for a stalled client."""
-        while True:
-            await asyncio.sleep(2 * ASK_EVERY)
-            for session in list(self._live.values()):
-                if not (session.pins and session.leased and not session.users):
+        """Leases this process holds with nothing using them: kept between a student's
+        requests, or held by a stream that waits between frames (for its client's ack, or
+        its frame rate). A kept lease is let go once its window has passed; any of them is
+        handed over as soon as another process asks for it (one question to the store for
+        all of them), so that process never waits for a stalled client or an idle student."""
+        backend = self.backend
+        assert isinstance(backend, SharedBackend)
+        while not self._stopping:
+            await asyncio.sleep(HAND_OVER_EVERY)
+            try:
+                await self._let_go_kept(everything=False)
+                held = [s for s in self._live.values() if s.leased and not s.users]
+                if not held:
                     continue
-                try:
-                    if await self._waited_for(session):
-                        async with session.lock:
-                            if session.leased and not session.users:
-                                await self._let_go(session)
-                except StoreError as exc:
-                    log.warning("handing a session over failed: %s", exc.message)
+                waited = await backend.waiting([s.id for s in held], self.owner)
+                for session in held:
+                    if session.id in waited:
+                        await self._let_go_unused(session)
+            except StoreError as exc:
+                log.warning("handing a session over failed: %s", exc.message)
+
+    def _within_keep(self, session: Session) -> bool:
+        """Whether a lease kept since the session's last request may still be used (its
+        window, in real time from when the store last confirmed the lease, and in the store's
+        clock from the last use)."""
+        return (
+            self.real() < session.kept_until
+            and self.clock() - session.last_used < self.limits.keep_window
+        )
+
+    async def _let_go_kept(self, everything: bool) -> None:
+        """Let go of the leases kept between requests: those past their window, or (making
+        room) all of them: a kept lease is a shortcut, never a reason to refuse room."""
+        for session in list(self._live.values()):
+            kept = session.leased and not session.users and not session.pins
+            if kept and (everything or not self._within_keep(session)):
+                await self._let_go_unused(session, at=session.last_used)
+
+    async def _let_go_unused(self, session: Session, at: float | None = None) -> None:
+        async with session.lock:
+            if session.leased and not session.users:
+                await self._let_go(session, at)
 
     # --- expiry and eviction ------------------------------------------------------------------
 
@@ -392,6 +439,8 @@ class SessionStore:
     async def purge_expired(self) -> int:
         """Drop every idle session past its TTL (from the store: memory, disk or Redis);
         returns how many went."""
+        if self.shared:
+            await self._let_go_kept(everything=False)
         gone = await self.backend.purge_expired(self.clock(), self.limits.ttl_seconds)
         for session_id in gone:
             self._forget(session_id)
@@ -435,6 +484,8 @@ class SessionStore:
                 and usage.bytes + new_bytes <= limits.memory_bytes
             ):
                 return
+            if self.shared:
+                await self._let_go_kept(everything=True)
             victim = await backend.oldest_idle(before, keep.id if keep else None)
             if victim is None:
                 raise StoreFullError
@@ -626,6 +677,9 @@ class SessionStore:
         version."""
         backend = self.backend
         assert isinstance(backend, SharedBackend)
+        if session.leased and not session.pins and not self._within_keep(session):
+            # Kept past its window: take it (and check the session) again.
+            await self._let_go(session, at=session.last_used)
         if not session.leased:
             limits = self.limits
             deadline = self.real() + limits.lock_wait_seconds
@@ -647,7 +701,11 @@ class SessionStore:
                 await asyncio.sleep(pause)
                 pause = min(2 * pause, 0.02)
             session.leased, session.client = True, got.client
-            if session.version != got.version:
+            session.kept_until = self.real() + limits.keep_window
+            # Nobody else wrote it since this process did: its requests come here (a proxy
+            # routing by session), so keep the lease for the next one.
+            session.sticky = session.version == got.version
+            if not session.sticky:
                 session._trainer, session.dirty = None, False  # someone else wrote it
             session.version = got.version
         if load and not session.loaded:
@@ -681,16 +739,19 @@ class SessionStore:
             return
         if mark.changed(session):
             session.dirty = True
-        keep = session.pins > 0 or session.users > 1  # a stream plays, or requests queue here
-        due = durable or not keep or self.real() - session.saved_at >= self._checkpoint
+        busy = session.pins > 0 or session.users > 1  # a stream plays, or requests queue here
+        keep = busy or (session.sticky and self.limits.keep_window > 0)
+        due = durable or not busy or self.real() - session.saved_at >= self._checkpoint
         if session.dirty and due:
             wanted = await self._save(session, release=not keep)
             if keep and wanted:
                 await self._let_go(session)
         elif not keep:
             await self._release(session)
-        elif self._time_to_ask(session) and await self._waited_for(session):
+        elif busy and self._time_to_ask(session) and await self._waited_for(session):
             await self._let_go(session)
+        # (A lease kept for the next request: the hand-over task lets go of it when its
+        # window passes or another process asks.)
 
     @property
     def _checkpoint(self) -> float:
@@ -708,16 +769,17 @@ class SessionStore:
     async def _waited_for(self, session: Session) -> bool:
         backend = self.backend
         assert isinstance(backend, SharedBackend)
-        return await backend.wanted(session.id, self.owner)
+        return session.id in await backend.waiting([session.id], self.owner)
 
-    async def _let_go(self, session: Session) -> None:
-        """Save anything unsaved and release the lease."""
+    async def _let_go(self, session: Session, at: float | None = None) -> None:
+        """Save anything unsaved and release the lease (the session was last used ``at``,
+        by the store's clock; default now)."""
         if not session.leased:
             return
         if session.dirty and session.loaded:
             await self._save(session, release=True)
         else:
-            await self._release(session)
+            await self._release(session, at)
 
     async def _save(self, session: Session, release: bool) -> bool:
         """Store the session's trainer as its next version; True if another process waits.
@@ -737,7 +799,14 @@ class SessionStore:
 
         try:
             saved = await backend.save(
-                session.id, self.owner, encode, session.bytes, csv, self.clock(), release
+                session.id,
+                self.owner,
+                encode,
+                session.bytes,
+                csv,
+                self.clock(),
+                release,
+                lease_seconds=self.limits.lease_seconds,
             )
         except SessionNotFoundError:
             self._forget(session.id)
@@ -750,13 +819,15 @@ class SessionStore:
         session.csv_saved, session.history_saved = session.csv_text, history[0]
         if release:
             session.leased = False
+        else:  # the lease is ours, renewed by the save: a window to use it again
+            session.kept_until = self.real() + self.limits.keep_window
         return saved.wanted
 
-    async def _release(self, session: Session) -> None:
+    async def _release(self, session: Session, at: float | None = None) -> None:
         backend = self.backend
         assert isinstance(backend, SharedBackend)
         session.leased = False
-        await backend.release(session.id, self.owner, self.clock())
+        await backend.release(session.id, self.owner, self.clock() if at is None else at)
 
 
 def release_free_memory() -> None:

@@ -71,6 +71,15 @@ class Settings(BaseSettings):
         description="How long a process's hold on a session lasts unless renewed: a crashed "
         "process's sessions are free again after this.",
     )
+    store_keep_seconds: float = Field(
+        3.0,
+        ge=0,
+        le=300,
+        description="How long a process keeps a session after a request (at most half the "
+        "lease), so that the student's next request to it skips taking the session from the "
+        "store; another process that asks gets it once the holder notices, within 0.05 s. "
+        "0: let go at once.",
+    )
     store_wait_seconds: float = Field(
         30.0,
         gt=0,

@@ -259,19 +259,22 @@ class SharedBackend(Index):
         csv: object,
         now: float,
         release: bool,
+        lease_seconds: float = 0.0,
     ) -> Saved:
         """Store ``encode()`` as the session's next version if ``owner`` holds its lease
         (LeaseLostError otherwise; SessionNotFoundError if it is gone); ``csv`` is the
         uploaded CSV text or KEEP_CSV. Marks the session used at ``now``; with ``release``
-        the lease is let go in the same step."""
+        the lease is let go in the same step, else (given ``lease_seconds``) it is renewed
+        to last that long from now."""
 
     @abstractmethod
     async def release(self, session_id: str, owner: str, now: float) -> None:
         """Let go of the lease (if ``owner`` holds it), marking the session used at ``now``."""
 
     @abstractmethod
-    async def wanted(self, session_id: str, owner: str) -> bool:
-        """Whether another process waits for the lease ``owner`` holds."""
+    async def waiting(self, session_ids: Sequence[str], owner: str) -> set[str]:
+        """Which of these sessions, whose leases ``owner`` holds, another process waits for
+        (one question for them all)."""
 
     @abstractmethod
     async def renew(

@@ -131,7 +131,7 @@ return {meta[1], meta[2], blob, redis.call('GET', key('c', id)),
 """
 
 # ARGV: prefix, id, owner, trainer, nbytes, csv mode (keep/set/clear), csv, now, release,
-#       expire_ms, history piece, replace the pieces ('1') or append
+#       expire_ms, history piece, replace the pieces ('1') or append, lease_ms (0: as it is)
 SAVE = """
 local id, owner = ARGV[2], ARGV[3]
 if redis.call('EXISTS', key('s', id)) == 0 then drop(id) return {0} end
@@ -146,7 +146,8 @@ store_history(id, ARGV[11], ARGV[12])
 if ARGV[6] == 'set' then redis.call('SET', key('c', id), ARGV[7])
 elseif ARGV[6] == 'clear' then redis.call('DEL', key('c', id)) end
 touch(id, ARGV[8], ARGV[10])
-if ARGV[9] == '1' then redis.call('DEL', key('l', id)) end
+if ARGV[9] == '1' then redis.call('DEL', key('l', id))
+elseif ARGV[13] ~= '0' then redis.call('PEXPIRE', key('l', id), ARGV[13]) end
 local waiter = redis.call('GET', key('w', id))
 return {2, version, (waiter and waiter ~= owner) and 1 or 0}
 """
@@ -441,6 +442,7 @@ class RedisBackend(SharedBackend):
         csv: object,
         now: float,
         release: bool,
+        lease_seconds: float = 0.0,
     ) -> Saved:
         # A small session is encoded here (a thread hop would cost more); a large one, with
         # a long history or big layers, in a thread, off the event loop.
@@ -460,6 +462,7 @@ class RedisBackend(SharedBackend):
             self.expire_ms,
             blob.history,
             int(blob.replace),
+            math.ceil(lease_seconds * 1000),
         )
         if answer[0] == 0:
             raise SessionNotFoundError(session_id)
@@ -473,10 +476,13 @@ class RedisBackend(SharedBackend):
     async def release(self, session_id: str, owner: str, now: float) -> None:
         await self._call("release", session_id, owner, repr(now), self.expire_ms)
 
-    async def wanted(self, session_id: str, owner: str) -> bool:
+    async def waiting(self, session_ids: Sequence[str], owner: str) -> set[str]:
+        if not session_ids:
+            return set()
         async with self._answered():
-            waiter = await self.redis.get(f"{PREFIX}w:{session_id}")
-        return waiter is not None and waiter != owner.encode()
+            waiters = await self.redis.mget([f"{PREFIX}w:{i}" for i in session_ids])
+        mine = owner.encode()
+        return {i for i, w in zip(session_ids, waiters, strict=True) if w not in (None, mine)}
 
     async def renew(
         self,

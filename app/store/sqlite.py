@@ -484,6 +484,7 @@ class SqliteBackend(SharedBackend):
         csv: object,
         now: float,
         release: bool,
+        lease_seconds: float = 0.0,
     ) -> Saved:
         # Before the transaction: other processes' writes need not wait for it. A large
         # session is encoded and written in the thread, off the event loop.
@@ -492,13 +493,19 @@ class SqliteBackend(SharedBackend):
 
         def work() -> Saved:
             real = time.time()
-            lease = ", lease_owner = NULL, lease_until = 0" if release else ""
+            until: tuple[float, ...]
+            if release:
+                lease, until = "lease_owner = NULL, lease_until = 0", ()
+            elif lease_seconds:
+                lease, until = "lease_until = ?", (real + lease_seconds,)
+            else:
+                lease, until = "lease_until = lease_until", ()
             with _transaction(self.conn) as conn:
                 row = conn.execute(
                     "UPDATE sessions SET version = version + 1, bytes = ?, "
-                    f"last_used = MAX(last_used, ?){lease} WHERE id = ? AND lease_owner = ? "
+                    f"last_used = MAX(last_used, ?), {lease} WHERE id = ? AND lease_owner = ? "
                     "RETURNING version, want_owner, want_until",
-                    (nbytes, now, session_id, owner),
+                    (nbytes, now, *until, session_id, owner),
                 ).fetchall()
                 if not row:
                     gone = conn.execute(
@@ -533,12 +540,24 @@ class SqliteBackend(SharedBackend):
             (now, session_id, owner),
         )
 
-    async def wanted(self, session_id: str, owner: str) -> bool:
-        def work() -> bool:
-            row = self.conn.execute(
-                "SELECT want_owner, want_until FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-            return row is not None and row[0] not in (None, owner) and row[1] > time.time()
+    async def waiting(self, session_ids: Sequence[str], owner: str) -> set[str]:
+        if not session_ids:
+            return set()
+
+        def work() -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(session_ids), 500):  # within SQLite's variable limit
+                chunk = list(session_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    session_id
+                    for (session_id,) in self.conn.execute(
+                        f"SELECT id FROM sessions WHERE id IN ({marks}) AND want_owner "
+                        "IS NOT NULL AND want_owner != ? AND want_until > ?",
+                        (*chunk, owner, time.time()),
+                    )
+                )
+            return found
 
         return await self._run(work)
 

@@ -64,7 +64,9 @@ def overwrite_stored_trainer(url: str, session: str, blob: bytes) -> None:
 def test_a_corrupt_stored_session_is_a_409_naming_the_problem(
     shared_url: str, damage: bytes, named: str
 ) -> None:
-    with make_client(store=shared_url) as client:
+    # The damage is done at rest: no process keeps the session between requests (one that
+    # holds it answers from its own copy, which nobody may change meanwhile).
+    with make_client(store=shared_url, store_keep_seconds=0) as client:
         session = create(client)
         client.post(f"/api/sessions/{session}/step", json={"steps": 3})
         other = create(client)
@@ -89,7 +91,7 @@ def test_a_stored_session_that_breaks_the_export_checks_is_a_409(shared_url: str
     from engine.export_binary import MAGIC, to_bytes
     from engine.trainer import Trainer
 
-    with make_client(store=shared_url) as client:
+    with make_client(store=shared_url, store_keep_seconds=0) as client:  # damaged at rest
         session = create(client)
         trainer = Trainer(_small_config())
         trainer.train(2)
