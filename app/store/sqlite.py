@@ -16,8 +16,9 @@ time (``time.time()``); every process on the host reads the same clock.
 
 Where the work runs. Each call is one short transaction, and with ``synchronous=NORMAL`` a
 commit only appends to the WAL file (no fsync), so calls run on the event loop itself: a
-request's two store calls (take the lease; save and let go) cost no hand-over to a thread and
-back, which under load made every request wait for the interpreter lock several times over.
+request's store calls (take the lease, unless this process kept it since the student's last
+request; save) cost no hand-over to a thread and back, which under load made every request
+wait for the interpreter lock several times over.
 What does wait for the disk, or takes long, runs in the store's own thread on a second
 connection: WAL checkpoints (automatic checkpoints are off on the event loop's connection),
 handing freed pages back to the file system, and encoding and saving a large session. With
