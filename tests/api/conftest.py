@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,3 +97,12 @@ def session(client: TestClient) -> str:
 
 
 Creator = Callable[..., str]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store several processes can share in turn: a fresh SQLite file, an emptied Redis."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/sessions.db"
+    url: str = request.getfixturevalue("redis_url")
+    return url

@@ -9,7 +9,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,18 +20,9 @@ from app.store.base import Acquired, SharedBackend
 from engine.config import LayerConfig, NetworkConfig
 from engine.trainer import Trainer
 
-KINDS = ["sqlite", "redis"]
 TINY = NetworkConfig(layers=(LayerConfig(units=3, activation="tanh"),))
 # A window longer than any wait below: a lease let go was handed over, not timed out.
 SLOW = {"lease_seconds": 120.0, "keep_seconds": 60.0, "lock_wait_seconds": 20.0}
-
-
-@pytest.fixture(params=KINDS)
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/sessions.db"
-    url: str = request.getfixturevalue("redis_url")
-    return url
 
 
 def count_calls(backend: SharedBackend) -> Counter[str]:

@@ -31,16 +31,7 @@ from websockets.sync.client import connect
 from tests.api.conftest import SMALL, make_client
 from tests.conftest import ROOT, TEST_SERVER_ENV, RedisServer, free_port
 
-KINDS = ["sqlite", "redis"]
 HEADERS = {"content-type": "application/json"}
-
-
-@pytest.fixture(params=KINDS)
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/sessions.db"
-    url: str = request.getfixturevalue("redis_url")
-    return url
 
 
 class Server:

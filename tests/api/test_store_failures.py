@@ -23,16 +23,6 @@ import pytest
 from tests.api.conftest import SMALL, FakeClock, create, make_client
 from tests.conftest import ROOT
 
-KINDS = ["sqlite", "redis"]
-
-
-@pytest.fixture(params=KINDS)
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/sessions.db"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
 
 def redis_command(url: str, *words: str | bytes) -> bytes:
     """One command to the test Redis over a plain socket (RESP), its raw reply."""
