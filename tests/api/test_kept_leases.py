@@ -1,7 +1,8 @@
 """A process keeps a session's lease between a student's requests (SQLite and Redis): the
 next request to that process takes nothing from the store, a read costs no call at all;
 another process that asks for the session gets it and sees every step; a process whose copy
-was out of date lets go at once; a kept lease ends when its window passes."""
+was out of date lets go at once; a kept lease ends when its window passes; and the store's
+background tasks end even when a cancellation is lost on the way."""
 
 from __future__ import annotations
 
