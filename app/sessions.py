@@ -477,6 +477,7 @@ class SessionStore:
         await self.purge_expired()
         limits, backend = self.limits, self.backend
         before = self.clock() - limits.protect_seconds
+        kept_let_go = not self.shared  # once, before the first eviction
         for _ in range(limits.max_sessions + 10):  # each round evicts one (or loses a race)
             usage = await backend.usage("")
             if (
@@ -484,8 +485,9 @@ class SessionStore:
                 and usage.bytes + new_bytes <= limits.memory_bytes
             ):
                 return
-            if self.shared:
+            if not kept_let_go:
                 await self._let_go_kept(everything=True)
+                kept_let_go = True
             victim = await backend.oldest_idle(before, keep.id if keep else None)
             if victim is None:
                 raise StoreFullError
