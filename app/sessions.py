@@ -313,8 +313,8 @@ class SessionStore:
             self._live = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         # The background tasks end when this is set, even if a cancellation was lost (on
-        # Python 3.11 a cancel that arrives as a Redis reply does may be swallowed inside
-        # the client library, and the task would go on for ever).
+        # Python 3.11 asyncio.wait_for loses one that arrives as its work completes; a
+        # library that uses it would leave the task going on for ever).
         self._stopping = False
         self.imports = asyncio.Semaphore(1)  # a large export takes much memory to read
         self.evictions = 0

@@ -223,6 +223,9 @@ class Stream:
         self.build_time = 0.0
         self.pace = ClientPace()
         self.player: asyncio.Task[None] | None = None
+        # Set by a pause: the frame loop ends at its next frame even if the cancellation
+        # that also stops it is lost (a library that swallows one must not keep playing).
+        self.stopping = False
         self.send_lock = asyncio.Lock()
         # Frame bookkeeping, read and written only under the session lock.
         self.since = 0
@@ -303,13 +306,16 @@ class Stream:
         except SessionNotFoundError:
             with contextlib.suppress(RuntimeError):
                 await self.ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
+        except StoreError as exc:  # as for a request (a 503): the client may connect again
+            with contextlib.suppress(RuntimeError):
+                await self.ws.close(exc.close_code, exc.message[:120])
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the client went away; the receive loop sees the disconnect
 
     async def _play_frames(self) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
-        while True:
+        while not self.stopping:
             if self.ack_mode:
                 await self.credits.take()  # at most `window` frames unacknowledged
             delay = due - loop.time()
@@ -367,6 +373,7 @@ class Stream:
         if player is None:
             return False
         was_running = not player.done()
+        self.stopping = True
         player.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await player  # _play itself swallows every other ending
@@ -384,6 +391,7 @@ class Stream:
             if not self.playing:
                 self.boundary_due = True
                 self.pace.restart()
+                self.stopping = False
                 self.player = asyncio.create_task(self._play())
         elif isinstance(message, PauseMessage):
             await self._pause()
@@ -451,8 +459,10 @@ class Stream:
         try:
             while True:
                 try:
-                    timeout = None if self.playing else idle
-                    message = await asyncio.wait_for(self.ws.receive(), timeout)
+                    # (asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a
+                    # cancellation that arrives as the message does.)
+                    async with asyncio.timeout(None if self.playing else idle):
+                        message = await self.ws.receive()
                 except TimeoutError:
                     await self.ws.close(CLOSE_IDLE, "idle")
                     return

@@ -293,7 +293,11 @@ class RedisBackend(SharedBackend):
         try:
             self.redis = aioredis.Redis.from_url(
                 url,
-                socket_timeout=timeout,
+                # No socket timeout: with one, the client sends each command under
+                # asyncio.wait_for, which on Python 3.11 loses a cancellation that arrives
+                # as the send completes (a paused stream played on). Every call is bounded
+                # by _answered instead; a call cancelled mid-reply drops its connection.
+                socket_timeout=None,
                 socket_connect_timeout=timeout,
                 # A connection Redis closed (a restart) is retried once on a new one; a
                 # timeout is not: the answer would come later than promised.
@@ -332,9 +336,8 @@ class RedisBackend(SharedBackend):
 
     @contextlib.asynccontextmanager
     async def _answered(self) -> AsyncIterator[None]:
-        """One round trip, over within ``timeout`` seconds all told (the client's socket
-        timeouts bound each read, not a connect, a retry and a read together); a Redis
-        that does not answer, or fails, becomes a 503."""
+        """One round trip, over within ``timeout`` seconds all told (a connect, a retry and
+        the reply together); a Redis that does not answer, or fails, becomes a 503."""
         try:
             async with asyncio.timeout(self.timeout):
                 yield

@@ -157,8 +157,9 @@ def test_a_kept_lease_ends_with_its_window(shared_url: str, keep_seconds: float)
 
 
 def test_the_store_stops_even_when_a_cancellation_is_swallowed(shared_url: str) -> None:
-    """On Python 3.11 a Redis client call can swallow the cancel that arrives with its
-    reply; the background tasks must end anyway, or the server never shuts down."""
+    """A library call may swallow the cancel that stops a background task (on Python 3.11
+    asyncio.wait_for loses one that arrives as its work completes, and the Redis client used
+    it under a socket timeout); the tasks must end anyway, or the server never shuts down."""
 
     async def scenario(a: SessionStore) -> None:
         backend = a.backend

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.api.conftest import SMALL, make_client
 from tests.conftest import ROOT, TEST_SERVER_ENV, RedisServer, free_port
@@ -148,6 +148,13 @@ def answers(url: str, session: str, requests: list[tuple[str, str, Any]]) -> lis
     return out
 
 
+def next_frame(ws: ClientConnection) -> dict[str, Any]:
+    """The stream's next frame; a stream that stopped sending fails the test (60 s: a hang
+    guard, not a measurement) instead of stalling the run."""
+    frame: dict[str, Any] = json.loads(ws.recv(timeout=60))
+    return frame
+
+
 NEXT = [
     ("POST", "/api/sessions/{id}/backward", {"layers": 1}),
     ("POST", "/api/sessions/{id}/step", {"steps": 3}),
@@ -193,7 +200,7 @@ def test_a_stream_checkpoint_survives_kill_9(shared_url: str) -> None:
             ws.send(json.dumps({"action": "play", "steps_per_frame": 5, "max_fps": 30}))
             played = 0
             while played < 200:  # frames keep coming; checkpoints are written meanwhile
-                played = json.loads(ws.recv())["state"]["step"]
+                played = next_frame(ws)["state"]["step"]
             server.kill_9()
         server.start()
         state = httpx.get(f"{url}/api/sessions/{session}", timeout=60).json()["state"]
@@ -259,12 +266,12 @@ def test_a_request_from_another_process_to_a_playing_session_waits_for_a_frame(
         ws_url = a.url.replace("http", "ws") + f"/api/sessions/{session}/stream"
         with connect(ws_url) as ws:
             ws.send(json.dumps({"action": "play", "steps_per_frame": 1, "max_fps": 60}))
-            seen = [json.loads(ws.recv())["state"]["step"] for _ in range(5)]
+            seen = [next_frame(ws)["state"]["step"] for _ in range(5)]
             from_b = [step_on(b.url, session)["step"] for _ in range(3)]
             while seen[-1] <= from_b[-1]:  # the stream continues after B's steps
-                seen.append(json.loads(ws.recv())["state"]["step"])
+                seen.append(next_frame(ws)["state"]["step"])
             ws.send(json.dumps({"action": "pause"}))
-            while (frame := json.loads(ws.recv()))["reason"] != "pause":
+            while (frame := next_frame(ws))["reason"] != "pause":
                 seen.append(frame["state"]["step"])
             final = frame["state"]["step"]
         assert from_b == sorted(set(from_b))  # B's own steps in order

@@ -5,6 +5,7 @@ and a process reloads a session another one changed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -20,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from app.store import open_backend
+from app.store.base import SharedBackend
 from tests.api.conftest import SMALL, FakeClock, create, make_client
 from tests.conftest import ROOT
 
@@ -188,6 +191,38 @@ def _checkpointed_size(path: Path) -> int:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path.stat().st_size
+
+
+def test_a_cancelled_redis_call_is_never_lost(redis_url: str) -> None:
+    """Cancelling a task in the middle of back-to-back Redis calls ends it, at whatever point
+    of a call the cancel lands. (With a socket timeout the client sent each command under
+    asyncio.wait_for, which on Python 3.11 lost most such cancels: a paused stream played on
+    and its pause frame never came.)"""
+
+    async def calls(backend: SharedBackend) -> None:
+        while True:
+            await backend.waiting(["a", "b"], "me")
+
+    async def scenario() -> None:
+        backend = open_backend(redis_url, ttl_seconds=60, timeout=5)
+        assert isinstance(backend, SharedBackend)
+        await backend.open()
+        task: asyncio.Task[None] | None = None
+        try:
+            for k in range(300):
+                task = asyncio.create_task(calls(backend))
+                for _ in range(k % 11):  # the cancel lands at a different point each time
+                    await asyncio.sleep(0)
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=10)  # a hang guard only
+                assert done, f"cancel {k} was lost: the task went on calling Redis"
+        finally:
+            while task is not None and not task.done():  # (a failed run still cleans up)
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.05)
+            await backend.close()
+
+    asyncio.run(scenario())
 
 
 def test_redis_expires_sessions_by_itself(redis_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,36 @@ def test_play_then_pause_stops_frames(client: TestClient, session: str) -> None:
         after = receive(ws)  # nothing queued between the pause frame and this one
         assert after["reason"] == "frame" and after["state"]["step"] == paused["state"]["step"]
         assert after["history"]["points"] == 0
+
+
+def test_a_pause_stops_playing_even_when_its_cancellation_is_lost(
+    client: TestClient, session: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library may swallow the cancel that stops the frame loop (asyncio.wait_for did, on
+    Python 3.11, inside the Redis client): the pause must still end playing and answer."""
+    real = stream_route.run_work
+    lost = []
+
+    async def losing_cancels(*args: Any, **kwargs: Any) -> Any:
+        try:
+            await asyncio.sleep(0.05)  # a store round trip: where a frame spends its time
+        except asyncio.CancelledError:
+            lost.append(True)  # swallowed: the frame goes on as if nothing had come
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(stream_route, "run_work", losing_cancels)
+    with connect(client, session) as ws:
+        for _ in range(3):  # (a cancel lands in the round trip almost always; three tries)
+            ws.send_json({"action": "play", "steps_per_frame": 1, "max_fps": 60})
+            receive(ws)
+            ws.send_json({"action": "pause"})
+            paused = until(ws, "pause")
+            assert paused["playing"] is False
+            ws.send_json({"action": "frame"})
+            after = receive(ws)  # nothing played after the pause frame
+            assert after["reason"] == "frame"
+            assert after["state"]["step"] == paused["state"]["step"]
+    assert lost, "no cancel reached the frame work: the test tested nothing"
 
 
 def test_play_again_retunes_and_step_pauses(client: TestClient, session: str) -> None:
