@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.routers import stream as stream_route
 from app.schemas.stream import ErrorFrame, FrameModel
+from app.store.base import StoreUnavailableError
 from engine import NetworkConfig, Trainer
 from tests.api.conftest import DIVERGING, SMALL, FakeClock, create, make_client, strict_json
 from tests.api.contract import assert_valid
@@ -103,6 +104,31 @@ def test_a_pause_stops_playing_even_when_its_cancellation_is_lost(
             assert after["reason"] == "frame"
             assert after["state"]["step"] == paused["state"]["step"]
     assert lost, "no cancel reached the frame work: the test tested nothing"
+
+
+@pytest.mark.timeout(60)  # a stream that fell silent would wait for ever: a hang guard
+def test_a_store_that_fails_while_playing_closes_the_stream_with_1013(
+    client: TestClient, session: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a request would answer 503, a playing stream whose store fails is closed with
+    "try again later" and the store's message, rather than falling silent."""
+    real = stream_route.run_work
+    frames = [0]
+
+    async def failing_at_the_third_frame(*args: Any, **kwargs: Any) -> Any:
+        frames[0] += 1
+        if frames[0] == 3:
+            raise StoreUnavailableError("Redis at 127.0.0.1:1 did not answer within 2 s")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(stream_route, "run_work", failing_at_the_third_frame)
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": 1, "max_fps": 60})
+        assert [receive(ws)["state"]["step"] for _ in range(2)] == [1, 2]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            receive(ws)
+    assert closed.value.code == 1013
+    assert "did not answer" in closed.value.reason
 
 
 def test_play_again_retunes_and_step_pauses(client: TestClient, session: str) -> None:
