@@ -96,6 +96,7 @@ from engine.recurrent_trainer import RecurrentTrainer
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
 
 CLOSE_UNKNOWN_SESSION = 4404
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes
 CLOSE_IDLE = 4408
 MAX_MESSAGE_CHARS = 100_000
 CLOSE_FORBIDDEN_ORIGIN = 4403
@@ -307,8 +308,7 @@ class Stream:
             with contextlib.suppress(RuntimeError):
                 await self.ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
         except StoreError as exc:  # as for a request (a 503): the client may connect again
-            with contextlib.suppress(RuntimeError):
-                await self.ws.close(exc.close_code, exc.message[:120])
+            await close_for_store_error(self.ws, exc)
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the client went away; the receive loop sees the disconnect
 
@@ -490,6 +490,14 @@ class Stream:
             raise WebSocketDisconnect(CLOSE_UNKNOWN_SESSION) from None
 
 
+async def close_for_store_error(ws: WebSocket, exc: StoreError) -> None:
+    """Close the stream as a request would answer the store's failure: its close code and
+    message, cut to the 123 bytes of UTF-8 a close frame's reason may hold."""
+    reason = exc.message.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+    with contextlib.suppress(RuntimeError):  # the client already went away
+        await ws.close(exc.close_code, reason)
+
+
 @router.websocket("/{session_id}/stream")
 async def stream(websocket: WebSocket, session_id: str) -> None:
     """Live training frames; the protocol is described in the module docstring."""
@@ -510,8 +518,7 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(CLOSE_UNKNOWN_SESSION, "unknown session")
         return
     except StoreError as exc:  # the store failed (503 for a request): the client may retry
-        with contextlib.suppress(RuntimeError):
-            await websocket.close(exc.close_code, exc.message[:120])
+        await close_for_store_error(websocket, exc)
         return
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError):

@@ -131,6 +131,34 @@ def test_a_store_that_fails_while_playing_closes_the_stream_with_1013(
     assert "did not answer" in closed.value.reason
 
 
+@pytest.mark.timeout(60)  # a hang guard, as above
+def test_a_long_store_message_is_cut_to_what_a_close_frame_holds(
+    client: TestClient, session: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close frame's reason holds at most 123 bytes: a long message (a SQLite path in
+    another script) is cut there, on a whole character, not refused by the WebSocket."""
+    message = "the SQLite file /data/" + "сессии/" * 40 + "sessions.db failed"
+    real = stream_route.run_work
+    frames = [0]
+
+    async def failing_at_the_second_frame(*args: Any, **kwargs: Any) -> Any:
+        frames[0] += 1
+        if frames[0] == 2:
+            raise StoreUnavailableError(message)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(stream_route, "run_work", failing_at_the_second_frame)
+    with connect(client, session) as ws:
+        ws.send_json({"action": "play", "steps_per_frame": 1, "max_fps": 60})
+        receive(ws)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            receive(ws)
+    reason = closed.value.reason
+    assert closed.value.code == 1013
+    assert 120 <= len(reason.encode()) <= 123  # as much as fits, and no more
+    assert message.startswith(reason)
+
+
 def test_play_again_retunes_and_step_pauses(client: TestClient, session: str) -> None:
     with connect(client, session) as ws:
         ws.send_json({"action": "play", "steps_per_frame": 1, "max_fps": 60})
